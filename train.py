@@ -1,0 +1,16 @@
+"""Train the Van Gogh classifier: `python train.py model=alexnet fold=3`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from vangogh_lightning.cli import run_task
+from vangogh_lightning.training import train
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float:
+    return run_task(train, cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Shared glue for the three thin scripts: one-line errors, multirun-aware."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from vangogh_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def in_multirun() -> bool:
+    """True inside a Hydra multirun job (sweeps need exceptions to mark trials failed)."""
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
+    """Run ``task``; a :class:`UserError` becomes one line on stderr and exit status 2."""
+    try:
+        return task(cfg)
+    except UserError as exc:
+        if in_multirun():
+            log.error("error: %s", exc)
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,151 @@
+"""LightningDataModule that owns the index, the K folds and the augmentation."""
+
+from __future__ import annotations
+
+import logging
+import lightning as L
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader
+
+from vangogh_lightning.data.datasets import IndexedImages
+from vangogh_lightning.data.folds import check_fold, stratified_folds
+from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
+from vangogh_lightning.data.synthetic import synthetic_index
+from vangogh_lightning.data.transforms import eval_transform, train_transform
+from vangogh_lightning.errors import UserError
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("wikiart", "folder", "synthetic")
+
+
+class VanGoghDataModule(L.LightningDataModule):
+    """Binary Van Gogh vs. others data with stratified K-fold splits.
+
+    ``source`` is ``wikiart`` (Kaggle ``classes.csv`` + image root), ``folder``
+    (``<root>/<artist-slug>_<title>.jpg``) or ``synthetic`` (generated, no files).
+    Folds are 0-based: ``fold=k`` validates on fold k and trains on the others.
+    """
+
+    def __init__(
+        self,
+        source: str = "wikiart",
+        image_root: str | None = None,
+        csv_path: str | None = None,
+        styles: list[str] | tuple[str, ...] = ("Post_Impressionism",),
+        positive_artist: str = "vincent van gogh",
+        on_missing: str = "error",
+        drop_duplicates: bool = True,
+        num_folds: int = 5,
+        fold: int = 0,
+        split_seed: int = 42,
+        image_size: int = 224,
+        batch_size: int = 16,
+        num_workers: int = 2,
+        pin_memory: bool | None = None,
+        persistent_workers: bool = True,
+        synthetic_count: int = 200,
+        synthetic_positive_share: float = 0.5,
+        synthetic_render_size: int = 96,
+        max_decode_side: int | None = 512,
+    ):
+        super().__init__()
+        if source not in SOURCES:
+            raise UserError(f"data.source={source}: unknown; choose one of {', '.join(SOURCES)}")
+        if batch_size < 1:
+            raise UserError(f"data.batch_size={batch_size}: must be at least 1")
+        self.save_hyperparameters(logger=False)
+        self.fold = fold
+        self._index: pd.DataFrame | None = None
+        self._folds: np.ndarray | None = None
+        self.train_set: IndexedImages | None = None
+        self.val_set: IndexedImages | None = None
+
+    # ----- index and folds -------------------------------------------------------------
+    @property
+    def index(self) -> pd.DataFrame:
+        """The validated index (built once, then cached)."""
+        if self._index is None:
+            self._index = self._build_index()
+            self._folds = stratified_folds(
+                self._index["label"].to_numpy(), self.hparams.num_folds, self.hparams.split_seed
+            )
+        return self._index
+
+    def _build_index(self) -> pd.DataFrame:
+        hp = self.hparams
+        if hp.source == "synthetic":
+            return synthetic_index(hp.synthetic_count, hp.synthetic_positive_share, hp.split_seed)
+        if hp.image_root is None:
+            raise UserError(f"data.image_root is not set; data.source={hp.source} needs an image folder")
+        if hp.source == "wikiart":
+            if hp.csv_path is None:
+                raise UserError("data.csv_path is not set; point it at WikiArt's classes.csv")
+            frame = read_wikiart_csv(hp.csv_path, hp.image_root, list(hp.styles), hp.positive_artist)
+        else:
+            frame = read_painting_folder(hp.image_root, hp.positive_artist)
+        clean, report = validate_index(frame, hp.on_missing, hp.drop_duplicates)
+        print(report.summary())
+        return clean
+
+    def fold_of_each_sample(self) -> np.ndarray:
+        """Fold number of every row of :attr:`index`."""
+        _ = self.index
+        assert self._folds is not None
+        return self._folds
+
+    def split(self, fold: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(train, validation) rows for a 0-based fold."""
+        check_fold(fold, self.hparams.num_folds)
+        folds = self.fold_of_each_sample()
+        train, val = self.index[folds != fold], self.index[folds == fold]
+        for name, part in (("training", train), ("validation", val)):
+            if part["label"].nunique() < 2:
+                raise UserError(
+                    f"fold={fold}: the {name} split has only one class; add images or lower data.num_folds"
+                )
+        return train, val
+
+    def positive_weight(self) -> float:
+        """negatives / positives in the training split (for ``BCEWithLogitsLoss(pos_weight)``)."""
+        train, _ = self.split(self.fold)
+        pos = int(train["label"].sum())
+        return (len(train) - pos) / pos
+
+    # ----- Lightning hooks -------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        hp = self.hparams
+        train, val = self.split(self.fold)
+        sizes = {"render_size": hp.synthetic_render_size, "max_side": hp.max_decode_side}
+        self.train_set = IndexedImages(train, train_transform(hp.image_size), **sizes)
+        self.val_set = IndexedImages(val, eval_transform(hp.image_size), **sizes)
+
+    def _loader(self, dataset: IndexedImages, train: bool) -> DataLoader:
+        hp = self.hparams
+        pin = torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory
+        return DataLoader(
+            dataset,
+            batch_size=hp.batch_size,
+            shuffle=train,
+            drop_last=train and len(dataset) > hp.batch_size,
+            num_workers=hp.num_workers,
+            pin_memory=pin,
+            persistent_workers=hp.persistent_workers and hp.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, train=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, train=False)
+
+    def describe(self) -> str:
+        """One line about the current fold's split."""
+        train, val = self.split(self.fold)
+        return (
+            f"fold {self.fold}/{self.hparams.num_folds - 1}: {len(train)} train "
+            f"({int(train['label'].sum())} positive), {len(val)} val ({int(val['label'].sum())} positive)"
+        )
+

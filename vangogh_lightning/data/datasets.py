@@ -1,0 +1,34 @@
+"""torch Datasets over an index table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from vangogh_lightning.data.synthetic import render_synthetic
+from vangogh_lightning.images import load_rgb
+
+
+class IndexedImages(Dataset):
+    """Images named by an index table (``path`` or synthetic ``seed``) with their 0/1 labels."""
+
+    def __init__(self, frame: pd.DataFrame, transform: Callable, render_size: int = 96,
+                 max_side: int | None = None):
+        self.frame = frame.reset_index(drop=True)
+        self.transform = transform
+        self.render_size = render_size
+        self.max_side = max_side  # decode large paintings at reduced scale (JPEG draft mode)
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        row = self.frame.iloc[idx]
+        if row["path"] is None:
+            image = render_synthetic(int(row["seed"]), int(row["label"]), self.render_size)
+        else:
+            image = load_rgb(row["path"], max_side=self.max_side)
+        return self.transform(image), torch.tensor(float(row["label"]))

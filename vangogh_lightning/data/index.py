@@ -1,0 +1,157 @@
+"""Build the image index (path, label, artist, phash) from a WikiArt CSV or a plain folder."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from vangogh_lightning.data.filenames import FileResolver
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.images import IMAGE_SUFFIXES, check_readable
+
+log = logging.getLogger(__name__)
+
+WIKIART_COLUMNS = (
+    "filename", "artist", "genre", "description", "phash", "width", "height", "genre_count", "subset",
+)
+REQUIRED_COLUMNS = ("filename", "artist")
+
+
+def slugify(text: str) -> str:
+    """'Vincent van Gogh' -> 'vincent-van-gogh' (the WikiArt file-name convention)."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+
+
+def normalise_artist(name: str) -> str:
+    """'Vincent_Van-Gogh ' -> 'vincent van gogh'."""
+    return re.sub(r"[\s_\-]+", " ", str(name)).strip().lower()
+
+
+@dataclass
+class IndexReport:
+    """What validation found; printed before training."""
+
+    total: int = 0
+    missing: list[str] = field(default_factory=list)
+    unreadable: list[tuple[str, str]] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    kept: int = 0
+
+    def summary(self) -> str:
+        lines = [
+            f"index: {self.total} entries, {len(self.missing)} missing, "
+            f"{len(self.unreadable)} unreadable, {len(self.duplicates)} duplicate (same phash), "
+            f"{self.kept} kept"
+        ]
+        lines += [f"  missing: {name}" for name in self.missing[:5]]
+        lines += [f"  unreadable: {name} ({why})" for name, why in self.unreadable[:5]]
+        return "\n".join(lines)
+
+
+def read_wikiart_csv(
+    csv_path: str | Path, image_root: str | Path, styles: list[str], positive_artist: str
+) -> pd.DataFrame:
+    """Read a Kaggle WikiArt ``classes.csv``, keep ``styles``, label ``positive_artist`` as 1."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise UserError(f"data.csv_path={csv_path}: file not found; point it at WikiArt's classes.csv")
+    try:
+        frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise UserError(f"data.csv_path={csv_path}: the CSV is empty") from None
+    missing_cols = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if missing_cols:
+        raise UserError(
+            f"data.csv_path={csv_path}: missing column(s) {', '.join(missing_cols)}; "
+            f"expected the WikiArt classes.csv columns {', '.join(WIKIART_COLUMNS)}"
+        )
+    if frame.empty:
+        raise UserError(f"data.csv_path={csv_path}: the CSV has a header but no rows")
+    frame["style"] = frame["filename"].str.split("/").str[0]
+    wanted = set(styles)
+    kept = frame[frame["style"].isin(wanted)].copy()
+    if kept.empty:
+        found = ", ".join(sorted(frame["style"].unique())[:8])
+        raise UserError(
+            f"data.styles={sorted(wanted)}: no rows of {csv_path} are in these styles (found: {found})"
+        )
+    kept["artist"] = kept["artist"].map(normalise_artist)
+    positive = normalise_artist(positive_artist)
+    kept["label"] = (kept["artist"] == positive).astype(int)
+    if kept["label"].sum() == 0:
+        artists = kept["artist"].value_counts().index[:5].tolist()
+        raise UserError(
+            f"data.positive_artist='{positive_artist}': no such artist among the kept rows of "
+            f"{csv_path} (most common: {', '.join(artists)})"
+        )
+    if "phash" not in kept.columns:
+        kept["phash"] = ""
+    resolver = FileResolver(image_root)
+    kept["path"] = [resolver.resolve(name) for name in kept["filename"]]
+    return kept[["filename", "path", "label", "artist", "phash"]].reset_index(drop=True)
+
+
+def read_painting_folder(root: str | Path, positive_artist: str) -> pd.DataFrame:
+    """Index a folder of ``<artist-slug>_<title>.jpg`` files."""
+    root = Path(root)
+    if not root.is_dir():
+        raise UserError(f"data.image_root={root}: folder not found")
+    files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"data.image_root={root}: the folder holds no images")
+    positive = slugify(positive_artist)
+    rows = []
+    for path in files:
+        slug = path.stem.split("_", 1)[0]
+        rows.append(
+            {"filename": path.name, "path": path, "label": int(slug == positive),
+             "artist": slug.replace("-", " "), "phash": ""}
+        )
+    frame = pd.DataFrame(rows)
+    if frame["label"].sum() == 0:
+        raise UserError(
+            f"data.positive_artist='{positive_artist}': no file in {root} starts with '{positive}_'"
+        )
+    return frame
+
+
+def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool = True
+                   ) -> tuple[pd.DataFrame, IndexReport]:
+    """Count missing, unreadable and duplicate entries; raise or drop them per ``on_missing``."""
+    if on_missing not in ("error", "skip"):
+        raise UserError(f"data.on_missing={on_missing}: must be 'error' or 'skip'")
+    report = IndexReport(total=len(frame))
+    bad = pd.Series(False, index=frame.index)
+    for idx, row in frame.iterrows():
+        if row["path"] is None or not Path(row["path"]).is_file():
+            report.missing.append(row["filename"])
+            bad[idx] = True
+            continue
+        reason = check_readable(row["path"])
+        if reason is not None:
+            report.unreadable.append((row["filename"], reason))
+            bad[idx] = True
+    clean = frame[~bad]
+    if drop_duplicates:
+        hashed = clean["phash"].astype(str).str.len() > 0
+        dup = hashed & clean["phash"].duplicated(keep="first")
+        report.duplicates = clean.loc[dup, "filename"].tolist()
+        clean = clean[~dup]
+    report.kept = len(clean)
+    log.info(report.summary())
+    n_bad = len(report.missing) + len(report.unreadable)
+    if n_bad and on_missing == "error":
+        first = report.missing[0] if report.missing else "%s (%s)" % report.unreadable[0]
+        raise UserError(
+            f"data: {n_bad} of {report.total} images are missing or unreadable (first: {first}); "
+            "fix data.image_root / the files, or set data.on_missing=skip to train without them"
+        )
+    if clean.empty:
+        raise UserError("data: no usable images remain after validation")
+    return clean.reset_index(drop=True), report

@@ -1,0 +1,64 @@
+"""Instantiate the configured Lightning loggers for one fold; W&B goes offline without credentials."""
+
+from __future__ import annotations
+
+import logging
+import netrc
+import os
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
+from omegaconf import DictConfig, OmegaConf
+
+log = logging.getLogger(__name__)
+
+
+def wandb_credentials_available() -> bool:
+    """True when an API key is in the environment or in ~/.netrc for api.wandb.ai."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
+        return False
+    try:
+        return netrc.netrc().authenticators("api.wandb.ai") is not None
+    except (FileNotFoundError, netrc.NetrcParseError, OSError):
+        return False
+
+
+def build_loggers(logger_cfg: DictConfig | None, save_dir: Path, run_name: str, group: str,
+                  tags: list[str] | None = None) -> list[Logger]:
+    """One logger per entry of ``cfg.logger``, all writing under ``save_dir``."""
+    loggers: list[Logger] = []
+    if not logger_cfg:
+        return loggers
+    for key, entry in logger_cfg.items():
+        if entry is None:
+            continue
+        target = str(entry.get("_target_", ""))
+        overrides: dict[str, Any] = {"save_dir": str(save_dir)}
+        if target.endswith("CSVLogger") or target.endswith("TensorBoardLogger"):
+            overrides.update(name="", version="")
+        if target.endswith("WandbLogger"):
+            entry = OmegaConf.to_container(entry, resolve=True)
+            offline = entry.get("offline", "auto")
+            if offline == "auto":
+                offline = not wandb_credentials_available()
+                if offline:
+                    log.info("W&B: no credentials found, logging offline (sync later with `wandb sync`)")
+            entry["offline"] = bool(offline)
+            entry["tags"] = list(entry.get("tags") or []) + list(tags or [])
+            overrides.update(name=run_name, group=entry.get("group") or group)
+        log.debug("logger %s -> %s", key, target)
+        loggers.append(instantiate(entry, **overrides))
+    return loggers
+
+
+def finish_wandb(loggers: list[Logger]) -> None:
+    """Close W&B runs so the next fold starts a new run in the same group."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()

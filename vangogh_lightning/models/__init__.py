@@ -1,0 +1,1 @@
+"""Backbones (AlexNet, VGG-19) and the classifier LightningModule."""

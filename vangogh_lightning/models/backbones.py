@@ -1,0 +1,77 @@
+"""Build torchvision AlexNet / VGG-19 with ImageNet weights from the hub cache or a local file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision import models
+
+from vangogh_lightning.errors import UserError
+
+BACKBONES = {
+    "alexnet": (models.alexnet, models.AlexNet_Weights.IMAGENET1K_V1),
+    "vgg19": (models.vgg19, models.VGG19_Weights.IMAGENET1K_V1),
+}
+
+
+def check_backbone(name: str) -> str:
+    """Validate a backbone name."""
+    if name not in BACKBONES:
+        raise UserError(f"backbone '{name}' is unknown; choose one of {', '.join(BACKBONES)}")
+    return name
+
+
+def weights_cache_path(name: str) -> Path:
+    """Where torch.hub looks for the ImageNet weights of ``name``."""
+    _, weights = BACKBONES[check_backbone(name)]
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+
+
+def _offline_help(name: str, key: str) -> str:
+    cache = weights_cache_path(name)
+    return (
+        f"copy {cache.name} (from {BACKBONES[name][1].url}) into {cache.parent}/, "
+        f"or set {key}=/path/to/{cache.name}, or use {key.rsplit('.', 1)[0]}.pretrained=false"
+    )
+
+
+def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "model.weights_path"
+                        ) -> dict[str, torch.Tensor]:
+    """ImageNet state dict for ``name``: from ``weights_path``, the hub cache, or a download."""
+    check_backbone(name)
+    if weights_path is not None:
+        path = Path(weights_path).expanduser()
+        if not path.is_file():
+            raise UserError(f"{key}={path}: file not found; {_offline_help(name, key)}")
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+            raise UserError(f"{key}={path}: not a PyTorch weights file ({exc})") from None
+        return state.get("state_dict", state) if isinstance(state, dict) else state
+    _, weights = BACKBONES[name]
+    try:
+        # Uses the hub cache when the file is there; otherwise tries to download it.
+        return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu")
+    except (OSError, RuntimeError) as exc:
+        raise UserError(
+            f"could not get ImageNet weights for {name} ({type(exc).__name__}: {exc}); offline? "
+            f"{_offline_help(name, key)}"
+        ) from None
+
+
+def build_backbone(name: str, pretrained: bool, weights_path: str | None = None,
+                   key: str = "model.weights_path") -> nn.Module:
+    """A torchvision AlexNet/VGG-19, randomly initialised or with ImageNet weights."""
+    builder, _ = BACKBONES[check_backbone(name)]
+    net = builder(weights=None)
+    if pretrained or weights_path is not None:
+        state = load_imagenet_state(name, weights_path, key)
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[0]
+            raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
+    return net

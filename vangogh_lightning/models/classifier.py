@@ -1,0 +1,124 @@
+"""LightningModule: AlexNet or VGG-19 fine-tuned to one logit (Van Gogh vs. not)."""
+
+from __future__ import annotations
+
+import logging
+
+import lightning as L
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    BinaryF1Score,
+    MulticlassAccuracy,
+)
+
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.models.backbones import build_backbone
+from vangogh_lightning.models.freezing import apply_freeze, count_parameters
+
+log = logging.getLogger(__name__)
+
+
+class BalancedAccuracy(MulticlassAccuracy):
+    """Mean of the per-class recalls of a binary problem, fed with probabilities."""
+
+    def __init__(self, threshold: float = 0.5, **kwargs):
+        super().__init__(num_classes=2, average="macro", **kwargs)
+        self.threshold = threshold
+
+    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
+        super().update((preds >= self.threshold).long(), target.long())
+
+
+def make_metrics(threshold: float) -> MetricCollection:
+    """AUROC, F1, accuracy and balanced accuracy for probabilities vs. 0/1 targets."""
+    return MetricCollection({
+        "auroc": BinaryAUROC(),
+        "f1": BinaryF1Score(threshold=threshold),
+        "acc": BinaryAccuracy(threshold=threshold),
+        "bal_acc": BalancedAccuracy(threshold=threshold),
+    })
+
+
+class VanGoghClassifier(L.LightningModule):
+    """Binary Van Gogh classifier on a torchvision backbone with a one-logit head."""
+
+    def __init__(
+        self,
+        backbone: str = "alexnet",
+        pretrained: bool = True,
+        weights_path: str | None = None,
+        trainable_feature_modules: int = 6,
+        trainable_classifier_layers: int | None = None,
+        lr: float = 1e-4,
+        weight_decay: float = 0.0,
+        pos_weight: float | str | None = None,
+        threshold: float = 0.5,
+        channels_last: bool = False,
+    ):
+        super().__init__()
+        if isinstance(pos_weight, str) and pos_weight != "auto":
+            raise UserError(f"model.pos_weight={pos_weight}: use a number, 'auto' or null")
+        if not 0.0 < threshold < 1.0:
+            raise UserError(f"model.threshold={threshold}: must be between 0 and 1")
+        self.save_hyperparameters()
+        net = build_backbone(backbone, pretrained, weights_path)
+        last = net.classifier[-1]
+        net.classifier[-1] = nn.Linear(last.in_features, 1)
+        apply_freeze(net, trainable_feature_modules, trainable_classifier_layers)
+        self.net = net
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.trainable_params, self.total_params = count_parameters(net)
+        self.loss_fn = nn.BCEWithLogitsLoss()
+        self.val_metrics = make_metrics(threshold).clone(prefix="val/")
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits, shape (batch,)."""
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images).squeeze(-1)
+
+    @torch.no_grad()
+    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
+        """Probability of 'Van Gogh' for a batch of normalised images."""
+        return torch.sigmoid(self(images))
+
+    def setup(self, stage: str) -> None:
+        pos_weight = self.hparams.pos_weight
+        if pos_weight == "auto":
+            pos_weight = self.trainer.datamodule.positive_weight()
+        if pos_weight is not None:
+            self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(float(pos_weight)))
+
+    def on_fit_start(self) -> None:
+        msg = f"{self.hparams.backbone}: {self.trainable_params:,} of {self.total_params:,} parameters train"
+        log.info(msg)
+        for logger in self.loggers:
+            logger.log_hyperparams({"trainable_params": self.trainable_params,
+                                    "total_params": self.total_params})
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, targets = batch
+        loss = self.loss_fn(self(images), targets)
+        self.log("train/loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
+        return loss
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        images, targets = batch
+        logits = self(images)
+        loss = self.loss_fn(logits, targets)
+        self.val_metrics.update(torch.sigmoid(logits.float()), targets.long())
+        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
+                 batch_size=len(targets), sync_dist=True)
+
+    def on_validation_epoch_end(self) -> None:
+        self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        self.val_metrics.reset()
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        params = [p for p in self.parameters() if p.requires_grad]
+        return torch.optim.Adam(params, lr=self.hparams.lr, weight_decay=self.hparams.weight_decay)

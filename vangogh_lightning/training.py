@@ -1,0 +1,130 @@
+"""Cross-validated training: one Lightning fit per fold, best checkpoint and summary per fold."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from omegaconf import DictConfig, OmegaConf
+
+from vangogh_lightning.checkpoint_io import AtomicCheckpointIO
+from vangogh_lightning.data.datamodule import VanGoghDataModule
+from vangogh_lightning.data.folds import check_fold
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.images import atomic_write_text
+from vangogh_lightning.loggers import build_loggers, finish_wandb
+
+log = logging.getLogger(__name__)
+
+SUMMARY = "summary.json"
+
+
+def experiment_group(cfg: DictConfig) -> str:
+    """W&B group shared by all folds of one run (or one sweep trial)."""
+    try:
+        name = Path(HydraConfig.get().runtime.output_dir).name
+    except ValueError:
+        name = Path(cfg.paths.output_dir).name
+    return f"{cfg.task_name}-{cfg.model.backbone}-{name}"
+
+
+def folds_to_run(cfg: DictConfig) -> list[int]:
+    """``fold=k`` runs fold k only; ``fold=null`` runs every fold (full cross-validation)."""
+    num_folds = int(cfg.data.num_folds)
+    if cfg.fold is None:
+        return list(range(num_folds))
+    return [check_fold(cfg.fold, num_folds)]
+
+
+def _resume_path(fold_dir: Path, ckpt_path: str | None) -> str | None:
+    last = fold_dir / "checkpoints" / "last.ckpt"
+    if ckpt_path is None:
+        if (fold_dir / SUMMARY).exists() or last.exists():
+            raise UserError(
+                f"{fold_dir}: already holds a training run; pass ckpt_path=last to resume it, "
+                "or choose a new hydra.run.dir"
+            )
+        return None
+    if ckpt_path == "last":
+        if (fold_dir / SUMMARY).exists():
+            return None  # finished already; train() reuses its summary
+        return str(last) if last.exists() else None
+    path = Path(ckpt_path)
+    if not path.is_file():
+        raise UserError(f"ckpt_path={ckpt_path}: checkpoint not found")
+    return str(path)
+
+
+def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, fold_dir: Path
+               ) -> dict[str, Any]:
+    """Fit one fold; return its summary (best score, best checkpoint, epochs)."""
+    resume = _resume_path(fold_dir, cfg.get("ckpt_path"))
+    if resume is None and (fold_dir / SUMMARY).exists():
+        log.info("fold %d already finished; reusing %s", fold, fold_dir / SUMMARY)
+        return json.loads((fold_dir / SUMMARY).read_text())
+    L.seed_everything(cfg.seed + fold, workers=True)
+    datamodule.fold = fold
+    print(datamodule.describe())
+    model = instantiate(cfg.model)
+    callbacks = []
+    for name, entry in (cfg.callbacks or {}).items():
+        if entry is None:
+            continue
+        extra = {"dirpath": str(fold_dir / "checkpoints")} if name == "model_checkpoint" else {}
+        callbacks.append(instantiate(entry, **extra))
+    loggers = build_loggers(cfg.logger, fold_dir, run_name=f"{cfg.model.backbone}-fold{fold}",
+                            group=experiment_group(cfg), tags=[f"fold{fold}", cfg.model.backbone])
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                     default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()])
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+    finally:
+        finish_wandb(loggers)
+    ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best = ckpt.best_model_score if ckpt is not None else None
+    score = float(best) if best is not None else float(trainer.callback_metrics.get(cfg.monitor.metric, math.nan))
+    summary = {
+        "backbone": cfg.model.backbone,
+        "fold": fold,
+        "monitor": cfg.monitor.metric,
+        "mode": cfg.monitor.mode,
+        "best_score": score,
+        "best_checkpoint": ckpt.best_model_path if ckpt is not None else None,
+        "epochs": trainer.current_epoch,
+        "trainable_params": model.trainable_params,
+    }
+    atomic_write_text(json.dumps(summary, indent=2), fold_dir / SUMMARY)
+    return summary
+
+
+def train(cfg: DictConfig) -> float:
+    """Train the configured fold(s); return the monitored metric (mean over folds) for sweeps."""
+    out_dir = Path(cfg.paths.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    folds = folds_to_run(cfg)
+    datamodule: VanGoghDataModule = instantiate(cfg.data)
+    summaries = [train_fold(cfg, datamodule, k, out_dir / f"fold_{k}") for k in folds]
+    scores = {s["fold"]: s["best_score"] for s in summaries}
+    mean = statistics.fmean(scores.values())
+    result = {
+        "backbone": cfg.model.backbone,
+        "monitor": cfg.monitor.metric,
+        "per_fold": scores,
+        "mean": mean,
+        "std": statistics.pstdev(scores.values()) if len(scores) > 1 else 0.0,
+    }
+    atomic_write_text(json.dumps(result, indent=2), out_dir / "cv_summary.json")
+    atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config_resolved.yaml")
+    per_fold = ", ".join(f"fold {k}: {v:.4f}" for k, v in scores.items())
+    print(f"{cfg.monitor.metric} {per_fold}; mean {mean:.4f}. Results in {out_dir}")
+    if math.isnan(mean):
+        raise UserError(f"{cfg.monitor.metric}: never logged; check monitor.metric against the logged metrics")
+    return mean
