@@ -1,0 +1,16 @@
+"""Stylize photos in Van Gogh's style: `python stylize.py content=cat.jpg backbone=vgg19`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from vangogh_lightning.cli import run_task
+from vangogh_lightning.style.run import stylize
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="stylize")
+def main(cfg: DictConfig) -> None:
+    run_task(stylize, cfg)
+
+
+if __name__ == "__main__":
+    main()

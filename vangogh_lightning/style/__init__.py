@@ -1,0 +1,1 @@
+"""Gatys-style neural style transfer as a LightningModule over image pixels."""

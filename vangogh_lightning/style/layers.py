@@ -1,0 +1,90 @@
+"""Named layers of AlexNet/VGG-19 ``features`` and an extractor cut after the deepest one needed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+from vangogh_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.models.backbones import build_backbone
+
+
+def layer_names(backbone: str, features: nn.Sequential) -> list[str]:
+    """Names for every module of ``features``.
+
+    VGG-19: ``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}`` (conv4_2, relu3_1, ...).
+    AlexNet: ``conv1..conv5``, ``relu1..relu5``, ``pool1..pool3``.
+    """
+    names: list[str] = []
+    block, conv, pool = 1, 0, 0
+    for module in features:
+        if isinstance(module, nn.Conv2d):
+            conv += 1
+            names.append(f"conv{block}_{conv}" if backbone == "vgg19" else f"conv{conv}")
+        elif isinstance(module, nn.ReLU):
+            names.append(f"relu{block}_{conv}" if backbone == "vgg19" else f"relu{conv}")
+        elif isinstance(module, nn.MaxPool2d):
+            pool += 1
+            names.append(f"pool{block}" if backbone == "vgg19" else f"pool{pool}")
+            if backbone == "vgg19":
+                block, conv = block + 1, 0
+        else:
+            names.append(f"{type(module).__name__.lower()}{len(names)}")
+    return names
+
+
+def _buffers_only(module: nn.Module) -> nn.Module:
+    """Turn every parameter into a buffer: the network moves with the module but never trains."""
+    for sub in module.modules():
+        for name, param in list(sub.named_parameters(recurse=False)):
+            delattr(sub, name)
+            sub.register_buffer(name, param.detach().clone())
+    return module
+
+
+class FeatureExtractor(nn.Module):
+    """Frozen backbone ``features`` up to the deepest requested layer; returns named activations."""
+
+    def __init__(self, backbone: str, layers: Iterable[str], pretrained: bool,
+                 weights_path: str | None = None, pooling: str = "max"):
+        super().__init__()
+        net = build_backbone(backbone, pretrained, weights_path, key="backbone.weights_path")
+        names = layer_names(backbone, net.features)
+        wanted = list(dict.fromkeys(layers))
+        unknown = [name for name in wanted if name not in names]
+        if unknown:
+            valid = ", ".join(n for n in names if n.startswith(("conv", "relu")))
+            raise UserError(f"unknown {backbone} layer(s) {', '.join(unknown)}; valid names: {valid}")
+        if pooling not in ("max", "avg"):
+            raise UserError(f"backbone.pooling={pooling}: must be 'max' or 'avg'")
+        depth = max(names.index(name) for name in wanted) + 1
+        modules = []
+        for module in list(net.features)[:depth]:
+            if isinstance(module, nn.ReLU):
+                module = nn.ReLU(inplace=False)  # in-place would overwrite the stored conv output
+            elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
+                module = nn.AvgPool2d(module.kernel_size, module.stride, module.padding)
+            modules.append(module)
+        self.body = _buffers_only(nn.Sequential(*modules).eval())
+        self.names = names[:depth]
+        self.wanted = set(wanted)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    @property
+    def depth(self) -> int:
+        """Number of backbone modules kept."""
+        return len(self.body)
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Activations of the requested layers for an RGB batch in [0, 1]."""
+        x = (image - self.mean) / self.std
+        out: dict[str, torch.Tensor] = {}
+        for name, module in zip(self.names, self.body):
+            x = module(x)
+            if name in self.wanted:
+                out[name] = x
+        return out

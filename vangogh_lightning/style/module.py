@@ -1,0 +1,100 @@
+"""StyleTransfer LightningModule: its only parameter is the batch of output images."""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.style.layers import FeatureExtractor
+from vangogh_lightning.style.losses import content_loss, gram_matrix, style_loss, total_variation
+
+OPTIMIZERS = ("lbfgs", "adam")
+INITS = ("content", "style", "noise")
+
+
+class StyleTransfer(L.LightningModule):
+    """Optimise pixels so their features match the content and their Gram matrices the style."""
+
+    def __init__(
+        self,
+        extractor: FeatureExtractor,
+        content: torch.Tensor,
+        style_grams: dict[str, torch.Tensor],
+        content_layers: dict[str, float],
+        style_layers: dict[str, float],
+        init: torch.Tensor,
+        steps: int,
+        content_weight: float = 1.0,
+        style_weight: float = 1e4,
+        tv_weight: float = 1.0,
+        optimizer: str = "lbfgs",
+        lr: float | None = None,
+    ):
+        super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise UserError(f"optimizer={optimizer}: choose one of {', '.join(OPTIMIZERS)}")
+        if steps < 1:
+            raise UserError(f"steps={steps}: must be at least 1")
+        self.extractor = extractor
+        self.image = nn.Parameter(init.detach().clone().contiguous().clamp_(0, 1))
+        self.content_layers = dict(content_layers)
+        self.style_layers = dict(style_layers)
+        self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+        self.optimizer_name = optimizer
+        self.lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.02)
+        self.steps = steps
+        with torch.no_grad():
+            feats = extractor(content)
+        for name in self.content_layers:
+            self.register_buffer(f"content_{name}", feats[name].detach())
+        for name, gram in style_grams.items():
+            self.register_buffer(f"gram_{name}", gram.detach())
+        self.final_losses: dict[str, list[float]] = {}
+
+    def losses(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image weighted content, style and TV losses and their sum."""
+        feats = self.extractor(image)
+        c = sum(w * content_loss(feats[n], getattr(self, f"content_{n}"))
+                for n, w in self.content_layers.items())
+        s = sum(w * style_loss(gram_matrix(feats[n]), getattr(self, f"gram_{n}"))
+                for n, w in self.style_layers.items())
+        tv = total_variation(image)
+        parts = {
+            "content": self.weights["content"] * c,
+            "style": self.weights["style"] * s,
+            "tv": self.weights["tv"] * tv,
+        }
+        parts["total"] = parts["content"] + parts["style"] + parts["tv"]
+        return parts
+
+    def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        parts = self.losses(self.image)
+        for name, value in parts.items():
+            self.log(name, value.sum().detach(), prog_bar=True, on_step=True, logger=False)
+        self.final_losses = {k: v.detach().float().cpu().tolist() for k, v in parts.items()}
+        return parts["total"].sum()
+
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        with torch.no_grad():
+            self.image.clamp_(0, 1)
+
+    def train_dataloader(self) -> DataLoader:
+        # One dummy item per optimisation step: all the work happens on self.image.
+        return DataLoader(range(self.steps), batch_size=None)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        if self.optimizer_name == "lbfgs":
+            # One L-BFGS iteration per Lightning step, no tolerance exits: ``steps`` means steps.
+            # No line search: with max_iter=1, strong-Wolfe searches stall on this objective.
+            return torch.optim.LBFGS([self.image], lr=self.lr, max_iter=1, history_size=50,
+                                     tolerance_grad=0.0, tolerance_change=0.0)
+        return torch.optim.Adam([self.image], lr=self.lr)
+
+    @torch.no_grad()
+    def evaluate(self, image: torch.Tensor | None = None) -> dict[str, list[float]]:
+        """Per-image losses of ``image`` (default: the current result) without optimising."""
+        image = self.image if image is None else image.to(self.image.device)
+        return {k: v.float().cpu().tolist() for k, v in self.losses(image).items()}

@@ -1,0 +1,276 @@
+"""The stylize job: expand inputs, batch same-size images, optimise coarse to fine, write outputs."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from PIL import Image
+
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.images import (
+    atomic_save,
+    atomic_write_text,
+    expand_images,
+    load_rgb,
+    refuse_overwrite,
+)
+from vangogh_lightning.style.imaging import (
+    comparison_sheet,
+    fit_size,
+    preserve_colors,
+    scales_for,
+    to_image,
+    to_tensor,
+)
+from vangogh_lightning.style.layers import FeatureExtractor
+from vangogh_lightning.style.losses import gram_matrix
+from vangogh_lightning.style.module import INITS, StyleTransfer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ContentItem:
+    """One content image and where its outputs go."""
+
+    path: Path
+    image: Image.Image
+    source_size: tuple[int, int]
+    outputs: dict[str, Path]
+
+
+def pick_device(name: str) -> torch.device:
+    """'auto' -> CUDA when available, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"device={name}: CUDA is not available here; use device=cpu or device=auto")
+    return torch.device(name)
+
+
+def resolve_styles(cfg: DictConfig) -> tuple[list[Path], list[float]]:
+    """Style image paths and blend weights (normalised to sum 1)."""
+    if cfg.style is None:
+        default = Path(cfg.default_style)
+        if not default.is_file():
+            raise UserError(
+                f"no style= given and the default Van Gogh painting {default} does not exist; "
+                "pass style=path/to/painting.jpg (or set paths.wikiart_dir)"
+            )
+        paths = [default]
+    else:
+        paths = expand_images(cfg.style, what="style")
+    weights = list(cfg.style_weights) if cfg.style_weights is not None else [1.0] * len(paths)
+    if len(weights) != len(paths):
+        raise UserError(
+            f"style_weights has {len(weights)} value(s) but style gives {len(paths)} image(s); "
+            "give one weight per style image"
+        )
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise UserError(f"style_weights={weights}: must be non-negative with a positive sum")
+    total = sum(weights)
+    return paths, [w / total for w in weights]
+
+
+def plan_outputs(contents: list[Path], out_dir: Path, backbone: str) -> list[dict[str, Path]]:
+    """Output paths per content image; repeated file stems get a numeric suffix."""
+    seen: dict[str, int] = defaultdict(int)
+    plans = []
+    for path in contents:
+        seen[path.stem] += 1
+        stem = path.stem if seen[path.stem] == 1 else f"{path.stem}-{seen[path.stem]}"
+        base = out_dir / f"{stem}_{backbone}"
+        plans.append({
+            "image": base.with_suffix(".png"),
+            "json": base.with_suffix(".json"),
+            "sheet": base.parent / f"{base.name}_sheet.png",
+        })
+    return plans
+
+
+def initial_image(kind: str, content: torch.Tensor, style: Image.Image, seed: int) -> torch.Tensor:
+    """Starting pixels: the content, the (resized) style image, or seeded uniform noise."""
+    if kind == "content":
+        return content.clone()
+    if kind == "style":
+        h, w = content.shape[-2:]
+        return to_tensor(style, (w, h)).expand_as(content).clone()
+    if kind == "noise":
+        gen = torch.Generator().manual_seed(seed)
+        return torch.rand(content.shape, generator=gen)
+    raise UserError(f"init={kind}: choose one of {', '.join(INITS)}")
+
+
+class _Snapshots(L.Callback):
+    """Save the current images every ``every`` steps."""
+
+    def __init__(self, every: int, items: list[ContentItem], scale: int):
+        self.every, self.items, self.scale = every, items, scale
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step % self.every:
+            return
+        for item, img in zip(self.items, module.image.detach()):
+            target = item.outputs["image"]
+            name = f"{target.stem}_s{self.scale}_step{step:05d}.png"
+            atomic_save(to_image(img), target.parent / "steps" / name)
+
+
+class Stylizer:
+    """Holds the extractor and the style targets; stylizes batches of content images."""
+
+    def __init__(self, cfg: DictConfig, device: torch.device):
+        self.cfg = cfg
+        self.device = device
+        bb = cfg.backbone
+        self.content_layers = dict(bb.content_layers)
+        self.style_layers = dict(bb.style_layers)
+        if not self.content_layers or not self.style_layers:
+            raise UserError("backbone.content_layers and backbone.style_layers must each name a layer")
+        self.extractor = FeatureExtractor(
+            bb.name, [*self.content_layers, *self.style_layers], bb.pretrained, bb.weights_path,
+            bb.pooling,
+        ).to(device)
+        self.style_paths, self.style_mix = resolve_styles(cfg)
+        self.styles = [load_rgb(p, max_side=2 * cfg.size) for p in self.style_paths]
+        self._grams: dict[int, dict[str, torch.Tensor]] = {}
+
+    def style_grams(self, scale: int) -> dict[str, torch.Tensor]:
+        """Blended Gram targets of the style image(s) at working size ``scale``."""
+        if scale not in self._grams:
+            blended: dict[str, torch.Tensor] = {}
+            for image, weight in zip(self.styles, self.style_mix):
+                tensor = to_tensor(image, fit_size(image.size, scale)).unsqueeze(0).to(self.device)
+                with torch.no_grad():
+                    feats = self.extractor(tensor)
+                for name in self.style_layers:
+                    gram = gram_matrix(feats[name]) * weight
+                    blended[name] = blended[name] + gram if name in blended else gram
+            self._grams[scale] = blended
+        return self._grams[scale]
+
+    def _fit(self, module: StyleTransfer, steps: int, callbacks: list[L.Callback]) -> None:
+        accelerator = "gpu" if self.device.type == "cuda" else "cpu"
+        trainer = L.Trainer(
+            max_epochs=1, max_steps=steps, accelerator=accelerator, devices=1,
+            logger=False, enable_checkpointing=False, enable_model_summary=False,
+            enable_progress_bar=bool(self.cfg.progress_bar), callbacks=callbacks,
+            precision=self.cfg.precision,
+        )
+        trainer.fit(module)
+
+    def run_batch(self, items: list[ContentItem]) -> tuple[torch.Tensor, StyleTransfer, list[int]]:
+        """Stylize images that share one working size; returns (images, last module, scales)."""
+        cfg = self.cfg
+        scales = scales_for(cfg.size, cfg.multiscale, cfg.min_scale)
+        result: torch.Tensor | None = None
+        module: StyleTransfer | None = None
+        for scale in scales:
+            size = fit_size(items[0].image.size, scale)
+            content = torch.stack([to_tensor(it.image, size) for it in items]).to(self.device)
+            if result is None:
+                init = initial_image(cfg.init, content.cpu(), self.styles[0], cfg.seed).to(self.device)
+            else:
+                init = torch.nn.functional.interpolate(result, size=content.shape[-2:], mode="bicubic",
+                                                       align_corners=False).clamp(0, 1)
+            try:
+                module = StyleTransfer(
+                    self.extractor, content, self.style_grams(scale), self.content_layers,
+                    self.style_layers, init, cfg.steps, cfg.content_weight, cfg.style_weight,
+                    cfg.tv_weight, cfg.optimizer, cfg.lr,
+                )
+            except RuntimeError as exc:
+                if "size" not in str(exc).lower():
+                    raise
+                raise UserError(
+                    f"{items[0].path}: {size[0]}x{size[1]} px is too small for the layers of "
+                    f"{cfg.backbone.name}; raise size= ({exc})"
+                ) from None
+            snaps = [_Snapshots(cfg.save_every, items, scale)] if cfg.save_every else []
+            self._fit(module, cfg.steps, snaps)
+            result = module.image.detach()
+        assert module is not None and result is not None
+        return result, module, scales
+
+
+def _load_contents(cfg: DictConfig, out_dir: Path) -> list[ContentItem]:
+    paths = expand_images(cfg.content, what="content")
+    plans = plan_outputs(paths, out_dir, cfg.backbone.name)
+    refuse_overwrite([p for plan in plans for p in plan.values()], cfg.overwrite)
+    items = []
+    for path, plan in zip(paths, plans):
+        image = load_rgb(path, max_side=cfg.size)  # validates the file first
+        with Image.open(path) as probe:
+            source_size = probe.size
+        if max(source_size) > cfg.size:
+            print(f"note: {path} is {source_size[0]}x{source_size[1]}; working at "
+                  f"{image.width}x{image.height} (size={cfg.size})")
+        items.append(ContentItem(path, image, source_size, plan))
+    return items
+
+
+def _write_outputs(cfg: DictConfig, item: ContentItem, result: torch.Tensor, losses: dict,
+                   content_losses: dict, styler: Stylizer, scales: list[int], seconds: float) -> None:
+    image = to_image(result)
+    if cfg.preserve_colors:
+        image = preserve_colors(image, item.image)
+    atomic_save(image, item.outputs["image"])
+    atomic_save(comparison_sheet([item.image, styler.styles[0], image]), item.outputs["sheet"])
+    record = {
+        "content": str(item.path),
+        "style": [str(p) for p in styler.style_paths],
+        "style_mix": styler.style_mix,
+        "backbone": cfg.backbone.name,
+        "source_size": list(item.source_size),
+        "output_size": [image.width, image.height],
+        "scales": scales,
+        "final_losses": losses,
+        "content_image_losses": content_losses,
+        "seconds": round(seconds, 3),
+        "config": OmegaConf.to_container(cfg, resolve=True),
+    }
+    atomic_write_text(json.dumps(record, indent=2), item.outputs["json"])
+
+
+def stylize(cfg: DictConfig) -> list[Path]:
+    """Stylize every content image; return the written PNG paths."""
+    if cfg.content is None:
+        raise UserError("content is not set; pass content=photo.jpg (a file, folder or glob)")
+    if cfg.size < 16:
+        raise UserError(f"size={cfg.size}: must be at least 16 px")
+    L.seed_everything(cfg.seed, verbose=False)
+    out_dir = Path(cfg.out_dir)
+    items = _load_contents(cfg, out_dir)
+    device = pick_device(cfg.device)
+    styler = Stylizer(cfg, device)
+    groups: dict[tuple[int, int], list[ContentItem]] = defaultdict(list)
+    for item in items:
+        groups[fit_size(item.image.size, cfg.size)].append(item)
+    written = []
+    for group in groups.values():
+        for start in range(0, len(group), cfg.batch_size):
+            batch = group[start:start + cfg.batch_size]
+            t0 = time.perf_counter()
+            result, module, scales = styler.run_batch(batch)
+            seconds = (time.perf_counter() - t0) / len(batch)
+            final = module.evaluate()
+            reference = module.evaluate(
+                torch.stack([to_tensor(it.image, tuple(reversed(result.shape[-2:]))) for it in batch])
+            )
+            for i, item in enumerate(batch):
+                pick = {k: v[i] for k, v in final.items()}
+                ref = {k: v[i] for k, v in reference.items()}
+                _write_outputs(cfg, item, result[i], pick, ref, styler, scales, seconds)
+                written.append(item.outputs["image"])
+                print(f"{item.path} -> {item.outputs['image']} (total loss {pick['total']:.4g})")
+    print(f"wrote {len(written)} image(s) to {out_dir}")
+    return written
