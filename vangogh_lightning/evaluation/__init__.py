@@ -1,0 +1,1 @@
+"""Evaluation: fold selection, classifying images, the deception-rate table."""

@@ -1,0 +1,39 @@
+"""Per-fold training curves (loss, AUROC, F1 per epoch), like the report's Figures 4-5."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from vangogh_lightning.evaluation.runs import FoldRun  # noqa: E402
+
+PANELS = (("loss", ("train/loss", "val/loss")), ("AUROC", ("val/auroc",)), ("F1", ("val/f1",)))
+
+
+def plot_fold_curves(runs: list[FoldRun], backbone: str, path: Path) -> Path:
+    """Save one PNG with a panel per metric and a line per fold."""
+    fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4))
+    for ax, (title, columns) in zip(axes, PANELS):
+        for i, run in enumerate(sorted(runs, key=lambda r: r.fold)):
+            for col in columns:
+                if col not in run.epochs:
+                    continue
+                data = run.epochs.dropna(subset=[col])
+                style = "--" if col.startswith("train/") else "-"
+                ax.plot(data["epoch"], data[col], style, marker="o", ms=3, color=f"C{i % 10}",
+                        label=f"fold {run.fold} {col.split('/')[0]}")
+        ax.set_title(f"{backbone}: {title}")
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
