@@ -38,8 +38,11 @@ def build_loggers(logger_cfg: DictConfig | None, save_dir: Path, run_name: str, 
             continue
         target = str(entry.get("_target_", ""))
         overrides: dict[str, Any] = {"save_dir": str(save_dir)}
-        if target.endswith("CSVLogger") or target.endswith("TensorBoardLogger"):
-            overrides.update(name="", version="")
+        if target.endswith("CSVLogger"):
+            # A resumed fit gets csv/version_<n+1>: Lightning would delete an existing metrics.csv.
+            overrides.update(name="csv", version=None)
+        elif target.endswith("TensorBoardLogger"):
+            overrides.update(name="tensorboard", version=None)
         if target.endswith("WandbLogger"):
             entry = OmegaConf.to_container(entry, resolve=True)
             offline = entry.get("offline", "auto")

@@ -73,7 +73,7 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, fold_d
     L.seed_everything(cfg.seed + fold, workers=True)
     datamodule.fold = fold
     print(datamodule.describe())
-    model = instantiate(cfg.model)
+    model = instantiate(cfg.model, _convert_="all")
     callbacks = []
     for name, entry in (cfg.callbacks or {}).items():
         if entry is None:
@@ -110,7 +110,7 @@ def train(cfg: DictConfig) -> float:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     folds = folds_to_run(cfg)
-    datamodule: VanGoghDataModule = instantiate(cfg.data)
+    datamodule: VanGoghDataModule = instantiate(cfg.data, _convert_="all")
     summaries = [train_fold(cfg, datamodule, k, out_dir / f"fold_{k}") for k in folds]
     scores = {s["fold"]: s["best_score"] for s in summaries}
     mean = statistics.fmean(scores.values())

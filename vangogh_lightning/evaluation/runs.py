@@ -36,18 +36,33 @@ def read_epoch_metrics(csv_path: Path) -> pd.DataFrame:
     return raw.groupby("epoch", as_index=False)[cols].mean(numeric_only=True)
 
 
+def metrics_files(fold_dir: Path) -> list[Path]:
+    """A fold's metrics.csv files, one per (re)start, oldest first."""
+    def version(path: Path) -> int:
+        return int(path.parent.name.removeprefix("version_") or 0)
+
+    return sorted(fold_dir.glob("csv/version_*/metrics.csv"), key=version)
+
+
+def read_fold_metrics(fold_dir: Path) -> pd.DataFrame:
+    """Per-epoch metrics of a fold; after a resume, the later run's rows win for repeated epochs."""
+    files = metrics_files(fold_dir)
+    if not files:
+        raise UserError(f"{fold_dir}: no csv/version_*/metrics.csv; was it trained with train.py?")
+    frames = [read_epoch_metrics(f) for f in files]
+    merged = pd.concat(frames, ignore_index=True).drop_duplicates("epoch", keep="last")
+    return merged.sort_values("epoch").reset_index(drop=True)
+
+
 def find_fold_runs(roots: list[str | Path]) -> list[FoldRun]:
-    """Every ``fold_<k>/metrics.csv`` below the given run or multirun folders."""
+    """Every finished ``fold_<k>/`` below the given run or multirun folders."""
     runs: list[FoldRun] = []
     for root in roots:
         root = Path(root)
         if not root.exists():
             raise UserError(f"runs={root}: folder not found")
-        for csv_path in sorted(root.rglob("fold_*/metrics.csv")):
-            fold_dir = csv_path.parent
-            summary_path = fold_dir / "summary.json"
-            if not summary_path.is_file():
-                continue  # unfinished fold
+        for summary_path in sorted(root.rglob("fold_*/summary.json")):
+            fold_dir = summary_path.parent
             summary = json.loads(summary_path.read_text())
             best = summary.get("best_checkpoint")
             runs.append(FoldRun(
@@ -55,11 +70,11 @@ def find_fold_runs(roots: list[str | Path]) -> list[FoldRun]:
                 backbone=summary["backbone"],
                 fold=int(summary["fold"]),
                 best_checkpoint=Path(best) if best else None,
-                epochs=read_epoch_metrics(csv_path),
+                epochs=read_fold_metrics(fold_dir),
             ))
     if not runs:
         raise UserError(
-            f"runs={[str(r) for r in roots]}: no finished folds found (expected fold_<k>/metrics.csv "
-            "and summary.json written by train.py)"
+            f"runs={[str(r) for r in roots]}: no finished folds found (expected fold_<k>/summary.json "
+            "written by train.py)"
         )
     return runs

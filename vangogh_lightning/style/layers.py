@@ -74,6 +74,10 @@ class FeatureExtractor(nn.Module):
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
 
+    def train(self, mode: bool = True) -> FeatureExtractor:
+        """Always stays in eval mode: the extractor is a fixed measuring instrument."""
+        return super().train(False)
+
     @property
     def depth(self) -> int:
         """Number of backbone modules kept."""

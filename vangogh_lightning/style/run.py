@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,7 +167,9 @@ class Stylizer:
             enable_progress_bar=bool(self.cfg.progress_bar), callbacks=callbacks,
             precision=self.cfg.precision,
         )
-        trainer.fit(module)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*module\\(s\\) in eval mode.*")
+            trainer.fit(module)
 
     def run_batch(self, items: list[ContentItem]) -> tuple[torch.Tensor, StyleTransfer, list[int]]:
         """Stylize images that share one working size; returns (images, last module, scales)."""

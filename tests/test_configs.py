@@ -1,0 +1,60 @@
+"""Every config group option composes, and wrong keys fail at composition."""
+
+from __future__ import annotations
+
+import pytest
+from hydra.errors import ConfigCompositionException
+from omegaconf.errors import ConfigAttributeError
+
+from tests.conftest import CONF, compose_cfg
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", ["data", "model", "trainer", "callbacks", "logger", "debug",
+                                   "experiment", "hparams_search"])
+def test_every_train_group_option_composes(group, tmp_path):
+    for option in options(group):
+        cfg = compose_cfg("train", [f"{group}={option}"], tmp_path)
+        assert cfg.task_name == "train"
+        assert cfg.model.backbone in ("alexnet", "vgg19")
+
+
+@pytest.mark.parametrize("backbone", ["alexnet", "vgg19"])
+def test_stylize_backbones_compose(backbone, tmp_path):
+    cfg = compose_cfg("stylize", [f"backbone={backbone}", "content=x.jpg"], tmp_path)
+    assert cfg.backbone.name == backbone
+    assert cfg.backbone.content_layers and cfg.backbone.style_layers
+
+
+@pytest.mark.parametrize("task", ["select_folds", "classify", "deception"])
+def test_evaluate_tasks_compose(task, tmp_path):
+    assert compose_cfg("evaluate", [f"task={task}"], tmp_path).task.name == task
+
+
+def test_model_group_selects_backbone_and_report_hyperparameters(tmp_path):
+    alex = compose_cfg("train", ["model=alexnet"], tmp_path).model
+    vgg = compose_cfg("train", ["model=vgg19"], tmp_path).model
+    assert (alex.backbone, vgg.backbone) == ("alexnet", "vgg19")
+    assert alex.lr == pytest.approx(1.0369e-05) and vgg.lr == pytest.approx(2.2012e-05)
+    assert alex.trainable_feature_modules == vgg.trainable_feature_modules == 6
+
+
+def test_train_defaults_follow_the_report(tmp_path):
+    cfg = compose_cfg("train", [], tmp_path)
+    assert cfg.data.num_folds == 5 and cfg.data.styles == ["Post_Impressionism"]
+    assert cfg.data.positive_artist == "vincent van gogh"
+    assert cfg.callbacks.early_stopping.patience == 2
+    assert cfg.callbacks.model_checkpoint.monitor == "val/auroc"
+
+
+def test_misspelled_key_is_rejected_naming_the_key(tmp_path):
+    with pytest.raises((ConfigCompositionException, ConfigAttributeError), match="learning_rate"):
+        compose_cfg("train", ["model.learning_rate=0.1"], tmp_path)
+
+
+def test_unknown_group_option_lists_the_valid_ones(tmp_path):
+    with pytest.raises(ConfigCompositionException, match="alexnet"):
+        compose_cfg("train", ["model=resnet50"], tmp_path)

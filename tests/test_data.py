@@ -1,0 +1,216 @@
+"""The data module: WikiArt index, robust file names, validation, stratified folds, transforms."""
+
+from __future__ import annotations
+
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from vangogh_lightning.data import VanGoghDataModule
+from vangogh_lightning.data.filenames import canonical_name, unmojibake
+from vangogh_lightning.data.folds import stratified_folds
+from vangogh_lightning.data.transforms import eval_transform, train_transform
+from vangogh_lightning.errors import UserError
+
+COLUMNS = "filename,artist,genre,description,phash,width,height,genre_count,subset".split(",")
+
+
+def _jpg(path: Path, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 255, (40, 48, 3), dtype=np.uint8)).save(path, quality=90)
+
+
+def make_wikiart(root: Path, n_pos: int = 20, n_neg: int = 30, extra_rows: list[dict] | None = None
+                 ) -> Path:
+    """A tiny Kaggle-layout WikiArt copy; returns the classes.csv path."""
+    rows = []
+    for i in range(n_pos + n_neg):
+        artist = "vincent van gogh" if i < n_pos else ["paul gauguin", "paul cezanne"][i % 2]
+        slug = artist.replace(" ", "-")
+        name = f"Post_Impressionism/{slug}_painting-{i}.jpg"
+        _jpg(root / name, i)
+        rows.append({"filename": name, "artist": artist, "genre": "['Post Impressionism']",
+                     "description": f"painting-{i}", "phash": f"{i:016x}", "width": 48, "height": 40,
+                     "genre_count": 1, "subset": "train"})
+    _jpg(root / "Cubism/pablo-picasso_x.jpg", 999)
+    rows.append({"filename": "Cubism/pablo-picasso_x.jpg", "artist": "pablo picasso", "genre": "",
+                 "description": "", "phash": "ffff", "width": 48, "height": 40, "genre_count": 1,
+                 "subset": "train"})
+    rows += extra_rows or []
+    csv = root / "classes.csv"
+    pd.DataFrame(rows, columns=COLUMNS).to_csv(csv, index=False)
+    return csv
+
+
+def dm_for(root: Path, csv: Path, **kw) -> VanGoghDataModule:
+    kw.setdefault("num_workers", 0)
+    kw.setdefault("image_size", 32)
+    return VanGoghDataModule(source="wikiart", image_root=str(root), csv_path=str(csv), **kw)
+
+
+def row(name: str, artist: str = "vincent van gogh", phash: str = "") -> dict:
+    return {"filename": name, "artist": artist, "phash": phash}
+
+
+# --- index -----------------------------------------------------------------------------------
+def test_keeps_only_the_configured_style_and_labels_van_gogh_positive(tmp_path):
+    dm = dm_for(tmp_path, make_wikiart(tmp_path))
+    index = dm.index
+    assert len(index) == 50
+    assert not index["filename"].str.startswith("Cubism").any()
+    assert index["label"].sum() == 20
+    assert set(index.loc[index["label"] == 1, "artist"]) == {"vincent van gogh"}
+
+
+def test_accented_nfd_and_mojibake_names_resolve_to_their_files(tmp_path):
+    nfc = unicodedata.normalize("NFC", "Post_Impressionism/paul-cézanne_la-montagne-été.jpg")
+    on_disk = unicodedata.normalize("NFD", nfc)
+    _jpg(tmp_path / on_disk, 7)
+    moji_disk = "Post_Impressionism/vincent-van-gogh_café-terrasse.jpg"
+    _jpg(tmp_path / moji_disk, 8)
+    moji_csv = moji_disk.encode("utf-8").decode("cp1252")  # 'cafÃ©' as in a mis-decoded CSV
+    csv = make_wikiart(tmp_path, extra_rows=[row(nfc, "paul cezanne", "aa"), row(moji_csv, phash="bb")])
+    index = dm_for(tmp_path, csv).index
+    assert len(index) == 52
+    resolved = {Path(p).name for p in index["path"]}
+    assert Path(on_disk).name in resolved and Path(moji_disk).name in resolved
+
+
+def test_canonical_name_equates_unicode_forms_and_mojibake():
+    word = "cézanne"
+    assert canonical_name(unicodedata.normalize("NFD", word)) == canonical_name(word)
+    assert unmojibake(word.encode("utf-8").decode("latin-1")) == word
+
+
+def test_missing_and_corrupt_files_stop_training_by_default_with_a_count(tmp_path):
+    (tmp_path / "Post_Impressionism").mkdir(parents=True)
+    (tmp_path / "Post_Impressionism/corrupt.jpg").write_bytes(b"not a jpeg at all")
+    good = tmp_path / "Post_Impressionism/trunc.jpg"
+    _jpg(good, 3)
+    good.write_bytes(good.read_bytes()[:200])  # truncated JPEG
+    extra = [row("Post_Impressionism/missing.jpg"), row("Post_Impressionism/corrupt.jpg"),
+             row("Post_Impressionism/trunc.jpg")]
+    csv = make_wikiart(tmp_path, extra_rows=extra)
+    with pytest.raises(UserError, match=r"3 of 53 images are missing or unreadable.*on_missing=skip"):
+        _ = dm_for(tmp_path, csv).index
+
+
+def test_skip_mode_drops_bad_files_and_reports_them(tmp_path, capsys):
+    (tmp_path / "Post_Impressionism").mkdir(parents=True)
+    (tmp_path / "Post_Impressionism/corrupt.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    extra = [row("Post_Impressionism/missing.jpg"), row("Post_Impressionism/corrupt.jpg")]
+    csv = make_wikiart(tmp_path, extra_rows=extra)
+    index = dm_for(tmp_path, csv, on_missing="skip").index
+    assert len(index) == 50
+    assert "1 missing, 1 unreadable" in capsys.readouterr().out
+
+
+def test_duplicate_phash_is_counted_and_dropped(tmp_path, capsys):
+    _jpg(tmp_path / "Post_Impressionism/dup.jpg", 1)
+    csv = make_wikiart(tmp_path, extra_rows=[row("Post_Impressionism/dup.jpg", phash=f"{0:016x}")])
+    assert len(dm_for(tmp_path, csv).index) == 50
+    assert "1 duplicate" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content,match", [
+    ("", "CSV is empty"),
+    ("filename,genre\nPost_Impressionism/a.jpg,x\n", "missing column"),
+    (",".join(COLUMNS) + "\n", "no rows"),
+])
+def test_bad_csvs_name_the_file_and_the_problem(tmp_path, content, match):
+    csv = tmp_path / "classes.csv"
+    csv.write_text(content)
+    with pytest.raises(UserError, match=match):
+        _ = dm_for(tmp_path, csv).index
+
+
+def test_unknown_positive_artist_lists_known_artists(tmp_path):
+    csv = make_wikiart(tmp_path)
+    with pytest.raises(UserError, match="positive_artist='claude monet'.*paul"):
+        _ = dm_for(tmp_path, csv, positive_artist="claude monet").index
+
+
+def test_missing_csv_says_which_key_to_fix(tmp_path):
+    with pytest.raises(UserError, match="data.csv_path=.*not found"):
+        _ = dm_for(tmp_path, tmp_path / "nope.csv").index
+
+
+# --- folds -----------------------------------------------------------------------------------
+def test_every_fold_keeps_the_positive_share_within_two_points(tmp_path):
+    labels = np.array([1] * 130 + [0] * 370)
+    folds = stratified_folds(labels, 5, seed=42)
+    total = labels.mean()
+    for k in range(5):
+        assert abs(labels[folds == k].mean() - total) <= 0.02
+        assert abs((folds == k).sum() - 100) <= 1
+
+
+def test_split_is_stable_for_a_seed_and_changes_with_it():
+    labels = np.array([1, 0] * 50)
+    a, b = stratified_folds(labels, 5, 42), stratified_folds(labels, 5, 42)
+    assert (a == b).all()
+    assert not (a == stratified_folds(labels, 5, 7)).all()
+
+
+def test_fold_k_validates_on_fold_k_and_trains_on_the_rest(tmp_path):
+    dm = dm_for(tmp_path, make_wikiart(tmp_path))
+    train, val = dm.split(3)
+    assert set(train["filename"]).isdisjoint(val["filename"])
+    assert len(train) + len(val) == 50
+    assert (dm.fold_of_each_sample()[dm.index["filename"].isin(val["filename"])] == 3).all()
+
+
+@pytest.mark.parametrize("fold", [-1, 5, 17])
+def test_out_of_range_fold_is_rejected_with_the_valid_range(tmp_path, fold):
+    dm = dm_for(tmp_path, make_wikiart(tmp_path))
+    with pytest.raises(UserError, match=r"fold=.*0-based.*fold=0\.\.4"):
+        dm.split(fold)
+
+
+def test_too_few_positives_for_the_folds_is_a_clear_error(tmp_path):
+    csv = make_wikiart(tmp_path, n_pos=3)
+    with pytest.raises(UserError, match="only 3 positive"):
+        _ = dm_for(tmp_path, csv).index
+
+
+# --- loaders and transforms -------------------------------------------------------------------
+def test_loaders_yield_normalised_batches_of_the_configured_size(tmp_path):
+    dm = dm_for(tmp_path, make_wikiart(tmp_path), batch_size=8)
+    dm.setup("fit")
+    images, labels = next(iter(dm.train_dataloader()))
+    assert images.shape == (8, 3, 32, 32) and labels.shape == (8,)
+    assert images.mean().abs() < 3 and set(labels.tolist()) <= {0.0, 1.0}
+
+
+def test_validation_transform_is_deterministic_and_training_is_augmented():
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (80, 100, 3), dtype=np.uint8))
+    ev = eval_transform(64)
+    assert torch.equal(ev(img), ev(img))
+    tr = train_transform(64)
+    torch.manual_seed(0)
+    assert not torch.equal(tr(img), tr(img))
+
+
+def test_synthetic_data_needs_no_files_and_is_balanced():
+    dm = VanGoghDataModule(source="synthetic", synthetic_count=40, image_size=32, num_workers=0)
+    dm.setup("fit")
+    assert dm.index["label"].sum() == 20
+    x, y = dm.train_set[0]
+    assert x.shape == (3, 32, 32)
+
+
+def test_painting_folder_layout_labels_van_gogh_from_the_file_name(shared_data):
+    dm = VanGoghDataModule(source="folder", image_root=str(shared_data / "paintings"),
+                           num_folds=2, image_size=32, num_workers=0)
+    assert dm.index["label"].sum() == 5 and len(dm.index) == 9
+
+
+def test_unknown_source_is_rejected():
+    with pytest.raises(UserError, match="data.source=kaggle"):
+        VanGoghDataModule(source="kaggle")

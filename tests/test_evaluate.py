@@ -1,0 +1,158 @@
+"""Evaluation: fold selection on a real tiny run, classification, the deception table."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import compose_cfg
+from vangogh_lightning.data.transforms import eval_transform
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.evaluation.deception import deception_table
+from vangogh_lightning.evaluation.run import classify, deception, select_folds
+from vangogh_lightning.evaluation.selection import best_epochs, select_fold
+from vangogh_lightning.images import load_rgb
+from vangogh_lightning.models.classifier import VanGoghClassifier
+
+
+def evaluate_cfg(tmp_path: Path, task: str, *overrides: str):
+    return compose_cfg("evaluate", [f"task={task}", *overrides], tmp_path / "eval")
+
+
+def test_fold_selection_picks_the_highest_auroc_and_saves_plots(cv_run, tmp_path):
+    cfg = evaluate_cfg(tmp_path, "select_folds", f"task.runs={cv_run}",
+                       f"task.selected_dir={tmp_path / 'selected'}")
+    chosen = select_folds(cfg)
+    table = pd.read_csv(tmp_path / "eval" / "fold_selection.csv")
+    best = table.loc[table["auroc"].idxmax()]
+    summaries = {json.loads(p.read_text())["fold"]: json.loads(p.read_text())
+                 for p in cv_run.rglob("fold_*/summary.json")}
+    assert set(table["fold"]) == {0, 1}
+    for fold, summary in summaries.items():
+        assert table.loc[table["fold"] == fold, "auroc"].item() == pytest.approx(summary["best_score"])
+    selected = Path(chosen["alexnet"])
+    assert selected.read_bytes() == Path(summaries[int(best["fold"])]["best_checkpoint"]).read_bytes()
+    assert (tmp_path / "eval" / "curves_alexnet.png").stat().st_size > 10_000
+    assert "± " in (tmp_path / "eval" / "fold_selection.md").read_text()
+
+
+def test_fold_selection_refuses_to_replace_a_selected_checkpoint(cv_run, tmp_path):
+    sel = tmp_path / "selected"
+    sel.mkdir()
+    (sel / "alexnet.ckpt").write_bytes(b"earlier")
+    cfg = evaluate_cfg(tmp_path, "select_folds", f"task.runs={cv_run}", f"task.selected_dir={sel}")
+    with pytest.raises(UserError, match="alexnet.ckpt: already exists; pass overwrite=true"):
+        select_folds(cfg)
+    assert (sel / "alexnet.ckpt").read_bytes() == b"earlier"
+
+
+def test_combined_rule_balances_auroc_f1_and_loss():
+    # fold 0: best AUROC only; fold 1: close AUROC, best F1 and loss -> mean rank 4/3 wins
+    table = pd.DataFrame({"auroc": [0.95, 0.94, 0.80], "f1": [0.60, 0.90, 0.85],
+                          "loss": [0.50, 0.30, 0.35]})
+    assert select_fold(table, "auroc") == 0
+    assert select_fold(table, "combined") == 1
+    with pytest.raises(UserError, match="rule=best: choose one of auroc, combined"):
+        select_fold(table, "best")
+
+
+def test_best_epoch_is_the_epoch_of_highest_auroc(cv_run):
+    from vangogh_lightning.evaluation.runs import find_fold_runs
+
+    runs = find_fold_runs([cv_run])
+    table = best_epochs(runs)
+    for run, (_, row) in zip(sorted(runs, key=lambda r: r.fold), table.iterrows()):
+        epochs = run.epochs.dropna(subset=["val/auroc"])
+        assert row["auroc"] == epochs["val/auroc"].max()
+
+
+def test_no_runs_found_is_a_clear_error(tmp_path):
+    cfg = evaluate_cfg(tmp_path, "select_folds", f"task.runs={tmp_path}")
+    with pytest.raises(UserError, match="no finished folds found"):
+        select_folds(cfg)
+
+
+def test_classify_gives_the_probabilities_of_the_model_in_memory(cv_run, tmp_path, shared_data):
+    ckpt = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
+    images = sorted((shared_data / "paintings").glob("*.jpg"))[:4]
+    cfg = evaluate_cfg(tmp_path, "classify", f"task.checkpoint={ckpt}",
+                       f"task.images=[{','.join(map(str, images))}]", "device=cpu")
+    table = classify(cfg)
+    model = VanGoghClassifier.load_from_checkpoint(ckpt, pretrained=False, map_location="cpu").eval()
+    batch = torch.stack([eval_transform(64)(load_rgb(p, max_side=256)) for p in images])
+    expected = model.predict_proba(batch).tolist()
+    assert table["p_van_gogh"].tolist() == pytest.approx(expected, abs=1e-6)
+    saved = pd.read_csv(tmp_path / "eval" / "predictions.csv")
+    assert saved["image"].tolist() == [str(p) for p in images]
+
+
+def test_classify_rejects_missing_and_foreign_checkpoints(tmp_path):
+    cfg = evaluate_cfg(tmp_path, "classify", f"task.checkpoint={tmp_path / 'x.ckpt'}",
+                       f"task.images={tmp_path}")
+    with pytest.raises(UserError, match="task.checkpoint=.*x.ckpt: checkpoint not found"):
+        classify(cfg)
+    torch.save({"state_dict": {}, "hyper_parameters": {"lr": 1}}, tmp_path / "other.ckpt")
+    cfg.task.checkpoint = str(tmp_path / "other.ckpt")
+    with pytest.raises(UserError, match="not a vangogh-lightning classifier checkpoint"):
+        classify(cfg)
+
+
+def test_deception_table_equals_a_hand_count():
+    verdicts = pd.DataFrame({
+        "transfer": ["vgg19"] * 4 + ["alexnet"] * 5,
+        "vgg19":   [True, False, False, True,   True, True, False, False, True],
+        "alexnet": [True, True, False, False,   True, True, True, False, False],
+    })
+    table = deception_table(verdicts)
+    assert table.loc["VGG19 identified as Van Gogh", "vgg19 transfer"] == 2 / 4
+    assert table.loc["AlexNet identified as Van Gogh", "vgg19 transfer"] == 2 / 4
+    assert table.loc["Both models agreed", "vgg19 transfer"] == 1 / 4
+    assert table.loc["VGG19 identified as Van Gogh", "alexnet transfer"] == 3 / 5
+    assert table.loc["AlexNet identified as Van Gogh", "alexnet transfer"] == 3 / 5
+    assert table.loc["Both models agreed", "alexnet transfer"] == 2 / 5
+    assert table.loc["images"].tolist() == [4, 5]
+
+
+def test_deception_task_writes_table_csv_and_grid_and_checks_backbones(cv_run, tmp_path, shared_data):
+    alex = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
+    for name in ("vgg", "alex"):
+        (tmp_path / name).mkdir()
+        for p in sorted((shared_data / "reference-outputs" / f"report-{name}{'19' if name == 'vgg' else 'net'}").glob("*.jpg"))[:3]:
+            shutil.copy(p, tmp_path / name / p.name)
+    # The only trained classifier is an AlexNet: using it as the VGG19 judge must be refused.
+    cfg = evaluate_cfg(tmp_path, "deception", f"task.classifiers.vgg19={alex}",
+                       f"task.classifiers.alexnet={alex}", f"task.stylized.vgg19={tmp_path / 'vgg'}",
+                       f"task.stylized.alexnet={tmp_path / 'alex'}", "device=cpu")
+    with pytest.raises(UserError, match="task.classifiers.vgg19=.*holds a alexnet classifier, expected vgg19"):
+        deception(cfg)
+
+
+def test_deception_task_table_matches_its_own_per_image_verdicts(cv_run, tmp_path, shared_data):
+    alex = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
+    vgg = VanGoghClassifier(backbone="vgg19", pretrained=False)
+    vgg_ckpt = tmp_path / "vgg19.ckpt"
+    torch.save({"state_dict": vgg.state_dict(), "hyper_parameters": dict(vgg.hparams),
+                "datamodule_hyper_parameters": {"image_size": 64}}, vgg_ckpt)
+    refs = shared_data / "reference-outputs"
+    cfg = evaluate_cfg(tmp_path, "deception", f"task.classifiers.vgg19={vgg_ckpt}",
+                       f"task.classifiers.alexnet={alex}",
+                       f"task.stylized.vgg19={refs / 'report-vgg19'}",
+                       f"task.stylized.alexnet={refs / 'report-alexnet'}", "device=cpu",
+                       "task.threshold=0.5")
+    table = deception(cfg)
+    verdicts = pd.read_csv(tmp_path / "eval" / "verdicts.csv")
+    assert len(verdicts) == 20
+    for transfer in ("vgg19", "alexnet"):
+        rows = verdicts[verdicts["transfer"] == transfer]
+        col = f"{transfer} transfer"
+        assert table.loc["VGG19 identified as Van Gogh", col] == (rows["p_vgg19"] >= 0.5).mean()
+        assert table.loc["AlexNet identified as Van Gogh", col] == (rows["p_alexnet"] >= 0.5).mean()
+        both = (rows["p_vgg19"] >= 0.5) & (rows["p_alexnet"] >= 0.5)
+        assert table.loc["Both models agreed", col] == both.mean()
+    assert "Both models agreed" in (tmp_path / "eval" / "deception.md").read_text()
+    assert (tmp_path / "eval" / "verdicts.png").stat().st_size > 10_000

@@ -1,0 +1,223 @@
+"""Style transfer: layers, losses, the pixel-only LightningModule and the stylize job."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import compose_cfg
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.images import load_rgb
+from vangogh_lightning.style.imaging import preserve_colors, scales_for
+from vangogh_lightning.style.layers import FeatureExtractor
+from vangogh_lightning.style.losses import gram_matrix, style_loss, total_variation
+from vangogh_lightning.style.run import stylize
+
+STARRY = "paintings/vincent-van-gogh_the-starry-night-1889.jpg"
+
+
+def cfg_for(tmp_path: Path, content, style, *extra: str):
+    style_arg = f"style=[{','.join(map(str, style))}]" if isinstance(style, list) else f"style={style}"
+    return compose_cfg("stylize", [f"content={content}", style_arg, "backbone.pretrained=false",
+                                   "size=64", "steps=30", "progress_bar=false",
+                                   f"out_dir={tmp_path / 'out'}", *extra], tmp_path)
+
+
+def result_json(tmp_path: Path, stem: str, backbone: str) -> dict:
+    return json.loads((tmp_path / "out" / f"{stem}_{backbone}.json").read_text())
+
+
+# --- layers and losses ------------------------------------------------------------------------
+def test_vgg19_layers_are_named_and_the_network_is_cut_after_the_deepest():
+    ex = FeatureExtractor("vgg19", ["conv4_2", "conv1_1"], pretrained=False)
+    assert ex.names[-1] == "conv4_2" and ex.depth == 22  # features[21] is conv4_2
+    feats = ex(torch.rand(1, 3, 64, 64))
+    assert set(feats) == {"conv1_1", "conv4_2"}
+    assert feats["conv4_2"].shape[1] == 512
+
+
+def test_alexnet_layers_follow_the_report_names():
+    ex = FeatureExtractor("alexnet", ["conv4", "conv1", "conv2", "conv3"], pretrained=False)
+    assert ex.names == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "conv3", "relu3", "conv4"]
+
+
+def test_conv_outputs_are_not_overwritten_by_inplace_relu():
+    ex = FeatureExtractor("vgg19", ["conv1_1"], pretrained=False)
+    assert (ex(torch.rand(1, 3, 32, 32))["conv1_1"] < 0).any()
+
+
+def test_unknown_layer_is_an_error_listing_valid_names():
+    with pytest.raises(UserError, match=r"unknown vgg19 layer\(s\) conv9_9; valid names: conv1_1"):
+        FeatureExtractor("vgg19", ["conv9_9"], pretrained=False)
+    with pytest.raises(UserError, match="unknown alexnet layer.*conv4_2.*conv5"):
+        FeatureExtractor("alexnet", ["conv4_2"], pretrained=False)
+
+
+def test_gram_matrix_is_normalised_by_positions_so_size_does_not_change_it():
+    f = torch.rand(1, 8, 4, 4)
+    tiled = f.repeat(1, 1, 2, 2)
+    assert torch.allclose(gram_matrix(f), gram_matrix(tiled), atol=1e-6)
+    assert style_loss(gram_matrix(f), gram_matrix(f)).item() == 0
+
+
+def test_total_variation_is_zero_for_flat_images_and_positive_for_noise():
+    assert total_variation(torch.full((1, 3, 8, 8), 0.5)).item() == 0
+    assert total_variation(torch.rand(1, 3, 8, 8)).item() > 0
+
+
+def test_multiscale_is_on_by_default_only_above_512px():
+    assert scales_for(512, "auto", 256) == [512]
+    assert scales_for(1024, "auto", 256) == [256, 512, 1024]
+    assert scales_for(256, True, 64) == [64, 128, 256]
+    assert scales_for(1024, False, 256) == [1024]
+
+
+def test_colour_preservation_keeps_the_content_chroma():
+    content = Image.new("RGB", (16, 16), (200, 30, 30))
+    result = Image.new("RGB", (16, 16), (40, 40, 200))
+    kept = preserve_colors(result, content)
+    r, g, b = kept.getpixel((8, 8))
+    assert r > b  # red content stays red
+
+
+# --- the module and the job on real images (../shared/data) -----------------------------------
+@pytest.mark.parametrize("backbone", ["vgg19", "alexnet"])
+def test_loss_falls_by_half_in_30_steps_and_beats_the_content_style_loss(tmp_path, shared_data, backbone):
+    cfg = cfg_for(tmp_path, shared_data / "photos/photo-00.jpg", shared_data / STARRY,
+                  f"backbone={backbone}")
+    stylize(cfg)
+    record = result_json(tmp_path, "photo-00", backbone)
+    start = record["content_image_losses"]["total"]  # init=content: the loss at step 0
+    assert record["final_losses"]["total"] <= 0.5 * start
+    assert record["final_losses"]["style"] < record["content_image_losses"]["style"]
+
+
+def test_output_keeps_the_content_aspect_ratio_and_writes_json_and_sheet(tmp_path, shared_data):
+    cfg = cfg_for(tmp_path, shared_data / "photos/tubingen.jpg", shared_data / STARRY, "steps=2")
+    stylize(cfg)
+    src = Image.open(shared_data / "photos/tubingen.jpg").size
+    out = Image.open(tmp_path / "out" / "tubingen_vgg19.png").size
+    assert max(out) == 64
+    assert abs(out[0] / out[1] - src[0] / src[1]) < 0.05
+    record = result_json(tmp_path, "tubingen", "vgg19")
+    assert record["config"]["backbone"]["name"] == "vgg19"
+    assert (tmp_path / "out" / "tubingen_vgg19_sheet.png").is_file()
+
+
+def test_the_only_parameters_are_the_image_pixels(tmp_path, shared_data):
+    from vangogh_lightning.style.run import Stylizer, pick_device
+
+    cfg = cfg_for(tmp_path, shared_data / "photos/photo-01.jpg", shared_data / STARRY, "steps=1")
+    styler = Stylizer(cfg, pick_device("cpu"))
+    _, module, _ = styler.run_batch([_item(shared_data / "photos/photo-01.jpg", tmp_path)])
+    params = list(module.parameters())
+    assert len(params) == 1 and params[0] is module.image
+
+
+def _item(path: Path, tmp_path: Path):
+    from vangogh_lightning.style.run import ContentItem
+
+    img = load_rgb(path, max_side=64)
+    return ContentItem(path, img, img.size, {"image": tmp_path / "x.png"})
+
+
+def test_a_folder_of_contents_is_batched_and_each_gets_an_output(tmp_path, shared_data):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("photo-02.jpg", "photo-03.jpg", "golden_gate.jpg"):
+        (folder / name).write_bytes((shared_data / "photos" / name).read_bytes())
+    cfg = cfg_for(tmp_path, folder, shared_data / STARRY, "steps=2", "batch_size=2")
+    written = stylize(cfg)
+    assert sorted(p.name for p in written) == ["golden_gate_vgg19.png", "photo-02_vgg19.png",
+                                               "photo-03_vgg19.png"]
+
+
+def test_blended_styles_need_one_weight_each(tmp_path, shared_data):
+    styles = [shared_data / STARRY, shared_data / "paintings/vincent-van-gogh_vase-with-flowers.jpg"]
+    cfg = cfg_for(tmp_path, shared_data / "photos/photo-04.jpg", styles, "steps=2",
+                  "style_weights=[0.7,0.3]", "preserve_colors=true")
+    stylize(cfg)
+    assert result_json(tmp_path, "photo-04", "vgg19")["style_mix"] == pytest.approx([0.7, 0.3])
+    bad = cfg_for(tmp_path / "b", shared_data / "photos/photo-04.jpg", styles, "style_weights=[1.0]")
+    with pytest.raises(UserError, match="style_weights has 1 value.*2 image"):
+        stylize(bad)
+
+
+def test_very_large_input_is_decoded_at_working_size_with_a_note(tmp_path, shared_data, capsys):
+    big = shared_data / "photos/large-4608x3072.jpg"
+    img = load_rgb(big, max_side=64)
+    assert max(img.size) == 64
+    cfg = cfg_for(tmp_path, big, shared_data / STARRY, "steps=1")
+    stylize(cfg)
+    assert "4608x3072; working at 64x43" in capsys.readouterr().out
+
+
+def test_existing_outputs_are_not_overwritten_unless_asked(tmp_path, shared_data):
+    cfg = cfg_for(tmp_path, shared_data / "photos/photo-05.jpg", shared_data / STARRY, "steps=1")
+    stylize(cfg)
+    out = tmp_path / "out" / "photo-05_vgg19.png"
+    before = out.read_bytes()
+    with pytest.raises(UserError, match="photo-05_vgg19.png: already exists; pass overwrite=true"):
+        stylize(cfg)
+    assert out.read_bytes() == before
+    cfg.overwrite = True
+    stylize(cfg)
+
+
+def test_missing_default_style_says_to_pass_style(tmp_path, shared_data):
+    cfg = compose_cfg("stylize", [f"content={shared_data / 'photos/photo-00.jpg'}",
+                                  f"paths.wikiart_dir={tmp_path / 'no-wikiart'}",
+                                  "backbone.pretrained=false"], tmp_path)
+    with pytest.raises(UserError, match="no style= given.*does not exist; pass style="):
+        stylize(cfg)
+
+
+# --- bad image inputs -------------------------------------------------------------------------
+def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    arr = np.random.default_rng(0).integers(0, 255, (40, 40, 3), dtype=np.uint8)
+    good = tmp_path / "good.jpg"
+    Image.fromarray(arr).save(good)
+    trunc = tmp_path / "trunc.jpg"
+    trunc.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    text = tmp_path / "notes.jpg"
+    text.write_text("this is not an image")
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    return {"missing": tmp_path / "missing.jpg", "truncated": trunc, "not an image": text,
+            "empty": empty}
+
+
+@pytest.mark.parametrize("kind,match", [("missing", "file not found"), ("truncated", "truncated"),
+                                        ("not an image", "not an image"), ("empty", "empty")])
+def test_bad_images_give_one_line_errors_naming_the_file(tmp_path, kind, match):
+    path = _bad_inputs(tmp_path)[kind]
+    with pytest.raises(UserError, match=match) as err:
+        load_rgb(path)
+    assert str(path) in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("mode", ["L", "CMYK", "RGBA", "P", "I;16"])
+def test_odd_image_modes_are_converted_to_rgb(tmp_path, mode):
+    arr = np.random.default_rng(0).integers(0, 255, (20, 30, 3), dtype=np.uint8)
+    img = Image.fromarray(arr).convert("RGBA" if mode == "RGBA" else "RGB")
+    img = img.convert(mode) if mode != "I;16" else img.convert("L").convert("I;16")
+    path = tmp_path / ("x.tif" if mode in ("CMYK", "I;16") else "x.png")
+    img.save(path)
+    out = load_rgb(path)
+    assert out.mode == "RGB" and out.size == (30, 20)
+
+
+def test_empty_content_folder_and_unmatched_glob_are_errors(tmp_path):
+    from vangogh_lightning.images import expand_images
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="content=.*empty: the folder holds no image files"):
+        expand_images(tmp_path / "empty")
+    with pytest.raises(UserError, match=r"content=.*\*.jpg: the pattern matches no image files"):
+        expand_images(str(tmp_path / "*.jpg"))

@@ -1,0 +1,94 @@
+"""End-to-end training on synthetic data: learns, checkpoints, logs, refuses to overwrite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from tests.conftest import TINY_TRAIN, compose_cfg
+from vangogh_lightning.data import VanGoghDataModule
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.evaluation.checkpoints import load_classifier
+from vangogh_lightning.models.classifier import VanGoghClassifier
+from vangogh_lightning.training import train
+
+
+def fold_dirs(run: Path) -> list[Path]:
+    return sorted(run.rglob("fold_*"))
+
+
+def test_training_on_synthetic_data_reaches_auroc_0_9(cv_run):
+    summaries = [json.loads((d / "summary.json").read_text()) for d in fold_dirs(cv_run)]
+    assert [s["fold"] for s in summaries] == [0, 1]
+    for s in summaries:
+        assert s["monitor"] == "val/auroc"
+        assert s["best_score"] >= 0.9
+
+
+def test_each_fold_writes_metrics_csv_checkpoints_and_resolved_config(cv_run):
+    for d in fold_dirs(cv_run):
+        metrics = pd.read_csv(d / "csv" / "version_0" / "metrics.csv")
+        for col in ("val/loss", "val/auroc", "val/f1", "val/acc", "val/bal_acc", "train/loss"):
+            assert col in metrics.columns
+        assert (d / "checkpoints" / "best.ckpt").is_file() and (d / "checkpoints" / "last.ckpt").is_file()
+    assert (cv_run / "job0" / "config_resolved.yaml").is_file()
+    assert json.loads((cv_run / "job0" / "cv_summary.json").read_text())["per_fold"]["0"] >= 0.9
+
+
+def test_best_checkpoint_reloads_to_identical_predictions(cv_run):
+    ckpt = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
+    a, size = load_classifier(ckpt)
+    b = VanGoghClassifier.load_from_checkpoint(ckpt, pretrained=False, map_location="cpu").eval()
+    assert size == 64
+    x = torch.randn(4, 3, 64, 64)
+    assert torch.equal(a.predict_proba(x), b.predict_proba(x))
+
+
+def test_full_cross_validation_returns_the_mean_over_folds(tmp_path):
+    cfg = compose_cfg("train", [*TINY_TRAIN, "data.num_folds=2", "trainer.max_epochs=1",
+                                "data.synthetic_count=40"], tmp_path)
+    mean = train(cfg)
+    result = json.loads((tmp_path / "cv_summary.json").read_text())
+    assert set(result["per_fold"]) == {"0", "1"}
+    assert mean == pytest.approx(sum(result["per_fold"].values()) / 2)
+
+
+def test_a_finished_run_folder_is_never_overwritten(cv_run):
+    cfg = compose_cfg("train", [*TINY_TRAIN, "data.num_folds=4", "fold=0"], cv_run / "job0")
+    before = (cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt").stat().st_mtime_ns
+    with pytest.raises(UserError, match="already holds a training run; pass ckpt_path=last"):
+        train(cfg)
+    assert (cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt").stat().st_mtime_ns == before
+
+
+def test_out_of_range_fold_fails_before_training(tmp_path):
+    cfg = compose_cfg("train", [*TINY_TRAIN, "fold=5"], tmp_path)
+    with pytest.raises(UserError, match="fold=5: out of range"):
+        train(cfg)
+    assert not list(tmp_path.rglob("*.ckpt"))
+
+
+def test_wandb_offline_run_writes_its_files(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    cfg = compose_cfg("train", [*TINY_TRAIN, "logger=wandb", "fold=0", "trainer.max_epochs=1",
+                                "data.synthetic_count=40", "data.num_folds=2"], tmp_path / "run")
+    train(cfg)
+    runs = list((tmp_path / "run" / "fold_0" / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    assert list(runs[0].glob("*.wandb"))
+    assert (tmp_path / "run" / "fold_0" / "csv" / "version_0" / "metrics.csv").is_file()
+
+
+def test_auto_positive_weight_is_negatives_over_positives():
+    dm = VanGoghDataModule(source="synthetic", synthetic_count=40, synthetic_positive_share=0.25,
+                           image_size=32, num_workers=0, num_folds=2)
+    dm.fold = 0
+    train_rows, _ = dm.split(0)
+    pos = train_rows["label"].sum()
+    assert dm.positive_weight() == pytest.approx((len(train_rows) - pos) / pos)
