@@ -18,11 +18,12 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
-def compose_cfg(config_name: str, overrides: list[str], out_dir: Path | None = None) -> DictConfig:
+def compose_cfg(config_name: str, overrides: list[str], out_dir: Path | None = None,
+                with_hydra: bool = False) -> DictConfig:
     """Compose a config like the scripts do, with the run folder pointed at ``out_dir``."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose(config_name=config_name, overrides=overrides)
+        cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=with_hydra)
     if out_dir is not None:
         with open_dict(cfg):
             cfg.paths.output_dir = str(out_dir)

@@ -17,7 +17,7 @@ from vangogh_lightning.data.folds import stratified_folds
 from vangogh_lightning.data.transforms import eval_transform, train_transform
 from vangogh_lightning.errors import UserError
 
-COLUMNS = "filename,artist,genre,description,phash,width,height,genre_count,subset".split(",")
+COLUMNS = ["filename", "artist", "genre", "description", "phash", "width", "height", "genre_count", "subset"]
 
 
 def _jpg(path: Path, seed: int) -> None:

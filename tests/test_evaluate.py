@@ -120,9 +120,9 @@ def test_deception_table_equals_a_hand_count():
 
 def test_deception_task_writes_table_csv_and_grid_and_checks_backbones(cv_run, tmp_path, shared_data):
     alex = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
-    for name in ("vgg", "alex"):
+    for name, folder in (("vgg", "report-vgg19"), ("alex", "report-alexnet")):
         (tmp_path / name).mkdir()
-        for p in sorted((shared_data / "reference-outputs" / f"report-{name}{'19' if name == 'vgg' else 'net'}").glob("*.jpg"))[:3]:
+        for p in sorted((shared_data / "reference-outputs" / folder).glob("*.jpg"))[:3]:
             shutil.copy(p, tmp_path / name / p.name)
     # The only trained classifier is an AlexNet: using it as the VGG19 judge must be refused.
     cfg = evaluate_cfg(tmp_path, "deception", f"task.classifiers.vgg19={alex}",

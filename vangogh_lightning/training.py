@@ -11,6 +11,7 @@ from typing import Any
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
@@ -28,12 +29,17 @@ SUMMARY = "summary.json"
 
 
 def experiment_group(cfg: DictConfig) -> str:
-    """W&B group shared by all folds of one run (or one sweep trial)."""
+    """W&B group: all folds of one run, of one fold multirun, or of one Optuna trial."""
     try:
-        name = Path(HydraConfig.get().runtime.output_dir).name
+        hydra_cfg = HydraConfig.get()
     except ValueError:
-        name = Path(cfg.paths.output_dir).name
-    return f"{cfg.task_name}-{cfg.model.backbone}-{name}"
+        return f"{cfg.task_name}-{Path(cfg.paths.output_dir).name}"
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep = Path(hydra_cfg.sweep.dir).name
+        if "optuna" in str(hydra_cfg.sweeper.get("_target_", "")).lower():
+            return f"{cfg.task_name}-{sweep}-trial{hydra_cfg.job.num}"
+        return f"{cfg.task_name}-{cfg.model.backbone}-{sweep}"
+    return f"{cfg.task_name}-{cfg.model.backbone}-{Path(hydra_cfg.runtime.output_dir).name}"
 
 
 def folds_to_run(cfg: DictConfig) -> list[int]:

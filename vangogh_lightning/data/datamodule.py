@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+
 import lightning as L
 import numpy as np
 import pandas as pd

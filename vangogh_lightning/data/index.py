@@ -147,7 +147,11 @@ def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool =
     log.info(report.summary())
     n_bad = len(report.missing) + len(report.unreadable)
     if n_bad and on_missing == "error":
-        first = report.missing[0] if report.missing else "%s (%s)" % report.unreadable[0]
+        if report.missing:
+            first = report.missing[0]
+        else:
+            name, why = report.unreadable[0]
+            first = f"{name} ({why})"
         raise UserError(
             f"data: {n_bad} of {report.total} images are missing or unreadable (first: {first}); "
             "fix data.image_root / the files, or set data.on_missing=skip to train without them"
