@@ -8,6 +8,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from vangogh_lightning.data.datasets import IndexedImages
@@ -126,10 +127,17 @@ class VanGoghDataModule(L.LightningDataModule):
     def _loader(self, dataset: IndexedImages, train: bool) -> DataLoader:
         hp = self.hparams
         pin = torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory
+        sampler = None
+        trainer = self.trainer
+        if not train and trainer is not None and trainer.world_size > 1:
+            # Lightning's default DistributedSampler pads with repeats; validate each image once.
+            sampler = UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size,
+                                                   rank=trainer.global_rank, shuffle=False)
         return DataLoader(
             dataset,
             batch_size=hp.batch_size,
             shuffle=train,
+            sampler=sampler,
             drop_last=train and len(dataset) > hp.batch_size,
             num_workers=hp.num_workers,
             pin_memory=pin,

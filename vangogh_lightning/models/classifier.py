@@ -7,7 +7,7 @@ import logging
 import lightning as L
 import torch
 from torch import nn
-from torchmetrics import MetricCollection
+from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     BinaryAUROC,
@@ -58,6 +58,7 @@ class VanGoghClassifier(L.LightningModule):
         pos_weight: float | str | None = None,
         threshold: float = 0.5,
         channels_last: bool = False,
+        compile: bool = False,
     ):
         super().__init__()
         if isinstance(pos_weight, str) and pos_weight != "auto":
@@ -72,9 +73,12 @@ class VanGoghClassifier(L.LightningModule):
         self.net = net
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        if compile:
+            self.net.compile()  # in place: state_dict keys stay the same
         self.trainable_params, self.total_params = count_parameters(net)
         self.loss_fn = nn.BCEWithLogitsLoss()
         self.val_metrics = make_metrics(threshold).clone(prefix="val/")
+        self.val_loss = MeanMetric()  # sample-weighted, exact across DDP ranks
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits, shape (batch,)."""
@@ -112,12 +116,13 @@ class VanGoghClassifier(L.LightningModule):
         logits = self(images)
         loss = self.loss_fn(logits, targets)
         self.val_metrics.update(torch.sigmoid(logits.float()), targets.long())
-        self.log("val/loss", loss, on_step=False, on_epoch=True, prog_bar=True,
-                 batch_size=len(targets), sync_dist=True)
+        self.val_loss.update(loss.detach(), weight=len(targets))
 
     def on_validation_epoch_end(self) -> None:
         self.log_dict(self.val_metrics.compute(), prog_bar=True)
+        self.log("val/loss", self.val_loss.compute(), prog_bar=True)
         self.val_metrics.reset()
+        self.val_loss.reset()
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         params = [p for p in self.parameters() if p.requires_grad]

@@ -1,0 +1,205 @@
+"""Style-transfer speed: the product vs. the report's Adam loop (A) and the PyTorch-tutorial L-BFGS (B).
+
+All three use the same content/style images, size, loss definition (vangogh_lightning.style.losses,
+report layers and weights) and the same random-initialised VGG-19 weights. Metric: wall time until
+the total loss is at or below what baseline A reaches after --baseline-steps steps.
+
+    .venv/bin/python bench/stylize_bench.py --size 256
+    .venv/bin/python bench/stylize_bench.py --size 512 --baseline-steps 100
+    .venv/bin/python bench/stylize_bench.py --size 256 --batch 8      # throughput only
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+from torchvision import models
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.common import SHARED, device_name, write_result  # noqa: E402
+from vangogh_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from vangogh_lightning.images import load_rgb  # noqa: E402
+from vangogh_lightning.style.imaging import fit_size, to_tensor  # noqa: E402
+from vangogh_lightning.style.layers import layer_names  # noqa: E402
+from vangogh_lightning.style.losses import content_loss, gram_matrix, style_loss, total_variation  # noqa: E402
+from vangogh_lightning.style.run import ContentItem, Stylizer  # noqa: E402
+
+CONTENT_LAYERS = {"conv4_2": 1.0}
+STYLE_LAYERS = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2}
+WEIGHTS = {"content": 1.0, "style": 1e4, "tv": 1.0}
+
+
+class WholeFeatures(nn.Module):
+    """Baseline: run all of VGG-19 `features` (as the report's get_features did)."""
+
+    def __init__(self, features: nn.Sequential):
+        super().__init__()
+        self.features = copy.deepcopy(features).eval().requires_grad_(False)
+        for i, m in enumerate(self.features):
+            if isinstance(m, nn.ReLU):
+                self.features[i] = nn.ReLU(inplace=False)
+        self.names = layer_names("vgg19", self.features)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def forward(self, x, truncate: bool = False):
+        x = (x - self.mean) / self.std
+        out = {}
+        wanted = {*CONTENT_LAYERS, *STYLE_LAYERS}
+        for name, m in zip(self.names, self.features):
+            x = m(x)
+            if name in wanted:
+                out[name] = x
+                if truncate and len(out) == len(wanted):
+                    break  # the tutorial's model stops after the last loss layer
+        return out
+
+
+def objective(feats, content_feats, grams, image):
+    c = sum(w * content_loss(feats[n], content_feats[n]) for n, w in CONTENT_LAYERS.items())
+    s = sum(w * style_loss(gram_matrix(feats[n]), grams[n]) for n, w in STYLE_LAYERS.items())
+    return (WEIGHTS["content"] * c + WEIGHTS["style"] * s + WEIGHTS["tv"] * total_variation(image)).sum()
+
+
+def targets(net, content, style, truncate):
+    with torch.no_grad():
+        cf = net(content, truncate)
+        sf = net(style, truncate)
+    return {n: cf[n] for n in CONTENT_LAYERS}, {n: gram_matrix(sf[n]) for n in STYLE_LAYERS}
+
+
+def baseline_adam(net, content, style, steps, lr=0.003):
+    """A: the report's loop - Adam on the pixels, whole `features`, one image, fp32."""
+    t0 = time.perf_counter()
+    cf, grams = targets(net, content, style, truncate=False)
+    img = content.clone().requires_grad_(True)
+    opt = torch.optim.Adam([img], lr=lr)
+    trace = []
+    for _ in range(steps):
+        loss = objective(net(img), cf, grams, img)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            img.clamp_(0, 1)
+        trace.append((time.perf_counter() - t0, loss.item()))
+    return trace
+
+
+def baseline_lbfgs(net, content, style, max_evals):
+    """B: the PyTorch neural-style tutorial - L-BFGS(lr=1, max_iter=20) stepping until max_evals closures."""
+    t0 = time.perf_counter()
+    cf, grams = targets(net, content, style, truncate=True)
+    img = content.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([img])
+    trace = []
+    while len(trace) < max_evals:
+        def closure():
+            with torch.no_grad():
+                img.clamp_(0, 1)
+            opt.zero_grad()
+            loss = objective(net(img, True), cf, grams, img)
+            loss.backward()
+            trace.append((time.perf_counter() - t0, loss.item()))
+            return loss
+        opt.step(closure)
+    return trace
+
+
+class _Trace(L.Callback):
+    def __init__(self, t0):
+        self.t0, self.trace = t0, []
+
+    def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+        self.trace.append((time.perf_counter() - self.t0, float(outputs["loss"])))
+
+
+def product(cfg, contents, steps, device):
+    """The product: Stylizer (Lightning, L-BFGS, truncated network, batched)."""
+    cfg = OmegaConf.merge(cfg, {"steps": steps})
+    torch.manual_seed(0)  # same random VGG-19 as the baselines' models.vgg19() after manual_seed(0)
+    t0 = time.perf_counter()
+    styler = Stylizer(cfg, device)
+    tracer = _Trace(t0)
+    original_fit = styler._fit
+    styler._fit = lambda module, n, callbacks: original_fit(module, n, [*callbacks, tracer])
+    items = [ContentItem(p, img, img.size, {}) for p, img in contents]
+    styler.run_batch(items)
+    return tracer.trace
+
+
+def time_to(trace, target):
+    """First elapsed time at which the loss is <= target (None if never)."""
+    return next((t for t, loss in trace if loss <= target), None)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--baseline-steps", type=int, default=500)
+    ap.add_argument("--max-steps", type=int, default=500, help="cap for B and the product")
+    ap.add_argument("--batch", type=int, default=1, help=">1: product throughput on that many images")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          ("cpu" if args.device == "auto" else args.device))
+    torch.manual_seed(0)
+    vgg = models.vgg19(weights=None)
+    style_path = SHARED / "paintings/vincent-van-gogh_the-starry-night-1889.jpg"
+    photos = sorted((SHARED / "photos").glob("photo-0*.jpg"))
+    style_img = load_rgb(style_path, max_side=args.size)
+    contents = [(p, load_rgb(p, max_side=args.size)) for p in photos]
+    square = [(p, img.resize(fit_size((1, 1), args.size))) for p, img in contents]  # one shape for batching
+    cfg = OmegaConf.create({
+        "backbone": {"name": "vgg19", "pretrained": False, "weights_path": None, "pooling": "max",
+                     "content_layers": CONTENT_LAYERS, "style_layers": STYLE_LAYERS},
+        "style": [str(style_path)], "style_weights": None, "default_style": None, "size": args.size,
+        "multiscale": False, "min_scale": args.size, "optimizer": "lbfgs", "lr": None, "init": "content",
+        "seed": 0, **{f"{k}_weight": v for k, v in WEIGHTS.items()}, "progress_bar": False,
+        "precision": "32-true", "save_every": 0,
+    })
+    record = {"benchmark": "stylize", "device": device_name(device), "size": args.size,
+              "torch": torch.__version__}
+    if args.batch > 1:
+        batch = square[: args.batch]
+        t_one = product(cfg, batch[:1], args.max_steps, device)[-1][0]
+        t_all = product(cfg, batch, args.max_steps, device)[-1][0]
+        record.update({"batch": len(batch), "steps": args.max_steps,
+                       "seconds_one_image": round(t_one, 2), "seconds_batch": round(t_all, 2),
+                       "images_per_second_batch": round(len(batch) / t_all, 4),
+                       "images_per_second_one_at_a_time": round(1 / t_one, 4),
+                       "throughput_ratio": round(len(batch) * t_one / t_all, 2)})
+        write_result(f"stylize-batch{len(batch)}-{args.size}", record)
+        return
+    net = WholeFeatures(vgg.features).to(device)
+    content = to_tensor(contents[0][1], contents[0][1].size).unsqueeze(0).to(device)
+    style = to_tensor(style_img, style_img.size).unsqueeze(0).to(device)
+    trace_a = baseline_adam(net, content, style, args.baseline_steps)
+    target = trace_a[-1][1]
+    trace_b = baseline_lbfgs(net, content, style, args.max_steps)
+    trace_p = product(cfg, contents[:1], args.max_steps, device)
+    t_a, t_b, t_p = trace_a[-1][0], time_to(trace_b, target), time_to(trace_p, target)
+    record.update({
+        "target_loss (A after N steps)": target, "baseline_steps": args.baseline_steps,
+        "A_seconds": round(t_a, 2), "A_steps_per_second": round(len(trace_a) / t_a, 3),
+        "B_seconds_to_target": None if t_b is None else round(t_b, 2),
+        "B_evals_per_second": round(len(trace_b) / trace_b[-1][0], 3),
+        "product_seconds_to_target": None if t_p is None else round(t_p, 2),
+        "product_steps_per_second": round(len(trace_p) / trace_p[-1][0], 3),
+        "speedup_vs_A": None if t_p is None else round(t_a / t_p, 2),
+        "speedup_vs_B": None if (t_p is None or t_b is None) else round(t_b / t_p, 2),
+        "product_final_loss": trace_p[-1][1], "B_final_loss": trace_b[-1][1],
+    })
+    write_result(f"stylize-{args.size}", record)
+
+
+if __name__ == "__main__":
+    main()
