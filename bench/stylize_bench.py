@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from torch import nn
 from torchvision import models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import SHARED, device_name, write_result  # noqa: E402
+from bench.common import OUT, SHARED, device_name, write_result  # noqa: E402
 from vangogh_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from vangogh_lightning.images import load_rgb  # noqa: E402
 from vangogh_lightning.style.imaging import fit_size, to_tensor  # noqa: E402
@@ -115,25 +116,31 @@ def baseline_lbfgs(net, content, style, max_evals):
 
 
 class _Trace(L.Callback):
-    def __init__(self, t0):
-        self.t0, self.trace = t0, []
+    """(elapsed seconds, total loss) after every step of the final scale; coarse scales only cost time."""
+
+    def __init__(self, t0: float, final_shape: tuple[int, int]):
+        self.t0, self.final_shape, self.trace = t0, final_shape, []
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        self.trace.append((time.perf_counter() - self.t0, float(outputs["loss"])))
+        if tuple(module.image.shape[-2:]) == self.final_shape:
+            self.trace.append((time.perf_counter() - self.t0, float(outputs["loss"])))
 
 
 def product(cfg, contents, steps, device):
-    """The product: Stylizer (Lightning, L-BFGS, truncated network, batched)."""
+    """The product: Stylizer (Lightning, L-BFGS, truncated network, batched, optional multi-scale)."""
     cfg = OmegaConf.merge(cfg, {"steps": steps})
     torch.manual_seed(0)  # same random VGG-19 as the baselines' models.vgg19() after manual_seed(0)
+    styler = Stylizer(cfg, device)  # building the network is outside the timer, as for the baselines
+    w, h = fit_size(contents[0][1].size, cfg.size)
     t0 = time.perf_counter()
-    styler = Stylizer(cfg, device)
-    tracer = _Trace(t0)
+    tracer = _Trace(t0, (h, w))
     original_fit = styler._fit
     styler._fit = lambda module, n, callbacks: original_fit(module, n, [*callbacks, tracer])
     items = [ContentItem(p, img, img.size, {}) for p, img in contents]
-    styler.run_batch(items)
-    return tracer.trace
+    result, module, _ = styler.run_batch(items)
+    module.float()
+    fp32 = sum(module.evaluate(result.float())["total"])  # outside autocast: full precision
+    return tracer.trace, fp32
 
 
 def time_to(trace, target):
@@ -148,6 +155,11 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=500, help="cap for B and the product")
     ap.add_argument("--batch", type=int, default=1, help=">1: product throughput on that many images")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--multiscale", default="false", help="product: true|false|auto")
+    ap.add_argument("--min-scale", type=int, default=128, help="product: coarsest scale")
+    ap.add_argument("--coarse-steps", type=int, default=None, help="product: steps at coarser scales")
+    ap.add_argument("--precision", default="32-true", help="product: 32-true | bf16-mixed")
+    ap.add_argument("--reuse-baselines", action="store_true", help="reuse A and B from bench/out/cache")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -160,18 +172,21 @@ def main() -> None:
     square = [(p, img.resize(fit_size((1, 1), args.size))) for p, img in contents]  # one shape for batching
     cfg = OmegaConf.create({
         "backbone": {"name": "vgg19", "pretrained": False, "weights_path": None, "pooling": "max",
-                     "content_layers": CONTENT_LAYERS, "style_layers": STYLE_LAYERS},
+                     "content_layers": list(CONTENT_LAYERS), "content_layer_weights": None,
+                     "style_layers": list(STYLE_LAYERS), "style_layer_weights": list(STYLE_LAYERS.values())},
         "style": [str(style_path)], "style_weights": None, "default_style": None, "size": args.size,
-        "multiscale": False, "min_scale": args.size, "optimizer": "lbfgs", "lr": None, "init": "content",
+        "multiscale": {"true": True, "false": False}.get(args.multiscale, args.multiscale),
+        "min_scale": args.min_scale, "coarse_steps": args.coarse_steps,
+        "optimizer": "lbfgs", "lr": None, "init": "content",
         "seed": 0, **{f"{k}_weight": v for k, v in WEIGHTS.items()}, "progress_bar": False,
-        "precision": "32-true", "save_every": 0,
+        "precision": args.precision, "save_every": 0,
     })
     record = {"benchmark": "stylize", "device": device_name(device), "size": args.size,
               "torch": torch.__version__}
     if args.batch > 1:
         batch = square[: args.batch]
-        t_one = product(cfg, batch[:1], args.max_steps, device)[-1][0]
-        t_all = product(cfg, batch, args.max_steps, device)[-1][0]
+        t_one = product(cfg, batch[:1], args.max_steps, device)[0][-1][0]
+        t_all = product(cfg, batch, args.max_steps, device)[0][-1][0]
         record.update({"batch": len(batch), "steps": args.max_steps,
                        "seconds_one_image": round(t_one, 2), "seconds_batch": round(t_all, 2),
                        "images_per_second_batch": round(len(batch) / t_all, 4),
@@ -179,13 +194,20 @@ def main() -> None:
                        "throughput_ratio": round(len(batch) * t_one / t_all, 2)})
         write_result(f"stylize-batch{len(batch)}-{args.size}", record)
         return
-    net = WholeFeatures(vgg.features).to(device)
-    content = to_tensor(contents[0][1], contents[0][1].size).unsqueeze(0).to(device)
-    style = to_tensor(style_img, style_img.size).unsqueeze(0).to(device)
-    trace_a = baseline_adam(net, content, style, args.baseline_steps)
+    cache = OUT / "cache" / f"baselines-{device.type}-{args.size}-{args.baseline_steps}-{args.max_steps}.json"
+    if args.reuse_baselines and cache.is_file():
+        cached = json.loads(cache.read_text())
+        trace_a, trace_b = cached["A"], cached["B"]
+    else:
+        net = WholeFeatures(vgg.features).to(device)
+        content = to_tensor(contents[0][1], contents[0][1].size).unsqueeze(0).to(device)
+        style = to_tensor(style_img, style_img.size).unsqueeze(0).to(device)
+        trace_a = baseline_adam(net, content, style, args.baseline_steps)
+        trace_b = baseline_lbfgs(net, content, style, args.max_steps)
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"A": trace_a, "B": trace_b}))
     target = trace_a[-1][1]
-    trace_b = baseline_lbfgs(net, content, style, args.max_steps)
-    trace_p = product(cfg, contents[:1], args.max_steps, device)
+    trace_p, fp32_final = product(cfg, contents[:1], args.max_steps, device)
     t_a, t_b, t_p = trace_a[-1][0], time_to(trace_b, target), time_to(trace_p, target)
     record.update({
         "target_loss (A after N steps)": target, "baseline_steps": args.baseline_steps,
@@ -196,7 +218,10 @@ def main() -> None:
         "product_steps_per_second": round(len(trace_p) / trace_p[-1][0], 3),
         "speedup_vs_A": None if t_p is None else round(t_a / t_p, 2),
         "speedup_vs_B": None if (t_p is None or t_b is None) else round(t_b / t_p, 2),
-        "product_final_loss": trace_p[-1][1], "B_final_loss": trace_b[-1][1],
+        "product_final_loss": trace_p[-1][1], "product_result_loss_fp32": fp32_final,
+        "B_final_loss": trace_b[-1][1], "product_precision": args.precision,
+        "product_multiscale": cfg.multiscale, "product_min_scale": cfg.min_scale,
+        "product_coarse_steps": cfg.coarse_steps,
     })
     write_result(f"stylize-{args.size}", record)
 

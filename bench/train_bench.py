@@ -30,7 +30,7 @@ from vangogh_lightning.data.synthetic import render_synthetic  # noqa: E402
 from vangogh_lightning.data.transforms import train_transform  # noqa: E402
 from vangogh_lightning.models.classifier import VanGoghClassifier  # noqa: E402
 
-COLUMNS = "filename,artist,genre,description,phash,width,height,genre_count,subset".split(",")
+COLUMNS = ["filename", "artist", "genre", "description", "phash", "width", "height", "genre_count", "subset"]
 
 
 def make_dataset(root: Path, count: int, side: int) -> Path:

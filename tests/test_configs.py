@@ -58,3 +58,12 @@ def test_misspelled_key_is_rejected_naming_the_key(tmp_path):
 def test_unknown_group_option_lists_the_valid_ones(tmp_path):
     with pytest.raises(ConfigCompositionException, match="alexnet"):
         compose_cfg("train", ["model=resnet50"], tmp_path)
+
+
+@pytest.mark.parametrize("launcher,target", [("local_parallel", "JoblibLauncher"),
+                                             ("slurm", "SlurmLauncher")])
+def test_launcher_configs_for_parallel_trials_and_slurm_compose(launcher, target):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    cfg = compose_cfg("train", ["hparams_search=optuna", f"hydra/launcher={launcher}"], with_hydra=True)
+    assert cfg.hydra.launcher._target_.endswith(target)

@@ -221,3 +221,32 @@ def test_empty_content_folder_and_unmatched_glob_are_errors(tmp_path):
         expand_images(tmp_path / "empty")
     with pytest.raises(UserError, match=r"content=.*\*.jpg: the pattern matches no image files"):
         expand_images(str(tmp_path / "*.jpg"))
+
+
+def test_bf16_mixed_precision_runs_and_still_lowers_the_loss(tmp_path, shared_data):
+    cfg = cfg_for(tmp_path, shared_data / "photos/photo-06.jpg", shared_data / STARRY, "backbone=alexnet",
+                  "precision=bf16-mixed")
+    stylize(cfg)
+    record = result_json(tmp_path, "photo-06", "alexnet")
+    assert record["final_losses"]["total"] < 0.5 * record["content_image_losses"]["total"]
+
+
+def test_batch_size_auto_is_one_on_cpu_and_rejects_nonsense():
+    from vangogh_lightning.style.run import batch_size_for
+
+    assert batch_size_for("auto", torch.device("cpu")) == 1
+    assert batch_size_for("auto", torch.device("cuda")) == 4
+    assert batch_size_for(3, torch.device("cpu")) == 3
+    with pytest.raises(UserError, match="batch_size=0"):
+        batch_size_for(0, torch.device("cpu"))
+
+
+def test_layers_and_weights_are_chosen_by_name_from_the_command_line(tmp_path, shared_data):
+    cfg = cfg_for(tmp_path, shared_data / "photos/photo-07.jpg", shared_data / STARRY, "steps=1",
+                  "backbone.style_layers=[conv1_1,relu3_1]", "backbone.style_layer_weights=[1.0,0.5]")
+    stylize(cfg)
+    assert result_json(tmp_path, "photo-07", "vgg19")["config"]["backbone"]["style_layers"] == ["conv1_1", "relu3_1"]
+    bad = cfg_for(tmp_path / "b", shared_data / "photos/photo-07.jpg", shared_data / STARRY,
+                  "backbone.style_layers=[conv1_1,conv2_1]", "backbone.style_layer_weights=[1.0]")
+    with pytest.raises(UserError, match="style_layer_weights has 1 value.*2 layer"):
+        stylize(bad)

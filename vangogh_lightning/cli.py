@@ -24,13 +24,25 @@ def in_multirun() -> bool:
         return False
 
 
+def user_error_in(exc: BaseException) -> UserError | None:
+    """The UserError behind ``exc`` (hydra.utils.instantiate wraps errors raised in constructors)."""
+    while exc is not None:
+        if isinstance(exc, UserError):
+            return exc
+        exc = exc.__cause__
+    return None
+
+
 def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
     """Run ``task``; a :class:`UserError` becomes one line on stderr and exit status 2."""
     try:
         return task(cfg)
-    except UserError as exc:
-        if in_multirun():
-            log.error("error: %s", exc)
+    except Exception as exc:
+        error = user_error_in(exc)
+        if error is None:
             raise
-        print(f"error: {exc}", file=sys.stderr)
+        if in_multirun():
+            log.error("error: %s", error)
+            raise error from None
+        print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -27,9 +27,18 @@ def wandb_credentials_available() -> bool:
         return False
 
 
+def uses_wandb(logger_cfg: DictConfig | None) -> bool:
+    """True when one of the configured loggers is a WandbLogger."""
+    return any(entry is not None and str(entry.get("_target_", "")).endswith("WandbLogger")
+               for entry in (logger_cfg or {}).values())
+
+
 def build_loggers(logger_cfg: DictConfig | None, save_dir: Path, run_name: str, group: str,
-                  tags: list[str] | None = None) -> list[Logger]:
-    """One logger per entry of ``cfg.logger``, all writing under ``save_dir``."""
+                  tags: list[str] | None = None, run_id: str | None = None) -> list[Logger]:
+    """One logger per entry of ``cfg.logger``, all writing under ``save_dir``.
+
+    ``run_id`` makes W&B resume the same run when a fold is continued from its last checkpoint.
+    """
     loggers: list[Logger] = []
     if not logger_cfg:
         return loggers
@@ -53,6 +62,8 @@ def build_loggers(logger_cfg: DictConfig | None, save_dir: Path, run_name: str, 
             entry["offline"] = bool(offline)
             entry["tags"] = list(entry.get("tags") or []) + list(tags or [])
             overrides.update(name=run_name, group=entry.get("group") or group)
+            if run_id is not None:
+                overrides.update(id=run_id, resume="allow")
         log.debug("logger %s -> %s", key, target)
         loggers.append(instantiate(entry, **overrides))
     return loggers

@@ -21,7 +21,8 @@ from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.images import atomic_write_text
-from vangogh_lightning.loggers import build_loggers, finish_wandb
+from vangogh_lightning.loggers import build_loggers, finish_wandb, uses_wandb
+from vangogh_lightning.rng_state import RngStateCallback
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,22 @@ def folds_to_run(cfg: DictConfig) -> list[int]:
     return [check_fold(cfg.fold, num_folds)]
 
 
+def wandb_run_id(fold_dir: Path) -> str:
+    """A W&B run id per fold, kept in the fold folder so a resumed fit continues the same W&B run."""
+    path = fold_dir / "wandb_run_id"
+    if path.is_file():
+        return path.read_text().strip()
+    import wandb
+
+    run_id = wandb.util.generate_id()
+    atomic_write_text(run_id, path)
+    return run_id
+
+
 def _resume_path(fold_dir: Path, ckpt_path: str | None) -> str | None:
     last = fold_dir / "checkpoints" / "last.ckpt"
     if ckpt_path is None:
-        if (fold_dir / SUMMARY).exists() or last.exists():
+        if (fold_dir / SUMMARY).exists() or last.exists():  # wandb_run_id alone: nothing trained yet
             raise UserError(
                 f"{fold_dir}: already holds a training run; pass ckpt_path=last to resume it, "
                 "or choose a new hydra.run.dir"
@@ -81,20 +94,27 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, fold_d
     print(datamodule.describe())
     model = instantiate(cfg.model, _convert_="all")
     callbacks = []
-    for name, entry in (cfg.callbacks or {}).items():
+    for entry in (cfg.callbacks or {}).values():
         if entry is None:
             continue
-        extra = {"dirpath": str(fold_dir / "checkpoints")} if name == "model_checkpoint" else {}
+        is_checkpoint = str(entry.get("_target_", "")).endswith("ModelCheckpoint")
+        extra = {"dirpath": str(fold_dir / "checkpoints")} if is_checkpoint else {}
         callbacks.append(instantiate(entry, **extra))
+    callbacks.append(RngStateCallback())
     loggers = build_loggers(cfg.logger, fold_dir, run_name=f"{cfg.model.backbone}-fold{fold}",
-                            group=experiment_group(cfg), tags=[f"fold{fold}", cfg.model.backbone])
+                            group=experiment_group(cfg), tags=[f"fold{fold}", cfg.model.backbone],
+                            run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()])
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     finally:
         finish_wandb(loggers)
-    ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    if trainer.interrupted:
+        raise UserError(
+            f"fold {fold} was interrupted; resume it with ckpt_path=last hydra.run.dir={fold_dir.parent}"
+        )
+    ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
     best = ckpt.best_model_score if ckpt is not None else None
     score = float(best) if best is not None else float(trainer.callback_metrics.get(cfg.monitor.metric, math.nan))
     summary = {

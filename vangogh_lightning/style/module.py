@@ -52,7 +52,9 @@ class StyleTransfer(L.LightningModule):
             self.register_buffer(f"content_{name}", feats[name].detach())
         for name, gram in style_grams.items():
             self.register_buffer(f"gram_{name}", gram.detach())
-        self.final_losses: dict[str, list[float]] = {}
+        # L-BFGS without line search can blow up late in a run: keep each image's best iterate.
+        self.register_buffer("best_image", self.image.detach().clone())
+        self.register_buffer("best_total", torch.full((init.shape[0],), float("inf")))
 
     def losses(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image weighted content, style and TV losses and their sum."""
@@ -74,8 +76,21 @@ class StyleTransfer(L.LightningModule):
         parts = self.losses(self.image)
         for name, value in parts.items():
             self.log(name, value.sum().detach(), prog_bar=True, on_step=True, logger=False)
-        self.final_losses = {k: v.detach().float().cpu().tolist() for k, v in parts.items()}
+        with torch.no_grad():
+            total = parts["total"].detach().float()
+            better = total < self.best_total
+            self.best_total[better] = total[better]
+            self.best_image[better] = self.image.detach()[better]
         return parts["total"].sum()
+
+    def result(self) -> torch.Tensor:
+        """The best image seen for each item of the batch (the current one if it is better)."""
+        with torch.no_grad():
+            current = self.losses(self.image)["total"].float()
+            best = self.best_image.clone()
+            better = current < self.best_total
+            best[better] = self.image.detach()[better]
+        return best
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         with torch.no_grad():
@@ -94,7 +109,6 @@ class StyleTransfer(L.LightningModule):
         return torch.optim.Adam([self.image], lr=self.lr)
 
     @torch.no_grad()
-    def evaluate(self, image: torch.Tensor | None = None) -> dict[str, list[float]]:
-        """Per-image losses of ``image`` (default: the current result) without optimising."""
-        image = self.image if image is None else image.to(self.image.device)
-        return {k: v.float().cpu().tolist() for k, v in self.losses(image).items()}
+    def evaluate(self, image: torch.Tensor) -> dict[str, list[float]]:
+        """Per-image losses of ``image`` without optimising."""
+        return {k: v.float().cpu().tolist() for k, v in self.losses(image.to(self.image.device)).items()}

@@ -57,6 +57,29 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def weighted_layers(names, weights, kind: str) -> dict[str, float]:
+    """``{layer: weight}`` from the backbone's layer list and weight list (null weights = 1.0 each)."""
+    names = [names] if isinstance(names, str) else list(names or [])
+    if not names:
+        raise UserError(f"backbone.{kind}_layers is empty; name at least one layer")
+    weights = [1.0] * len(names) if weights is None else list(weights)
+    if len(weights) != len(names):
+        raise UserError(
+            f"backbone.{kind}_layer_weights has {len(weights)} value(s) for {len(names)} layer(s) in "
+            f"backbone.{kind}_layers; give one weight per layer (or null)"
+        )
+    return dict(zip(names, map(float, weights)))
+
+
+def batch_size_for(setting: int | str, device: torch.device) -> int:
+    """'auto': 4 on CUDA, 1 on CPU (bench/RESULTS.md: batching is slower on a 2-core CPU)."""
+    if setting == "auto":
+        return 4 if device.type == "cuda" else 1
+    if not isinstance(setting, int) or setting < 1:
+        raise UserError(f"batch_size={setting}: must be a positive integer or 'auto'")
+    return setting
+
+
 def resolve_styles(cfg: DictConfig) -> tuple[list[Path], list[float]]:
     """Style image paths and blend weights (normalised to sum 1)."""
     if cfg.style is None:
@@ -133,10 +156,8 @@ class Stylizer:
         self.cfg = cfg
         self.device = device
         bb = cfg.backbone
-        self.content_layers = dict(bb.content_layers)
-        self.style_layers = dict(bb.style_layers)
-        if not self.content_layers or not self.style_layers:
-            raise UserError("backbone.content_layers and backbone.style_layers must each name a layer")
+        self.content_layers = weighted_layers(bb.content_layers, bb.content_layer_weights, "content")
+        self.style_layers = weighted_layers(bb.style_layers, bb.style_layer_weights, "style")
         self.extractor = FeatureExtractor(
             bb.name, [*self.content_layers, *self.style_layers], bb.pretrained, bb.weights_path,
             bb.pooling,
@@ -185,10 +206,11 @@ class Stylizer:
             else:
                 init = torch.nn.functional.interpolate(result, size=content.shape[-2:], mode="bicubic",
                                                        align_corners=False).clamp(0, 1)
+            steps = cfg.steps if scale == scales[-1] or cfg.coarse_steps is None else cfg.coarse_steps
             try:
                 module = StyleTransfer(
                     self.extractor, content, self.style_grams(scale), self.content_layers,
-                    self.style_layers, init, cfg.steps, cfg.content_weight, cfg.style_weight,
+                    self.style_layers, init, steps, cfg.content_weight, cfg.style_weight,
                     cfg.tv_weight, cfg.optimizer, cfg.lr,
                 )
             except RuntimeError as exc:
@@ -199,8 +221,8 @@ class Stylizer:
                     f"{cfg.backbone.name}; raise size= ({exc})"
                 ) from None
             snaps = [_Snapshots(cfg.save_every, items, scale)] if cfg.save_every else []
-            self._fit(module, cfg.steps, snaps)
-            result = module.image.detach()
+            self._fit(module, steps, snaps)
+            result = module.result()
         assert module is not None and result is not None
         return result, module, scales
 
@@ -259,13 +281,14 @@ def stylize(cfg: DictConfig) -> list[Path]:
     for item in items:
         groups[fit_size(item.image.size, cfg.size)].append(item)
     written = []
+    batch_size = batch_size_for(cfg.batch_size, device)
     for group in groups.values():
-        for start in range(0, len(group), cfg.batch_size):
-            batch = group[start:start + cfg.batch_size]
+        for start in range(0, len(group), batch_size):
+            batch = group[start:start + batch_size]
             t0 = time.perf_counter()
             result, module, scales = styler.run_batch(batch)
             seconds = (time.perf_counter() - t0) / len(batch)
-            final = module.evaluate()
+            final = module.evaluate(result)
             reference = module.evaluate(
                 torch.stack([to_tensor(it.image, tuple(reversed(result.shape[-2:]))) for it in batch])
             )
