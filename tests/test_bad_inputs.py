@@ -60,7 +60,7 @@ CASES = [
      "missing column(s) artist"),
     ("train.py", lambda f: [*TRAIN, "model.backbone=resnet"], "backbone 'resnet' is unknown"),
     ("train.py", lambda f: [*TRAIN, "model.pretrained=true", "model.weights_path=/nonexistent/w.pth"],
-     "model.weights_path=/nonexistent/w.pth: file not found"),
+     "model.weights_path=/nonexistent/w.pth: weights file not found"),
     ("stylize.py", lambda f: [f"content={f['missing']}", f"style={f['good']}"], "missing.jpg: file not found"),
     ("stylize.py", lambda f: [f"content={f['truncated']}", f"style={f['good']}"],
      "truncated.jpg: corrupt or truncated"),

@@ -49,7 +49,7 @@ def test_local_weights_file_is_used_and_a_bad_one_is_named(tmp_path, hub_dir):
     torch.save(reference.state_dict(), good)
     net = build_backbone("alexnet", pretrained=True, weights_path=str(good))
     assert torch.equal(net.classifier[1].weight, reference.classifier[1].weight)
-    with pytest.raises(UserError, match="model.weights_path=.*nope.pth: file not found"):
+    with pytest.raises(UserError, match="model.weights_path=.*nope.pth: weights file not found"):
         build_backbone("alexnet", pretrained=True, weights_path=str(tmp_path / "nope.pth"))
     torch.save(models.vgg19(weights=None).state_dict(), tmp_path / "vgg.pth")
     with pytest.raises(UserError, match="do not fit alexnet"):

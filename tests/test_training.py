@@ -92,3 +92,9 @@ def test_auto_positive_weight_is_negatives_over_positives():
     train_rows, _ = dm.split(0)
     pos = train_rows["label"].sum()
     assert dm.positive_weight() == pytest.approx((len(train_rows) - pos) / pos)
+
+
+def test_a_checkpoint_file_resumes_one_fold_only(tmp_path):
+    cfg = compose_cfg("train", [*TINY_TRAIN, "ckpt_path=/some/file.ckpt"], tmp_path)
+    with pytest.raises(UserError, match="ckpt_path=/some/file.ckpt: a checkpoint file resumes one fold; add fold="):
+        train(cfg)

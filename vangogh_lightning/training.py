@@ -136,6 +136,9 @@ def train(cfg: DictConfig) -> float:
     out_dir = Path(cfg.paths.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     folds = folds_to_run(cfg)
+    if cfg.get("ckpt_path") not in (None, "last") and len(folds) > 1:
+        raise UserError(f"ckpt_path={cfg.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
+                        "(or use ckpt_path=last to resume every fold of the run)")
     datamodule: VanGoghDataModule = instantiate(cfg.data, _convert_="all")
     summaries = [train_fold(cfg, datamodule, k, out_dir / f"fold_{k}") for k in folds]
     scores = {s["fold"]: s["best_score"] for s in summaries}

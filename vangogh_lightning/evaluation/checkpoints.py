@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
-
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.models.classifier import VanGoghClassifier
+from vangogh_lightning.torch_files import load_torch_file
 
 
 def load_classifier(path: str | Path, key: str = "checkpoint",
                     expect_backbone: str | None = None) -> tuple[VanGoghClassifier, int]:
     """(model in eval mode, training image size) from a Lightning checkpoint of train.py."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{key}={path}: checkpoint not found")
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise UserError(f"{key}={path}: not a readable checkpoint ({type(exc).__name__})") from None
+    raw = load_torch_file(path, key, "checkpoint", weights_only=False)
     hparams = raw.get("hyper_parameters", {}) if isinstance(raw, dict) else {}
     if "backbone" not in hparams or "state_dict" not in raw:
         raise UserError(f"{key}={path}: not a vangogh-lightning classifier checkpoint (from train.py)")

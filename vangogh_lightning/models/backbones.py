@@ -10,6 +10,7 @@ from torch import nn
 from torchvision import models
 
 from vangogh_lightning.errors import UserError
+from vangogh_lightning.torch_files import load_torch_file
 
 BACKBONES = {
     "alexnet": (models.alexnet, models.AlexNet_Weights.IMAGENET1K_V1),
@@ -43,13 +44,8 @@ def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "
     """ImageNet state dict for ``name``: from ``weights_path``, the hub cache, or a download."""
     check_backbone(name)
     if weights_path is not None:
-        path = Path(weights_path).expanduser()
-        if not path.is_file():
-            raise UserError(f"{key}={path}: file not found; {_offline_help(name, key)}")
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-            raise UserError(f"{key}={path}: not a PyTorch weights file ({exc})") from None
+        state = load_torch_file(weights_path, key, "weights file", weights_only=True,
+                                hint=_offline_help(name, key))
         return state.get("state_dict", state) if isinstance(state, dict) else state
     _, weights = BACKBONES[name]
     try:
