@@ -82,6 +82,8 @@ def test_wandb_offline_run_writes_its_files(tmp_path, monkeypatch):
     runs = list((tmp_path / "run" / "fold_0" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     assert list(runs[0].glob("*.wandb"))
+    run_id = (tmp_path / "run" / "fold_0" / "wandb_run_id").read_text().strip()
+    assert runs[0].name.endswith(run_id)  # the id a resumed fit reuses
     assert (tmp_path / "run" / "fold_0" / "csv" / "version_0" / "metrics.csv").is_file()
 
 

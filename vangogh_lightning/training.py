@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import secrets
 import statistics
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,7 @@ def wandb_run_id(fold_dir: Path) -> str:
     path = fold_dir / "wandb_run_id"
     if path.is_file():
         return path.read_text().strip()
-    import wandb
-
-    run_id = wandb.util.generate_id()
+    run_id = secrets.token_hex(4)  # W&B run ids: short, lowercase alphanumeric
     atomic_write_text(run_id, path)
     return run_id
 
