@@ -76,21 +76,22 @@ class StyleTransfer(L.LightningModule):
         parts = self.losses(self.image)
         for name, value in parts.items():
             self.log(name, value.sum().detach(), prog_bar=True, on_step=True, logger=False)
-        with torch.no_grad():
-            total = parts["total"].detach().float()
-            better = total < self.best_total
-            self.best_total[better] = total[better]
-            self.best_image[better] = self.image.detach()[better]
+        self._keep_best(parts["total"])
         return parts["total"].sum()
 
+    @torch.no_grad()
+    def _keep_best(self, total: torch.Tensor) -> None:
+        """Remember the current image of every batch item whose total loss is the lowest so far."""
+        total = total.detach().float()
+        better = total < self.best_total
+        self.best_total[better] = total[better]
+        self.best_image[better] = self.image.detach()[better]
+
+    @torch.no_grad()
     def result(self) -> torch.Tensor:
         """The best image seen for each item of the batch (the current one if it is better)."""
-        with torch.no_grad():
-            current = self.losses(self.image)["total"].float()
-            best = self.best_image.clone()
-            better = current < self.best_total
-            best[better] = self.image.detach()[better]
-        return best
+        self._keep_best(self.losses(self.image)["total"])
+        return self.best_image.clone()
 
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         with torch.no_grad():
