@@ -250,3 +250,14 @@ def test_layers_and_weights_are_chosen_by_name_from_the_command_line(tmp_path, s
                   "backbone.style_layers=[conv1_1,conv2_1]", "backbone.style_layer_weights=[1.0]")
     with pytest.raises(UserError, match="style_layer_weights has 1 value.*2 layer"):
         stylize(bad)
+
+
+def test_output_names_keep_dotted_stems_and_repeated_stems_get_a_suffix(tmp_path):
+    from vangogh_lightning.style.run import plan_outputs
+
+    plans = plan_outputs([Path("a/photo.v2.jpg"), Path("b/photo.v2.png"), Path("c/photo.jpg")],
+                         tmp_path, "vgg19")
+    names = [p["image"].name for p in plans]
+    assert names == ["photo.v2_vgg19.png", "photo.v2-2_vgg19.png", "photo_vgg19.png"]
+    assert plans[0]["json"].name == "photo.v2_vgg19.json"
+    assert plans[0]["sheet"].name == "photo.v2_vgg19_sheet.png"

@@ -111,11 +111,11 @@ def plan_outputs(contents: list[Path], out_dir: Path, backbone: str) -> list[dic
     for path in contents:
         seen[path.stem] += 1
         stem = path.stem if seen[path.stem] == 1 else f"{path.stem}-{seen[path.stem]}"
-        base = out_dir / f"{stem}_{backbone}"
+        base = f"{stem}_{backbone}"  # a plain string: with_suffix would eat a dotted stem ("a.v2")
         plans.append({
-            "image": base.with_suffix(".png"),
-            "json": base.with_suffix(".json"),
-            "sheet": base.parent / f"{base.name}_sheet.png",
+            "image": out_dir / f"{base}.png",
+            "json": out_dir / f"{base}.json",
+            "sheet": out_dir / f"{base}_sheet.png",
         })
     return plans
 
