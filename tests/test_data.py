@@ -214,3 +214,21 @@ def test_painting_folder_layout_labels_van_gogh_from_the_file_name(shared_data):
 def test_unknown_source_is_rejected():
     with pytest.raises(UserError, match="data.source=kaggle"):
         VanGoghDataModule(source="kaggle")
+
+
+def test_num_workers_auto_takes_this_process_share_of_the_cores_at_most_eight(monkeypatch):
+    from vangogh_lightning.data import datamodule
+
+    monkeypatch.setattr(datamodule, "usable_cpus", lambda: 16)
+    assert datamodule.resolve_num_workers("auto") == 8
+    assert datamodule.resolve_num_workers("auto", processes_per_node=4) == 4
+    monkeypatch.setattr(datamodule, "usable_cpus", lambda: 2)
+    assert datamodule.resolve_num_workers("auto") == 2  # the 2-core machines this was tuned on
+    assert datamodule.resolve_num_workers("auto", processes_per_node=4) == 0
+    assert datamodule.resolve_num_workers(0) == 0 and datamodule.resolve_num_workers(12) == 12
+
+
+@pytest.mark.parametrize("bad", [-1, "lots", 1.5, True])
+def test_a_bad_num_workers_is_refused_when_the_datamodule_is_built(bad):
+    with pytest.raises(UserError, match=f"data.num_workers={bad}: must be 'auto' or an integer >= 0"):
+        VanGoghDataModule(source="synthetic", num_workers=bad)

@@ -235,10 +235,21 @@ def test_batch_size_auto_is_one_on_cpu_and_rejects_nonsense():
     from vangogh_lightning.style.run import batch_size_for
 
     assert batch_size_for("auto", torch.device("cpu")) == 1
-    assert batch_size_for("auto", torch.device("cuda")) == 4
     assert batch_size_for(3, torch.device("cpu")) == 3
-    with pytest.raises(UserError, match="batch_size=0"):
-        batch_size_for(0, torch.device("cpu"))
+    for bad in (0, -2, "four", True):
+        with pytest.raises(UserError, match=f"batch_size={bad}"):
+            batch_size_for(bad, torch.device("cpu"))
+
+
+def test_batch_size_auto_on_cuda_fits_half_the_free_memory_and_stops_at_eight():
+    from vangogh_lightning.style.run import batch_size_for
+
+    gib, cuda = 2**30, torch.device("cuda")
+    assert batch_size_for("auto", cuda, 512 * 512, free_bytes=78 * gib) == 8  # an idle H100
+    assert batch_size_for("auto", cuda, 512 * 512, free_bytes=8 * gib) == 4
+    assert batch_size_for("auto", cuda, 1024 * 1024, free_bytes=8 * gib) == 1
+    assert batch_size_for("auto", cuda, 2048 * 2048, free_bytes=1 * gib) == 1  # never zero
+    assert batch_size_for(16, cuda, 2048 * 2048, free_bytes=1 * gib) == 16  # a number is obeyed
 
 
 def test_layers_and_weights_are_chosen_by_name_from_the_command_line(tmp_path, shared_data):

@@ -32,12 +32,15 @@ class StyleTransfer(L.LightningModule):
         tv_weight: float = 1.0,
         optimizer: str = "lbfgs",
         lr: float | None = None,
+        lbfgs_history: int = 50,
     ):
         super().__init__()
         if optimizer not in OPTIMIZERS:
             raise UserError(f"optimizer={optimizer}: choose one of {', '.join(OPTIMIZERS)}")
         if steps < 1:
             raise UserError(f"steps={steps}: must be at least 1")
+        if lbfgs_history < 1:
+            raise UserError(f"lbfgs_history={lbfgs_history}: must be at least 1")
         self.extractor = extractor
         self.image = nn.Parameter(init.detach().clone().contiguous().clamp_(0, 1))
         self.content_layers = dict(content_layers)
@@ -46,6 +49,7 @@ class StyleTransfer(L.LightningModule):
         self.optimizer_name = optimizer
         self.lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.02)
         self.steps = steps
+        self.lbfgs_history = lbfgs_history
         with torch.no_grad():
             feats = extractor(content)
         for name in self.content_layers:
@@ -82,10 +86,11 @@ class StyleTransfer(L.LightningModule):
     @torch.no_grad()
     def _keep_best(self, total: torch.Tensor) -> None:
         """Remember the current image of every batch item whose total loss is the lowest so far."""
+        # torch.where, not boolean indexing: no device-to-host sync on every step on a GPU.
         total = total.detach().float()
         better = total < self.best_total
-        self.best_total[better] = total[better]
-        self.best_image[better] = self.image.detach()[better]
+        self.best_total.copy_(torch.where(better, total, self.best_total))
+        self.best_image.copy_(torch.where(better.view(-1, 1, 1, 1), self.image.detach(), self.best_image))
 
     @torch.no_grad()
     def result(self) -> torch.Tensor:
@@ -105,7 +110,7 @@ class StyleTransfer(L.LightningModule):
         if self.optimizer_name == "lbfgs":
             # One L-BFGS iteration per Lightning step, no tolerance exits: ``steps`` means steps.
             # No line search: with max_iter=1, strong-Wolfe searches stall on this objective.
-            return torch.optim.LBFGS([self.image], lr=self.lr, max_iter=1, history_size=50,
+            return torch.optim.LBFGS([self.image], lr=self.lr, max_iter=1, history_size=self.lbfgs_history,
                                      tolerance_grad=0.0, tolerance_change=0.0)
         return torch.optim.Adam([self.image], lr=self.lr)
 
