@@ -97,6 +97,26 @@ def test_loss_falls_by_half_in_30_steps_and_beats_the_content_style_loss(tmp_pat
     assert record["final_losses"]["style"] < record["content_image_losses"]["style"]
 
 
+def test_the_progress_bar_shows_the_losses_and_without_it_nothing_is_logged(tmp_path, shared_data):
+    from lightning.pytorch.callbacks import Callback
+
+    from vangogh_lightning.style import run as style_run
+
+    seen = {}
+
+    class Spy(Callback):
+        def on_train_end(self, trainer, module):
+            seen[trainer.progress_bar_callback is not None] = set(trainer.progress_bar_metrics)
+
+    original = style_run.Stylizer._fit
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(style_run.Stylizer, "_fit", lambda self, m, n, cbs: original(self, m, n, [*cbs, Spy()]))
+        for i, shown in enumerate(["true", "false"]):
+            stylize(cfg_for(tmp_path / str(i), shared_data / "photos/photo-02.jpg", shared_data / STARRY,
+                            "steps=2", f"progress_bar={shown}"))
+    assert seen == {True: {"content", "style", "tv", "total"}, False: set()}
+
+
 def test_output_keeps_the_content_aspect_ratio_and_writes_json_and_sheet(tmp_path, shared_data):
     cfg = cfg_for(tmp_path, shared_data / "photos/tubingen.jpg", shared_data / STARRY, "steps=2")
     stylize(cfg)
