@@ -169,6 +169,11 @@ def time_to(trace, target):
     return next((t for t, loss in trace if loss <= target), None)
 
 
+def evaluations_to(trace, target):
+    """How many evaluations until the loss is <= target (None if never)."""
+    return next((i + 1 for i, (_, loss) in enumerate(trace) if loss <= target), None)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--size", type=int, default=256)
@@ -248,8 +253,8 @@ def main() -> None:
         "B_evals_per_second": round(len(trace_b) / trace_b[-1][0], 3),
         "product_seconds_to_target": None if t_p is None else round(t_p, 2),
         "B_first_eval_seconds": round(trace_b[0][0], 3), "product_first_step_seconds": round(trace_p[0][0], 3),
-        "B_evals_to_target": next((i + 1 for i, (_, loss) in enumerate(trace_b) if loss <= target), None),
-        "product_steps_to_target": next((i + 1 for i, (_, loss) in enumerate(trace_p) if loss <= target), None),
+        "B_evals_to_target": evaluations_to(trace_b, target),
+        "product_steps_to_target": evaluations_to(trace_p, target),
         "product_steps_per_second": round(len(trace_p) / trace_p[-1][0], 3),
         "speedup_vs_A": None if t_p is None else round(t_a / t_p, 2),
         "speedup_vs_B": None if (t_p is None or t_b is None) else round(t_b / t_p, 2),

@@ -147,7 +147,8 @@ def main() -> None:
         seconds, n_train = product_epochs(root, csv, args.backbone, device, args.size, args)
         cache = OUT / "cache" / (f"train-baseline-{device.type}-{args.backbone}-{args.images}-{args.side}"
                                  f"-{args.size}-{args.epochs}.json")
-        if args.reuse_baseline and cache.is_file():
+        reused = args.reuse_baseline and cache.is_file()
+        if reused:
             base = json.loads(cache.read_text())
         else:
             dm = VanGoghDataModule(source="wikiart", image_root=str(root), csv_path=str(csv), num_folds=5)
@@ -162,7 +163,7 @@ def main() -> None:
         "product": {"batch_size": args.batch_size, "workers": args.workers,
                     "workers_resolved": resolve_num_workers(args.workers), "precision": args.precision,
                     "channels_last": args.channels_last, "compile": args.compile, **rate(n_train, seconds)},
-        "baseline": {"batch_size": 4, "workers": 0, "precision": "32-true", "reused": args.reuse_baseline,
+        "baseline": {"batch_size": 4, "workers": 0, "precision": "32-true", "reused": reused,
                      **rate(n_train, base)},
         "speedup": round(base[-1] / seconds[-1], 2),
     }
