@@ -36,8 +36,8 @@ stylize() {  # time to baseline A's 500-step loss, fp32 and bf16, at both sizes
   done
 }
 
-batch() {  # throughput of a batch vs. one image at a time, with peak GPU memory
-  for batch in 8; do
+batch() {  # throughput of batches of 4 and 8 vs. one image at a time, with peak GPU memory
+  for batch in 4 8; do
     run $PY bench/stylize_bench.py --device "$DEVICE" --data-dir "$DATA" --size "$BIG" --batch "$batch" \
       --max-steps 100
   done
