@@ -6,6 +6,7 @@ file or key, no Python traceback, and that an earlier output in the run folder i
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,20 +47,28 @@ def files(tmp_path) -> dict[str, Path]:
     cols_csv = tmp_path / "cols.csv"
     pd.DataFrame({"filename": ["Post_Impressionism/a.jpg"], "style": ["x"]}).to_csv(cols_csv, index=False)
     (tmp_path / "empty_dir").mkdir()
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a checkpoint")
+    strip = tmp_path / "strip.png"
+    Image.new("RGB", (5000, 10), (120, 30, 60)).save(strip)
+    bomb = tmp_path / "bomb.png"
+    Image.new("1", (30000, 30000)).save(bomb)  # ~1 MB file, 900 Mpx decoded
     return {"good": good, "truncated": trunc, "empty_csv": empty_csv, "cols_csv": cols_csv,
-            "empty_dir": tmp_path / "empty_dir", "missing": tmp_path / "missing.jpg"}
+            "empty_dir": tmp_path / "empty_dir", "missing": tmp_path / "missing.jpg", "notes": notes,
+            "strip": strip, "bomb": bomb}
 
 
 CASES = [
-    # (script, args(files) -> list, text the one-line error must contain)
+    # (script, args(files) -> list, texts the one-line error must contain...)
     ("train.py", lambda f: [*TRAIN, "fold=7"], "fold=7: out of range"),
     ("train.py", lambda f: [*TRAIN, "data.num_folds=30"], "data.num_folds=30"),
     ("train.py", lambda f: ["data=wikiart", f"data.csv_path={f['empty_csv']}", f"data.image_root={f['empty_dir']}"],
      "the CSV is empty"),
     ("train.py", lambda f: ["data=wikiart", f"data.csv_path={f['cols_csv']}", f"data.image_root={f['empty_dir']}"],
      "missing column(s) artist"),
-    ("train.py", lambda f: [*TRAIN, "model.backbone=resnet"], "backbone 'resnet' is unknown"),
-    ("train.py", lambda f: [*TRAIN, "data.num_workers=lots"], "data.num_workers=lots: must be 'auto' or"),
+    ("train.py", lambda f: [*TRAIN, "model.backbone=resnet"], "model.backbone=resnet: must be one of alexnet, vgg19"),
+    ("train.py", lambda f: [*TRAIN, "data.num_workers=lots"],
+     "data.num_workers=lots: must be one of auto or an integer >= 0"),
     ("train.py", lambda f: [*TRAIN, "model.pretrained=true", "model.weights_path=/nonexistent/w.pth"],
      "model.weights_path=/nonexistent/w.pth: weights file not found"),
     ("stylize.py", lambda f: [f"content={f['missing']}", f"style={f['good']}"], "missing.jpg: file not found"),
@@ -70,20 +79,54 @@ CASES = [
                               "backbone.style_layers=[conv9_1]", "backbone.style_layer_weights=null"],
      "unknown vgg19 layer(s) conv9_1"),
     ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", "backbone.pretrained=false",
-                              "lbfgs_history=0"], "lbfgs_history=0: must be at least 1"),
+                              "lbfgs_history=0"], "lbfgs_history=0: must be an integer >= 1"),
     ("evaluate.py", lambda f: ["task=classify", f"task.checkpoint={f['missing']}", f"task.images={f['good']}"],
      "checkpoint not found"),
     ("evaluate.py", lambda f: ["task=select_folds", f"task.runs={f['empty_dir']}"], "no finished folds found"),
+    # Values of the wrong type or range: one line naming the key, before any work.
+    ("train.py", lambda f: [*TRAIN, "trainer.precision=fp8"], "trainer.precision=fp8: must be one of"),
+    ("train.py", lambda f: [*TRAIN, "data.batch_size=0"], "data.batch_size=0: must be an integer >= 1"),
+    ("train.py", lambda f: [*TRAIN, "model.lr=abc"], "model.lr=abc: must be a number > 0"),
+    ("train.py", lambda f: [*TRAIN, "model.threshold=1.5"], "model.threshold=1.5: must be a number > 0 and < 1"),
+    ("train.py", lambda f: [*TRAIN, "fold=0", f"ckpt_path={f['notes']}"], "ckpt_path=", "not a readable checkpoint"),
+    ("train.py", lambda f: [*TRAIN, "max_image_pixels=-5"], "max_image_pixels=-5: must be an integer >= 1"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", "precision=fp8"],
+     "precision=fp8: must be one of"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", "size=abc"],
+     "size=abc: must be an integer"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", "steps=abc"],
+     "steps=abc: must be an integer"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", "style_weight=-1"],
+     "style_weight=-1: must be a number >= 0"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", f"out_dir={f['notes']}"],
+     "out_dir=", "is a file, not a folder"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", f"out_dir={f['notes']}/sub"],
+     "out_dir=", "cannot write there"),
+    ("stylize.py", lambda f: [f"content={f['strip']}", f"style={f['good']}"], "strip.png: 5000x10 px is too thin"),
+    ("stylize.py", lambda f: [f"content={f['bomb']}", f"style={f['good']}"],
+     "bomb.png: 900,000,000 pixels, over the limit", "max_image_pixels="),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['bomb']}"], "bomb.png: 900,000,000 pixels"),
+    ("evaluate.py", lambda f: ["task=classify", f"task.checkpoint={f['notes']}", f"task.images={f['good']}",
+                               "task.batch_size=0"], "task.batch_size=0: must be an integer >= 1"),
+    ("evaluate.py", lambda f: ["task=classify", f"task.checkpoint={f['notes']}", f"task.images={f['good']}",
+                               "task.threshold=abc"], "task.threshold=abc: must be null or a number"),
+    ("evaluate.py", lambda f: ["task=classify", f"task.checkpoint={f['notes']}", f"task.images={f['good']}"],
+     "task.checkpoint=", "not a readable checkpoint"),
+    ("evaluate.py", lambda f: ["task=classify", f"task.checkpoint={f['notes']}", f"task.images={f['good']}",
+                               f"out_dir={f['notes']}"], "out_dir=", "is a file"),
+    ("evaluate.py", lambda f: ["task=select_folds", f"task.runs={f['empty_dir']}", "task.rule=best"],
+     "task.rule=best: must be one of auroc, combined"),
 ]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("script,make_args,message", CASES, ids=[f"{c[0]}:{c[2][:30]}" for c in CASES])
-def test_bad_input_gets_one_clear_line_and_loses_nothing(script, make_args, message, files, earlier_output):
+@pytest.mark.parametrize("script,make_args,messages", [(c[0], c[1], c[2:]) for c in CASES],
+                         ids=[f"{c[0]}:{c[2][:30]}" for c in CASES])
+def test_bad_input_gets_one_clear_line_and_loses_nothing(script, make_args, messages, files, earlier_output):
     proc = run(script, *make_args(files), f"hydra.run.dir={earlier_output}")
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and message in errors[0], proc.stderr[-2000:]
+    assert len(errors) == 1 and all(m in errors[0] for m in messages), proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
     assert (earlier_output / "earlier_result.png").read_bytes() == b"precious"
 
@@ -94,3 +137,94 @@ def test_wrong_config_keys_are_refused_by_hydra_naming_the_key(args, key):
     proc = run("train.py", *args)
     assert proc.returncode == 1
     assert key in proc.stderr and "Traceback" not in proc.stderr
+
+
+# --- untrusted files and secrets --------------------------------------------------------------
+class _RunsCodeWhenUnpickled:
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_checkpoint_cannot_run_code(tmp_path, files, earlier_output):
+    import torch
+
+    marker = tmp_path / "PWNED"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hyper_parameters": {"backbone": "alexnet"},
+                "payload": _RunsCodeWhenUnpickled(marker)}, evil)
+    for script, args in [("evaluate.py", ["task=classify", f"task.checkpoint={evil}", f"task.images={files['good']}"]),
+                         ("evaluate.py", ["task=deception", f"task.classifiers.vgg19={evil}",
+                                          f"task.classifiers.alexnet={evil}", f"task.stylized.vgg19={files['good']}",
+                                          f"task.stylized.alexnet={files['good']}"]),
+                         ("train.py", [*TRAIN, "fold=0", f"ckpt_path={evil}"]),
+                         ("train.py", [*TRAIN, "model.pretrained=true", f"model.weights_path={evil}"])]:
+        proc = run(script, *args, f"hydra.run.dir={earlier_output}")
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        assert "refused" in proc.stderr and "could run code" in proc.stderr
+        assert not marker.exists(), f"{script} ran code from a crafted file"
+
+
+def _all_text_under(folder: Path) -> str:
+    return "\n".join(p.read_bytes().decode("utf-8", "replace") for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_a_storage_password_is_refused_before_it_is_printed_or_saved(tmp_path):
+    secret = "Sup3rSecretPw"
+    sweep = tmp_path / "sweep"
+    proc = run("train.py", "-m", "hparams_search=optuna", *TRAIN, "hydra.sweeper.n_trials=1",
+               f"hydra.sweeper.storage=postgresql://alice:{secret}@127.0.0.1:1/optuna", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 2
+    assert "PGPASSWORD or ~/.pgpass" in proc.stderr and "postgresql://alice@127.0.0.1:1/optuna" in proc.stderr
+    assert secret not in proc.stdout + proc.stderr
+    assert not sweep.exists() or secret not in _all_text_under(sweep)
+
+
+def _wandb_env(key: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}
+    # A closed local port: the W&B server "cannot be reached", whatever this machine's network.
+    env.update(WANDB_API_KEY=key, WANDB_BASE_URL="http://127.0.0.1:9", WANDB_SILENT="true")
+    return env
+
+
+@pytest.mark.slow
+def test_wandb_with_a_key_but_no_server_logs_offline_in_seconds_and_saves_no_secret(tmp_path):
+    key = "a1b2c3d4e5" * 4  # well-formed, 40 characters
+    run_dir = tmp_path / "run"
+    proc = subprocess.run([sys.executable, "train.py", *TRAIN, "fold=0", "logger=wandb", f"hydra.run.dir={run_dir}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=_wandb_env(key))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "cannot be reached; logging offline" in proc.stdout
+    assert list(run_dir.glob("fold_0/wandb/offline-run-*/run-*.wandb"))
+    assert key not in proc.stdout + proc.stderr and key not in _all_text_under(run_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key,offline,message", [
+    ("not-a-key", "auto", "WANDB_API_KEY: not a valid W&B API key"),
+    ("a1b2c3d4e5" * 4, "false", "logger.wandb.offline=false: the W&B server 127.0.0.1:9 cannot be reached"),
+])
+def test_wandb_bad_key_or_forced_online_without_server_is_one_line(tmp_path, key, offline, message):
+    proc = subprocess.run([sys.executable, "train.py", *TRAIN, "fold=0", "logger=wandb",
+                           f"logger.wandb.offline={offline}", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120, env=_wandb_env(key))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and message in errors[0] and "Traceback" not in proc.stderr
+    assert key not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_a_16_bit_grey_photo_is_stylized_from_its_real_tones(tmp_path):
+    ramp = np.tile(np.linspace(0, 65535, 96), (64, 1)).astype(np.uint16)
+    content = tmp_path / "scan16.png"
+    Image.fromarray(ramp).save(content)
+    out = tmp_path / "out"
+    proc = run("stylize.py", f"content={content}", f"style={content}", "backbone.pretrained=false", "size=64",
+               "steps=1", "progress_bar=false", f"out_dir={out}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = np.asarray(Image.open(out / "scan16_vgg19.png").convert("L")).astype(float)
+    assert (result >= 250).mean() < 0.2 and 90 < result.mean() < 165  # a ramp, not a white sheet

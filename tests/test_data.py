@@ -14,6 +14,7 @@ from PIL import Image
 from vangogh_lightning.data import VanGoghDataModule
 from vangogh_lightning.data.filenames import canonical_name, unmojibake
 from vangogh_lightning.data.folds import stratified_folds
+from vangogh_lightning.data.index import file_digest
 from vangogh_lightning.data.transforms import eval_transform, train_transform
 from vangogh_lightning.errors import UserError
 
@@ -71,9 +72,9 @@ def test_keeps_only_the_configured_style_and_labels_van_gogh_positive(tmp_path):
 def test_accented_nfd_and_mojibake_names_resolve_to_their_files(tmp_path):
     nfc = unicodedata.normalize("NFC", "Post_Impressionism/paul-cézanne_la-montagne-été.jpg")
     on_disk = unicodedata.normalize("NFD", nfc)
-    _jpg(tmp_path / on_disk, 7)
+    _jpg(tmp_path / on_disk, 1007)  # seeds unlike make_wikiart's: identical bytes would be duplicates
     moji_disk = "Post_Impressionism/vincent-van-gogh_café-terrasse.jpg"
-    _jpg(tmp_path / moji_disk, 8)
+    _jpg(tmp_path / moji_disk, 1008)
     moji_csv = moji_disk.encode("utf-8").decode("cp1252")  # 'cafÃ©' as in a mis-decoded CSV
     csv = make_wikiart(tmp_path, extra_rows=[row(nfc, "paul cezanne", "aa"), row(moji_csv, phash="bb")])
     index = dm_for(tmp_path, csv).index
@@ -232,3 +233,59 @@ def test_num_workers_auto_takes_this_process_share_of_the_cores_at_most_eight(mo
 def test_a_bad_num_workers_is_refused_when_the_datamodule_is_built(bad):
     with pytest.raises(UserError, match=f"data.num_workers={bad}: must be 'auto' or an integer >= 0"):
         VanGoghDataModule(source="synthetic", num_workers=bad)
+
+
+# --- duplicates never straddle a split ---------------------------------------------------------
+def _no_item_on_both_sides(dm: VanGoghDataModule, key) -> None:
+    for fold in range(dm.hparams.num_folds):
+        train, val = dm.split(fold)
+        assert not set(map(key, train["path"])) & set(map(key, val["path"])), f"fold {fold} leaks"
+
+
+def test_repeated_csv_rows_without_phash_stay_in_one_fold_and_are_counted(tmp_path, capsys):
+    csv = make_wikiart(tmp_path)
+    frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    frame["phash"] = ""  # no phash column content: only the file itself says they are the same
+    pd.concat([frame, frame.iloc[:25]]).to_csv(csv, index=False)  # half the rows listed twice
+    kept = dm_for(tmp_path, csv, drop_duplicates=False)
+    assert len(kept.index) == 75
+    assert "25 duplicate (25 file, 0 content, 0 phash; kept" in capsys.readouterr().out
+    _no_item_on_both_sides(kept, lambda p: str(Path(p).resolve()))
+    dropped = dm_for(tmp_path, csv)
+    assert len(dropped.index) == 50 and dropped.index["filename"].is_unique
+
+
+def test_same_painting_under_two_names_is_grouped_by_bytes_and_by_phash(tmp_path, capsys):
+    make_wikiart(tmp_path)
+    extra = []
+    for i in range(6):  # byte-identical copies under new names, and re-encodings sharing a phash
+        src = tmp_path / f"Post_Impressionism/vincent-van-gogh_painting-{i}.jpg"
+        copy = tmp_path / f"Post_Impressionism/vincent-van-gogh_copy-{i}.jpg"
+        copy.write_bytes(src.read_bytes())
+        extra.append(row(f"Post_Impressionism/vincent-van-gogh_copy-{i}.jpg", phash=f"c{i}"))
+        _jpg(tmp_path / f"Post_Impressionism/paul-gauguin_reencoded-{i}.jpg", 500 + i)
+        extra.append(row(f"Post_Impressionism/paul-gauguin_reencoded-{i}.jpg", "paul gauguin",
+                         phash=f"{20 + i:016x}"))
+    csv = make_wikiart(tmp_path, extra_rows=extra)
+    dm = dm_for(tmp_path, csv, drop_duplicates=False)
+    assert len(dm.index) == 62
+    assert "12 duplicate (0 file, 6 content, 6 phash" in capsys.readouterr().out
+    _no_item_on_both_sides(dm, file_digest)
+    phash_of = dict(zip(dm.index["path"].map(str), dm.index["phash"]))
+    _no_item_on_both_sides(dm, lambda p: phash_of[str(p)])
+    assert len(dm_for(tmp_path, csv).index) == 50
+
+
+def test_folds_without_duplicates_are_the_same_as_before_grouping():
+    labels = np.array([1] * 20 + [0] * 30)
+    assert (stratified_folds(labels, 5, 42) == stratified_folds(labels, 5, 42, groups=np.arange(50))).all()
+
+
+def test_a_decompression_bomb_is_an_unreadable_item_that_skip_skips(tmp_path, capsys):
+    make_wikiart(tmp_path)
+    Image.new("1", (30000, 30000)).save(tmp_path / "Post_Impressionism" / "paul-gauguin_bomb.png")
+    csv = make_wikiart(tmp_path, extra_rows=[row("Post_Impressionism/paul-gauguin_bomb.png", "paul gauguin")])
+    with pytest.raises(UserError, match="1 of 51 images are missing or unreadable.*over the limit"):
+        _ = dm_for(tmp_path, csv).index
+    assert len(dm_for(tmp_path, csv, on_missing="skip").index) == 50
+    assert "1 unreadable" in capsys.readouterr().out

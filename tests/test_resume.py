@@ -14,7 +14,8 @@ from tests.conftest import ROOT
 
 ARGS = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.synthetic_count=32",
         "data.image_size=64", "trainer.max_epochs=3", "callbacks.early_stopping=null",
-        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "seed=7"]
+        "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "seed=7",
+        "checkpoints.keep_last=true"]  # kept after the fold finishes, to compare the final states
 
 
 def run_train(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -23,7 +24,7 @@ def run_train(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    ckpt = torch.load(run_dir / "fold_0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt = torch.load(run_dir / "fold_0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     return ckpt["state_dict"]
 
 

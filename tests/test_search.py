@@ -39,7 +39,8 @@ def test_search_space_is_the_reports_plus_freeze_depth(tmp_path):
         "data.batch_size": "choice(4, 8, 12, 16)",
         "model.trainable_feature_modules": "choice(2, 4, 6, 8)",
     }
-    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed == 1234
+    # no fixed seed by default: a re-run or a parallel sweep draws new points
+    assert sweeper.sampler._target_ == "optuna.samplers.TPESampler" and sweeper.sampler.seed is None
     assert sweeper.n_trials == 7 and sweeper.direction == "maximize"
     assert sweeper.storage.startswith("sqlite:///") and sweeper.storage.endswith("optuna/vangogh.db")
     assert cfg.fold is None  # objective = mean over all folds
@@ -51,6 +52,7 @@ def test_sweep_records_trials_resumes_the_same_study_and_writes_tables(tmp_path)
     db = tmp_path / "optuna" / "vangogh.db"
     assert db.is_file()
     first = sweep_dirs(tmp_path)[0]
+    assert not list(first.rglob("*.ckpt"))  # trials rank settings: they keep no model checkpoints
     table = pd.read_csv(first / "trials.csv")
     assert len(table) == 3 and (table["state"] == "COMPLETE").all()
     for col in ("value", "backbone", "param:model.lr", "param:model.weight_decay",
@@ -62,7 +64,9 @@ def test_sweep_records_trials_resumes_the_same_study_and_writes_tables(tmp_path)
     assert "| trial |" in (first / "trials.md").read_text()
 
     sweep(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=1", *TINY)
-    study = optuna.load_study(study_name="vangogh", storage=f"sqlite:///{db}")
+    (name,) = optuna.get_all_study_summaries(storage=f"sqlite:///{db}")
+    assert name.study_name == "vangogh-synthetic-post_impressionism-vincent_van_gogh-val_auroc-max-2folds-foldnone"
+    study = optuna.load_study(study_name=name.study_name, storage=f"sqlite:///{db}")
     assert len(study.trials) == 4
     assert len(pd.read_csv(sweep_dirs(tmp_path)[1] / "trials.csv")) == 4
 
@@ -105,3 +109,71 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert len(table) == 4
     by_value = table.groupby("param:model.trainable_feature_modules")["state"].agg(set).to_dict()
     assert by_value == {6: {"COMPLETE"}, 99: {"FAIL"}}  # seed 7 draws 99, 99, 6, 6: failure rate 0.5 <= 0.75
+
+
+def _params(study) -> list[tuple]:
+    return [tuple(sorted(t.params.items())) for t in study.trials]
+
+
+@pytest.mark.slow
+def test_a_rerun_into_the_same_sweep_dir_with_a_seed_draws_new_points(tmp_path):
+    """Re-running with the same hydra.sweep.dir works, and a set seed does not replay trials 0-1."""
+    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", "search.seed=5", *TINY,
+            f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    sweep(tmp_path, *args)
+    sweep(tmp_path, *args)
+    storage = f"sqlite:///{tmp_path / 'optuna' / 'vangogh.db'}"
+    (summary,) = optuna.get_all_study_summaries(storage=storage)
+    study = optuna.load_study(study_name=summary.study_name, storage=storage)
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
+    assert len(set(_params(study))) == 4
+    assert len(list((tmp_path / "sweep").glob("*/cv_summary.json"))) == 4  # no job folder collided
+    # the same seed on a fresh study replays exactly: reproducible
+    sweep(tmp_path / "again", *args[:-1], f"hydra.sweep.dir={tmp_path / 'again' / 'sweep'}")
+    fresh = optuna.load_study(study_name=summary.study_name,
+                              storage=f"sqlite:///{tmp_path / 'again' / 'optuna' / 'vangogh.db'}")
+    assert _params(fresh) == _params(study)[:2]
+
+
+def test_study_names_differ_by_what_is_searched():
+    names = {compose_cfg("train", ["hparams_search=optuna", *o], with_hydra=True).hydra.sweeper.study_name
+             for o in ([], ["data=synthetic"], ["data.positive_artist=paul gauguin"], ["fold=0"],
+                       ["monitor.metric=val/loss", "monitor.mode=min"])}
+    assert len(names) == 5
+
+
+def test_a_killed_sweep_leaves_no_trial_running_for_ever(tmp_path):
+    """Settling RUNNING trials: finished job -> its value; dead job -> FAIL with the reason."""
+    import json
+    import socket
+
+    from optuna.trial import TrialState
+
+    from vangogh_lightning.search import close_orphaned_trials, sweep_jobs, trials_table
+
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
+    root = tmp_path / "multiruns"
+    for n, (lr, finished, pid) in enumerate([(0.1, True, 999_999_999), (0.2, False, 999_999_999),
+                                             (0.3, False, None)]):
+        trial = study.ask()
+        trial.suggest_float("model.lr", 0.0, 1.0)
+        study._storage.set_trial_param(trial._trial_id, "model.lr", lr, optuna.distributions.UniformDistribution(0, 1))
+        job = root / "sweep" / f"{n}-abc"
+        (job / ".hydra").mkdir(parents=True)
+        (job / ".hydra" / "overrides.yaml").write_text(f"- model.lr={lr}\n")
+        if finished:
+            (job / "cv_summary.json").write_text(json.dumps({"mean": 0.75, "per_fold": {"0": 0.7, "1": 0.8}}))
+        if pid is not None:
+            (job / "job.json").write_text(json.dumps({"pid": pid, "host": socket.gethostname()}))
+    notes = close_orphaned_trials(study, sweep_jobs(root))
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAIL, TrialState.RUNNING]  # the 3rd may still start
+    assert study.trials[0].value == 0.75 and "had finished" in notes[0]
+    assert "ended without a result" in study.trials[1].system_attrs["fail_reason"]
+    # closed once: a second pass changes nothing and re-counts nothing
+    assert close_orphaned_trials(study, sweep_jobs(root)) == [] and len(study.trials) == 3
+    table = trials_table(study, sweep_jobs(root))
+    assert table.loc[0, "fold0"] == 0.7 and pd.isna(table.loc[1, "fold0"])  # FAIL rows show no fold scores
+    # long after it started, a trial that never got a job folder is closed too
+    later = study.trials[2].datetime_start.timestamp() + 2 * 3600
+    assert "no job ever started" in close_orphaned_trials(study, sweep_jobs(root), now=later)[0]

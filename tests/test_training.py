@@ -34,7 +34,8 @@ def test_each_fold_writes_metrics_csv_checkpoints_and_resolved_config(cv_run):
         metrics = pd.read_csv(d / "csv" / "version_0" / "metrics.csv")
         for col in ("val/loss", "val/auroc", "val/f1", "val/acc", "val/bal_acc", "train/loss"):
             assert col in metrics.columns
-        assert (d / "checkpoints" / "best.ckpt").is_file() and (d / "checkpoints" / "last.ckpt").is_file()
+        # a finished fold keeps its best epoch only; the resume point went with the last epoch
+        assert sorted(p.name for p in (d / "checkpoints").iterdir()) == ["best.ckpt"]
     assert (cv_run / "job0" / "config_resolved.yaml").is_file()
     assert json.loads((cv_run / "job0" / "cv_summary.json").read_text())["per_fold"]["0"] >= 0.9
 

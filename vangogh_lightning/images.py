@@ -4,29 +4,56 @@ from __future__ import annotations
 
 import glob
 import os
-import tempfile
+import re
 import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from vangogh_lightning.atomic import atomic_write
 from vangogh_lightning.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
-# Decompression-bomb protection stays on, but a full-size camera photo must open.
-Image.MAX_IMAGE_PIXELS = 200_000_000
+# Larger than any camera photo (a 4608x3072 photo has 14 Mpx), small enough that a decompression
+# bomb is refused before it is decoded. Scripts set it from the `max_image_pixels` config key.
+DEFAULT_MAX_PIXELS = 200_000_000
+PIXEL_LIMIT_KEY = "max_image_pixels"
+_max_pixels = DEFAULT_MAX_PIXELS
+Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
+# Modes whose samples are wider than 8 bits: PIL's convert("RGB") clips them at 255.
+_HIGH_DEPTH_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I;16BS", "I;16LS")
 
-def load_rgb(path: str | Path, max_side: int | None = None) -> Image.Image:
-    """Open an image fully decoded as RGB, optionally shrunk so its longest side <= max_side.
 
-    Grayscale, palette, CMYK and alpha images are converted (alpha is composited on white).
-    Missing, unreadable, truncated and zero-size files raise :class:`UserError`.
+def set_max_pixels(limit: int) -> None:
+    """Process-wide pixel limit for :func:`load_rgb` (the ``max_image_pixels`` config key)."""
+    global _max_pixels
+    _max_pixels = int(limit)
+    # PIL refuses outright above twice its limit; keep its own guard at least as strict as ours.
+    Image.MAX_IMAGE_PIXELS = _max_pixels
+
+
+def _bomb_error(path: Path, pixels: int | None, limit: int, size: str = "") -> UserError:
+    count = f"{size}{pixels:,} pixels" if pixels else "too many pixels"
+    return UserError(
+        f"{path}: {count}, over the limit of {limit:,} (a decompression bomb?); if the image is genuine, "
+        f"raise {PIXEL_LIMIT_KEY}=<pixels>"
+    )
+
+
+def load_rgb(path: str | Path, max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
+    """Open an image fully decoded as 8-bit RGB, optionally shrunk so its longest side <= max_side.
+
+    Every PIL mode is converted with its real value range (16-bit and float samples are rescaled,
+    not clipped; alpha is composited on white). Missing, unreadable, truncated, zero-size files and
+    images of more than ``max_pixels`` pixels (default: :func:`set_max_pixels`) raise :class:`UserError`.
     """
     path = Path(path)
+    limit = _max_pixels if max_pixels is None else int(max_pixels)
     if not path.exists():
         raise UserError(f"{path}: file not found")
     if path.is_dir():
@@ -34,17 +61,22 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> Image.Image:
     if path.stat().st_size == 0:
         raise UserError(f"{path}: file is empty (0 bytes); replace or remove it")
     try:
-        with Image.open(path) as img:
-            if max_side is not None and img.format == "JPEG":
-                # Let libjpeg decode at a reduced scale: a 4608x3072 photo never lands in memory.
-                img.draft("RGB", (max_side, max_side))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > limit:  # checked on the header, before any decoding
+                    raise _bomb_error(path, img.width * img.height, limit, f"{img.width}x{img.height} = ")
+                if max_side is not None and img.format == "JPEG":
+                    # Let libjpeg decode at a reduced scale: a 4608x3072 photo never lands in memory.
+                    img.draft("RGB", (max_side, max_side))
                 img.load()
-            rgb = _to_rgb(img)
+                rgb = to_rgb(img)
+    except Image.DecompressionBombError as exc:  # PIL's own guard, above twice the limit
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        raise _bomb_error(path, int(claimed.group(1)) if claimed else None, limit) from None
     except UnidentifiedImageError:
         raise UserError(f"{path}: not an image PIL can read; replace or remove it") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise UserError(f"{path}: corrupt or truncated image ({exc}); replace or remove it") from None
     if rgb.width == 0 or rgb.height == 0:
         raise UserError(f"{path}: image has zero size")
@@ -53,10 +85,41 @@ def load_rgb(path: str | Path, max_side: int | None = None) -> Image.Image:
     return rgb
 
 
-def _to_rgb(img: Image.Image) -> Image.Image:
+def sample_range(img: Image.Image, values: np.ndarray) -> float:
+    """The value that means 'white' for a high-depth image (mode I, I;16*, F).
+
+    I;16*: 65535. I: the file's bit depth where the format records it (a 16-bit PNG opens as I;
+    TIFF up to 16 BitsPerSample), else the smallest of 255 / 65535 / 2**32-1 that holds the data.
+    F: 1.0 when the data lies in [0, 1] (the usual float convention), else as for I.
+    """
+    if img.mode.startswith("I;16"):
+        return 65535.0
+    if img.mode == "I":
+        if img.format == "PNG":
+            return 65535.0
+        bits = getattr(img, "tag_v2", {}).get(258) if img.format == "TIFF" else None
+        if isinstance(bits, tuple):
+            bits = bits[0]
+        if isinstance(bits, int) and 8 <= bits <= 16:  # 32-bit containers often hold 16-bit data
+            return float(2**bits - 1)
+    peak = float(values.max()) if values.size else 0.0
+    if img.mode == "F" and peak <= 1.0:
+        return 1.0
+    for white in (255.0, 65535.0):
+        if peak <= white:
+            return white
+    return float(2**32 - 1)
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of ``img``, whatever its mode, keeping its tonal range."""
     if img.mode == "RGB":
         return img.copy()
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    if img.mode in _HIGH_DEPTH_MODES:
+        values = np.asarray(img).astype(np.float64)
+        scaled = np.clip(values / sample_range(img, values), 0.0, 1.0) * 255.0
+        return Image.fromarray(np.rint(scaled).astype(np.uint8), "L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")
         canvas = Image.new("RGB", rgba.size, (255, 255, 255))
         canvas.paste(rgba, mask=rgba.getchannel("A"))
@@ -64,10 +127,10 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
-def check_readable(path: str | Path) -> str | None:
+def check_readable(path: str | Path, max_pixels: int | None = None) -> str | None:
     """Return None when the image decodes, else a short reason (cheap: JPEGs decode at 1/8 scale)."""
     try:
-        load_rgb(path, max_side=64)
+        load_rgb(path, max_side=64, max_pixels=max_pixels)
     except UserError as exc:
         return str(exc).split(": ", 1)[-1]
     return None
@@ -102,33 +165,10 @@ def expand_images(spec: str | Path | Sequence[str | Path], what: str = "content"
 
 
 def atomic_save(image: Image.Image, path: str | Path, **save_kwargs) -> Path:
-    """Save an image through a temporary file and rename, so a kill never leaves half a PNG."""
+    """Save an image atomically (format from ``path``'s suffix), so a kill never leaves half a PNG."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
-        image.save(tmp, **save_kwargs)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
-
-
-def atomic_write_text(text: str, path: str | Path) -> Path:
-    """Write a text file atomically (temporary file + rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    fmt = save_kwargs.pop("format", None) or Image.registered_extensions().get(path.suffix.lower())
+    return atomic_write(path, lambda tmp: image.save(tmp, format=fmt, **save_kwargs))
 
 
 def refuse_overwrite(paths: Iterable[Path], overwrite: bool, key: str = "overwrite") -> None:

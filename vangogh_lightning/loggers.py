@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import netrc
 import os
-from pathlib import Path
-from typing import Any
+import socket
+import threading
+from urllib.parse import urlsplit
 
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 
+from vangogh_lightning.errors import UserError
+
 log = logging.getLogger(__name__)
+
+PROBE_SECONDS = 3.0
 
 
 def wandb_credentials_available() -> bool:
@@ -22,9 +28,77 @@ def wandb_credentials_available() -> bool:
     if os.environ.get("WANDB_MODE", "").lower() in ("offline", "disabled", "dryrun"):
         return False
     try:
-        return netrc.netrc().authenticators("api.wandb.ai") is not None
+        return netrc.netrc().authenticators(wandb_host()[0]) is not None
     except (FileNotFoundError, netrc.NetrcParseError, OSError):
         return False
+
+
+def wandb_host() -> tuple[str, int]:
+    """(host, port) of the W&B server: ``WANDB_BASE_URL`` or api.wandb.ai."""
+    url = urlsplit(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai")
+    return url.hostname or "api.wandb.ai", url.port or (80 if url.scheme == "http" else 443)
+
+
+@functools.lru_cache(maxsize=8)  # one probe per process, not one per fold
+def reachable(host: str, port: int, timeout: float = PROBE_SECONDS) -> bool:
+    """True when a TCP connection to host:port opens within ``timeout`` seconds (name lookup included)."""
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    # A thread, because name resolution itself has no timeout.
+    worker = threading.Thread(target=probe, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(result and result[0])
+
+
+def check_wandb_key() -> None:
+    """A malformed ``WANDB_API_KEY`` is one line naming the variable (never the key itself)."""
+    key = os.environ.get("WANDB_API_KEY")
+    if key is None:
+        return
+    try:
+        from wandb.sdk.lib.wbauth.validation import check_api_key
+    except ImportError:  # another wandb version: leave the format to wandb itself
+        return
+    problem = check_api_key(key.strip())
+    if problem is not None:
+        raise UserError(
+            f"WANDB_API_KEY: not a valid W&B API key ({problem.rstrip('.')}); copy it again from your W&B "
+            "settings page, or unset it to log offline"
+        )
+
+
+def resolve_wandb_offline(setting: bool | str) -> bool:
+    """``logger.wandb.offline``: auto = offline without credentials or without a reachable server.
+
+    Decided in seconds, so a machine without network never stalls on W&B; ``false`` (force online)
+    with an unreachable server is a one-line error instead of a long stall and a traceback.
+    """
+    if setting not in ("auto", True, False):
+        raise UserError(f"logger.wandb.offline={setting}: must be auto, true or false")
+    if setting is True:
+        return True
+    check_wandb_key()
+    if setting == "auto" and not wandb_credentials_available():
+        log.info("W&B: no credentials found, logging offline (sync later with `wandb sync`)")
+        return True
+    host, port = wandb_host()
+    if reachable(host, port):
+        return False
+    if setting == "auto":
+        print(f"note: W&B server {host} cannot be reached; logging offline (upload later with `wandb sync`)")
+        return True
+    raise UserError(
+        f"logger.wandb.offline=false: the W&B server {host}:{port} cannot be reached within {PROBE_SECONDS:g} s; "
+        "check the network (or WANDB_BASE_URL), or set logger.wandb.offline=auto to log offline and sync later"
+    )
 
 
 def uses_wandb(logger_cfg: DictConfig | None) -> bool:
@@ -33,39 +107,26 @@ def uses_wandb(logger_cfg: DictConfig | None) -> bool:
                for entry in (logger_cfg or {}).values())
 
 
-def build_loggers(logger_cfg: DictConfig | None, save_dir: Path, run_name: str, group: str,
-                  tags: list[str] | None = None, run_id: str | None = None) -> list[Logger]:
-    """One logger per entry of ``cfg.logger``, all writing under ``save_dir``.
+def build_loggers(logger_cfg: DictConfig | None, group: str, tags: list[str] | None = None,
+                  run_id: str | None = None) -> list[Logger]:
+    """One logger per entry of ``cfg.logger``, as configured (folders come from ``paths.fold_dir``).
 
-    ``run_id`` makes W&B resume the same run when a fold is continued from its last checkpoint.
+    Only W&B gets more: the run's group and tags, offline when no server can be reached, and
+    ``run_id`` so a fold continued from its last checkpoint resumes the same W&B run.
     """
     loggers: list[Logger] = []
-    if not logger_cfg:
-        return loggers
-    for key, entry in logger_cfg.items():
+    for key, entry in (logger_cfg or {}).items():
         if entry is None:
             continue
-        target = str(entry.get("_target_", ""))
-        overrides: dict[str, Any] = {"save_dir": str(save_dir)}
-        if target.endswith("CSVLogger"):
-            # A resumed fit gets csv/version_<n+1>: Lightning would delete an existing metrics.csv.
-            overrides.update(name="csv", version=None)
-        elif target.endswith("TensorBoardLogger"):
-            overrides.update(name="tensorboard", version=None)
-        if target.endswith("WandbLogger"):
+        if str(entry.get("_target_", "")).endswith("WandbLogger"):
             entry = OmegaConf.to_container(entry, resolve=True)
-            offline = entry.get("offline", "auto")
-            if offline == "auto":
-                offline = not wandb_credentials_available()
-                if offline:
-                    log.info("W&B: no credentials found, logging offline (sync later with `wandb sync`)")
-            entry["offline"] = bool(offline)
+            entry["offline"] = resolve_wandb_offline(entry.get("offline", "auto"))
             entry["tags"] = list(entry.get("tags") or []) + list(tags or [])
-            overrides.update(name=run_name, group=entry.get("group") or group)
+            entry["group"] = entry.get("group") or group
             if run_id is not None:
-                overrides.update(id=run_id, resume="allow")
-        log.debug("logger %s -> %s", key, target)
-        loggers.append(instantiate(entry, **overrides))
+                entry.update(id=run_id, resume="allow")
+        log.debug("logger %s -> %s", key, entry.get("_target_"))
+        loggers.append(instantiate(entry))
     return loggers
 
 

@@ -4,18 +4,45 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import os
+import socket
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pandas as pd
 import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from vangogh_lightning.atomic import atomic_write_text
 from vangogh_lightning.evaluation.tables import to_markdown
-from vangogh_lightning.images import atomic_write_text
+from vangogh_lightning.training import JOB_RECORD
 
 log = logging.getLogger(__name__)
+
+
+def storage_password_problem(storage: str | None) -> str | None:
+    """A one-line error when a storage URL carries a password (it would be printed and saved)."""
+    if not storage or "://" not in storage:
+        return None
+    try:
+        password = urlsplit(storage).password
+    except ValueError:
+        return None
+    if not password:
+        return None
+    safe = urlsplit(storage)._replace(netloc=urlsplit(storage).netloc.split("@", 1)[1]).geturl()
+    user = urlsplit(storage).username or "<user>"
+    return (
+        f"hydra.sweeper.storage holds a password, which would be printed and saved in the run's config; "
+        f"use hydra.sweeper.storage={safe.replace('://', f'://{user}@', 1)} and give the password in "
+        "PGPASSWORD or ~/.pgpass (mode 0600), which PostgreSQL's client reads itself"
+    )
 
 
 def sqlite_file(storage: str | None) -> Path | None:
@@ -25,20 +52,99 @@ def sqlite_file(storage: str | None) -> Path | None:
     return Path(storage.removeprefix("sqlite:///"))
 
 
-def _job_results(sweep_dir: Path) -> dict[frozenset, dict[str, Any]]:
-    """Per-fold scores of this sweep's jobs, keyed by the job's override strings."""
-    results = {}
-    for summary in sweep_dir.glob("*/cv_summary.json"):
-        overrides = summary.parent / ".hydra" / "overrides.yaml"
-        if overrides.is_file():
-            key = frozenset(yaml.safe_load(overrides.read_text()) or [])
-            results[key] = json.loads(summary.read_text())
-    return results
+@dataclass
+class SweepJob:
+    """One job folder of a sweep: its overrides, its result (if it finished) and who ran it."""
+
+    folder: Path
+    overrides: frozenset
+    result: dict[str, Any] | None
+    record: dict[str, Any] | None
 
 
-def trials_table(study, sweep_dir: Path | None = None) -> pd.DataFrame:
-    """One row per trial: number, state, value, parameters, duration, per-fold scores if known."""
-    jobs = _job_results(sweep_dir) if sweep_dir is not None else {}
+def sweep_jobs(multiruns_root: Path) -> list[SweepJob]:
+    """Every job folder of every sweep under ``multiruns_root`` (``<root>/<sweep>/<job>/``)."""
+    jobs = []
+    for overrides in sorted(multiruns_root.glob("*/*/.hydra/overrides.yaml")):
+        folder = overrides.parent.parent
+        summary, record = folder / "cv_summary.json", folder / JOB_RECORD
+        jobs.append(SweepJob(
+            folder=folder,
+            overrides=frozenset(yaml.safe_load(overrides.read_text()) or []),
+            result=json.loads(summary.read_text()) if summary.is_file() else None,
+            record=json.loads(record.read_text()) if record.is_file() else None,
+        ))
+    return jobs
+
+
+def _trial_key(trial) -> set[str]:
+    return {f"{k}={v}" for k, v in trial.params.items()}
+
+
+def _job_of(trial, jobs: list[SweepJob]) -> SweepJob | None:
+    """The finished job that produced a completed trial's value (same parameters and same value)."""
+    for job in jobs:
+        if job.result is not None and _trial_key(trial) <= job.overrides and trial.value is not None \
+                and math.isclose(float(job.result["mean"]), float(trial.value), rel_tol=1e-9, abs_tol=1e-12):
+            return job
+    return None
+
+
+def _process_alive(record: dict[str, Any]) -> bool | None:
+    """True/False for a job process on this host; None when it ran elsewhere (cannot tell)."""
+    if record.get("host") != socket.gethostname():
+        return None
+    try:
+        os.kill(int(record["pid"]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+ORPHAN_GRACE_SECONDS = 3600  # a trial whose job never started is closed only after this long (queues)
+
+
+def close_orphaned_trials(study, jobs: list[SweepJob], now: float | None = None) -> list[str]:
+    """Settle trials a killed sweep left RUNNING; return one line per trial settled.
+
+    A trial whose job finished (``cv_summary.json``) is completed with the job's value; one whose
+    job process is gone (or whose job never started within an hour) is closed as FAIL with the
+    reason. Trials whose job may still run (alive here, or on another host) are left alone.
+    """
+    from optuna.trial import TrialState
+
+    now = time.time() if now is None else now
+    claimed = {id(j) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+               for j in [_job_of(t, jobs)] if j is not None}
+    notes = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        mine = [j for j in jobs if _trial_key(trial) <= j.overrides and id(j) not in claimed]
+        finished = next((j for j in mine if j.result is not None), None)
+        if finished is not None:
+            claimed.add(id(finished))
+            study.tell(trial.number, values=[float(finished.result["mean"])])
+            notes.append(f"trial {trial.number}: its job {finished.folder} had finished; recorded its value "
+                         f"{float(finished.result['mean']):.4f}")
+            continue
+        started = [j for j in mine if j.record is not None]
+        if any(_process_alive(j.record) is not False for j in started):
+            continue  # still running here, or elsewhere: not ours to close
+        if started:
+            reason = f"its job process (pid {started[0].record['pid']}) ended without a result in {started[0].folder}"
+        elif trial.datetime_start is not None and now - trial.datetime_start.timestamp() > ORPHAN_GRACE_SECONDS:
+            reason = "no job ever started for it (the sweep was stopped before its job began)"
+        else:
+            continue
+        study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason)
+        study.tell(trial.number, state=TrialState.FAIL)
+        notes.append(f"trial {trial.number}: closed as FAIL: {reason}")
+    return notes
+
+
+def trials_table(study, jobs: list[SweepJob] | None = None) -> pd.DataFrame:
+    """One row per trial: number, state, value, parameters, and per-fold scores of completed trials."""
     rows = []
     for trial in study.trials:
         # A backbone fixed on the command line (model=vgg19) is a user attr, not a param.
@@ -46,11 +152,11 @@ def trials_table(study, sweep_dir: Path | None = None) -> pd.DataFrame:
         row: dict[str, Any] = {"trial": trial.number, "state": trial.state.name, "value": trial.value,
                                "backbone": backbone}
         row.update({f"param:{k}": v for k, v in trial.params.items() if k != "model"})
-        key = {f"{k}={v}" for k, v in trial.params.items()}
-        for overrides, result in jobs.items():
-            if key <= overrides:
-                row.update({f"fold{k}": v for k, v in result["per_fold"].items()})
-                break
+        job = _job_of(trial, jobs or []) if trial.state.name == "COMPLETE" else None
+        if job is not None:  # only the job that produced this trial's value: FAIL rows get none
+            row.update({f"fold{k}": v for k, v in job.result["per_fold"].items()})
+        if trial.system_attrs.get("fail_reason"):
+            row["note"] = trial.system_attrs["fail_reason"][:120]
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -74,17 +180,30 @@ class StudyReport(Callback):
         self.storage, self.study_name, self.direction = storage, study_name, direction
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        problem = storage_password_problem(self.storage)
+        if problem is not None:
+            # Before the sweeper starts: it would log the URL and save it in every trial's config.
+            print(f"error: {problem}", file=sys.stderr)
+            sys.exit(2)
         db = sqlite_file(self.storage)
         if db is not None:
             db.parent.mkdir(parents=True, exist_ok=True)
             log.info("Optuna study '%s' in %s (re-run the command to add trials)", self.study_name, db)
+        import optuna
+
+        try:
+            study = optuna.load_study(study_name=self.study_name, storage=self.storage)
+        except KeyError:
+            return  # a new study: nothing to settle
+        for note in close_orphaned_trials(study, sweep_jobs(Path(config.hydra.sweep.dir).parent)):
+            print(f"note: {note}")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         import optuna
 
         sweep_dir = Path(config.hydra.sweep.dir)
         study = optuna.load_study(study_name=self.study_name, storage=self.storage)
-        table = trials_table(study, sweep_dir)
+        table = trials_table(study, sweep_jobs(sweep_dir.parent))
         best = best_per_backbone(table, self.direction)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         table.to_csv(sweep_dir / "trials.csv", index=False)

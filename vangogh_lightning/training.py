@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import math
+import os
 import secrets
+import socket
 import statistics
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +19,24 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from vangogh_lightning.atomic import atomic_write_text, remove_stale_temps
 from vangogh_lightning.checkpoint_io import AtomicCheckpointIO
+from vangogh_lightning.cli import in_multirun
+from vangogh_lightning.config_checks import TRAIN_RULES, check_config, check_output_dir
 from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import atomic_write_text
-from vangogh_lightning.loggers import build_loggers, finish_wandb, uses_wandb
+from vangogh_lightning.images import set_max_pixels
+from vangogh_lightning.loggers import build_loggers, check_wandb_key, finish_wandb, uses_wandb
 from vangogh_lightning.rng_state import RngStateCallback
+from vangogh_lightning.torch_files import check_checkpoint_file
 
 log = logging.getLogger(__name__)
 
 SUMMARY = "summary.json"
+JOB_RECORD = "job.json"
 
 
 def experiment_group(cfg: DictConfig) -> str:
@@ -81,9 +90,39 @@ def _resume_path(fold_dir: Path, ckpt_path: str | None) -> str | None:
     return str(path)
 
 
-def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, fold_dir: Path
-               ) -> dict[str, Any]:
+def fold_config(cfg: DictConfig, fold: int) -> DictConfig:
+    """The run's config with ``fold`` set: ``paths.fold_dir`` and every folder built on it follow."""
+    fold_cfg = copy.deepcopy(cfg)
+    with open_dict(fold_cfg):
+        fold_cfg.fold = fold
+    return fold_cfg
+
+
+def never_validated(fold: int, cfg: DictConfig) -> UserError:
+    return UserError(
+        f"fold {fold} never validated (trainer.max_epochs={cfg.trainer.get('max_epochs')}, "
+        f"{cfg.monitor.metric} never logged); no summary.json was written, so it cannot pass for a finished "
+        "fold; train at least one epoch with validation"
+    )
+
+
+def finish_checkpoints(cfg: DictConfig, ckpt_dir: Path, best: Path | None) -> Path | None:
+    """Drop what a finished fold no longer needs; return the best checkpoint if it is kept."""
+    if not cfg.checkpoints.keep_last:
+        (ckpt_dir / "last.ckpt").unlink(missing_ok=True)  # only a resume needs it
+    if best is not None and cfg.checkpoints.keep_best is False:
+        best.unlink(missing_ok=True)
+        return None
+    return best
+
+
+def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int) -> dict[str, Any]:
     """Fit one fold; return its summary (best score, best checkpoint, epochs)."""
+    fold_cfg = fold_config(cfg, fold)
+    fold_dir = Path(fold_cfg.paths.fold_dir)
+    ckpt_dir = fold_dir / "checkpoints"
+    for stale in remove_stale_temps(ckpt_dir):
+        log.info("removed %s, left by an interrupted checkpoint save", stale)
     resume = _resume_path(fold_dir, cfg.get("ckpt_path"))
     if resume is None and (fold_dir / SUMMARY).exists():
         log.info("fold %d already finished; reusing %s", fold, fold_dir / SUMMARY)
@@ -91,19 +130,12 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, fold_d
     L.seed_everything(cfg.seed + fold, workers=True)
     datamodule.fold = fold
     print(datamodule.describe())
-    model = instantiate(cfg.model, _convert_="all")
-    callbacks = []
-    for entry in (cfg.callbacks or {}).values():
-        if entry is None:
-            continue
-        is_checkpoint = str(entry.get("_target_", "")).endswith("ModelCheckpoint")
-        extra = {"dirpath": str(fold_dir / "checkpoints")} if is_checkpoint else {}
-        callbacks.append(instantiate(entry, **extra))
+    model = instantiate(fold_cfg.model, _convert_="all")
+    callbacks = [instantiate(entry) for entry in (fold_cfg.callbacks or {}).values() if entry is not None]
     callbacks.append(RngStateCallback())
-    loggers = build_loggers(cfg.logger, fold_dir, run_name=f"{cfg.model.backbone}-fold{fold}",
-                            group=experiment_group(cfg), tags=[f"fold{fold}", cfg.model.backbone],
+    loggers = build_loggers(fold_cfg.logger, group=experiment_group(cfg), tags=[f"fold{fold}", cfg.model.backbone],
                             run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+    trainer: L.Trainer = instantiate(fold_cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()])
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
@@ -114,15 +146,19 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, fold_d
             f"fold {fold} was interrupted; resume it with ckpt_path=last hydra.run.dir={fold_dir.parent}"
         )
     ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
-    best = ckpt.best_model_score if ckpt is not None else None
-    score = float(best) if best is not None else float(trainer.callback_metrics.get(cfg.monitor.metric, math.nan))
+    best_score = ckpt.best_model_score if ckpt is not None else trainer.callback_metrics.get(cfg.monitor.metric)
+    if best_score is None or math.isnan(float(best_score)):
+        raise never_validated(fold, cfg)
+    best_path = Path(ckpt.best_model_path) if ckpt is not None and ckpt.best_model_path else None
+    best_path = finish_checkpoints(cfg, ckpt_dir, best_path)
     summary = {
         "backbone": cfg.model.backbone,
         "fold": fold,
         "monitor": cfg.monitor.metric,
         "mode": cfg.monitor.mode,
-        "best_score": score,
-        "best_checkpoint": ckpt.best_model_path if ckpt is not None else None,
+        "best_score": float(best_score),
+        # Relative to the fold folder, so a moved run folder still finds it.
+        "best_checkpoint": best_path.relative_to(fold_dir).as_posix() if best_path is not None else None,
         "epochs": trainer.current_epoch,
         "trainable_params": model.trainable_params,
     }
@@ -130,16 +166,57 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, fold_d
     return summary
 
 
+def write_job_record(out_dir: Path) -> None:
+    """Which process runs this sweep job: lets a later sweep tell a dead trial from a running one."""
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    atomic_write_text(json.dumps(record), out_dir / JOB_RECORD)
+
+
+def _drop_best_checkpoints(run_dir: Path, why: str) -> None:
+    for summary_path in run_dir.glob(f"fold_*/{SUMMARY}"):
+        summary = json.loads(summary_path.read_text())
+        if summary.get("best_checkpoint"):
+            (summary_path.parent / summary["best_checkpoint"]).unlink(missing_ok=True)
+            summary.update(best_checkpoint=None, checkpoint_removed=why)
+            atomic_write_text(json.dumps(summary, indent=2), summary_path)
+
+
+def keep_checkpoints_of_best_trial(out_dir: Path, mean: float, mode: str) -> None:
+    """``checkpoints.keep_best=best_trial``: only the best finished trial of this sweep folder keeps them."""
+    others = []
+    for path in out_dir.parent.glob("*/cv_summary.json"):
+        if path.parent != out_dir:
+            others.append((float(json.loads(path.read_text())["mean"]), path.parent))
+    sign = 1.0 if mode == "max" else -1.0
+    if all(sign * mean > sign * value for value, _ in others):
+        for _, other in others:
+            _drop_best_checkpoints(other, f"a better trial: {out_dir.name}")
+    else:
+        _drop_best_checkpoints(out_dir, "not the best trial of the sweep")
+
+
+def check_train_inputs(cfg: DictConfig) -> Path:
+    """Every user-settable key and file of a training run, checked before any work; returns the run dir."""
+    check_config(cfg, TRAIN_RULES)
+    set_max_pixels(cfg.max_image_pixels)
+    if cfg.get("ckpt_path") not in (None, "last"):
+        if len(folds_to_run(cfg)) > 1:
+            raise UserError(f"ckpt_path={cfg.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
+                            "(or use ckpt_path=last to resume every fold of the run)")
+        check_checkpoint_file(cfg.ckpt_path, "ckpt_path")
+    if uses_wandb(cfg.logger):
+        check_wandb_key()
+    return check_output_dir(cfg.paths.output_dir, "hydra.run.dir")
+
+
 def train(cfg: DictConfig) -> float:
     """Train the configured fold(s); return the monitored metric (mean over folds) for sweeps."""
-    out_dir = Path(cfg.paths.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = check_train_inputs(cfg)
     folds = folds_to_run(cfg)
-    if cfg.get("ckpt_path") not in (None, "last") and len(folds) > 1:
-        raise UserError(f"ckpt_path={cfg.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
-                        "(or use ckpt_path=last to resume every fold of the run)")
     datamodule: VanGoghDataModule = instantiate(cfg.data, _convert_="all")
-    summaries = [train_fold(cfg, datamodule, k, out_dir / f"fold_{k}") for k in folds]
+    if in_multirun():
+        write_job_record(out_dir)
+    summaries = [train_fold(cfg, datamodule, k) for k in folds]
     scores = {s["fold"]: s["best_score"] for s in summaries}
     mean = statistics.fmean(scores.values())
     result = {
@@ -150,6 +227,8 @@ def train(cfg: DictConfig) -> float:
         "std": statistics.pstdev(scores.values()) if len(scores) > 1 else 0.0,
     }
     atomic_write_text(json.dumps(result, indent=2), out_dir / "cv_summary.json")
+    if cfg.checkpoints.keep_best == "best_trial":
+        keep_checkpoints_of_best_trial(out_dir, mean, cfg.monitor.mode)
     atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config_resolved.yaml")
     per_fold = ", ".join(f"fold {k}: {v:.4f}" for k, v in scores.items())
     print(f"{cfg.monitor.metric} {per_fold}; mean {mean:.4f}. Results in {out_dir}")

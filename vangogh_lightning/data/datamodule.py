@@ -71,6 +71,7 @@ class VanGoghDataModule(L.LightningDataModule):
         synthetic_positive_share: float = 0.5,
         synthetic_render_size: int = 96,
         max_decode_side: int | None = 512,
+        max_image_pixels: int | None = None,
     ):
         super().__init__()
         if source not in SOURCES:
@@ -85,14 +86,24 @@ class VanGoghDataModule(L.LightningDataModule):
         self.train_set: IndexedImages | None = None
         self.val_set: IndexedImages | None = None
 
+    @property
+    def fold(self) -> int:
+        """The validation fold; kept in ``hparams`` so each fold's checkpoint records its own fold."""
+        return self.hparams.fold
+
+    @fold.setter
+    def fold(self, value: int) -> None:
+        self.hparams.fold = value
+
     # ----- index and folds -------------------------------------------------------------
     @property
     def index(self) -> pd.DataFrame:
         """The validated index (built once, then cached)."""
         if self._index is None:
             self._index = self._build_index()
+            groups = self._index["group"].to_numpy() if "group" in self._index else None
             self._folds = stratified_folds(
-                self._index["label"].to_numpy(), self.hparams.num_folds, self.hparams.split_seed
+                self._index["label"].to_numpy(), self.hparams.num_folds, self.hparams.split_seed, groups
             )
         return self._index
 
@@ -108,7 +119,7 @@ class VanGoghDataModule(L.LightningDataModule):
             frame = read_wikiart_csv(hp.csv_path, hp.image_root, list(hp.styles), hp.positive_artist)
         else:
             frame = read_painting_folder(hp.image_root, hp.positive_artist)
-        clean, report = validate_index(frame, hp.on_missing, hp.drop_duplicates)
+        clean, report = validate_index(frame, hp.on_missing, hp.drop_duplicates, hp.max_image_pixels)
         print(report.summary())
         return clean
 
@@ -140,7 +151,8 @@ class VanGoghDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         train, val = self.split(self.fold)
-        sizes = {"render_size": hp.synthetic_render_size, "max_side": hp.max_decode_side}
+        sizes = {"render_size": hp.synthetic_render_size, "max_side": hp.max_decode_side,
+                 "max_pixels": hp.max_image_pixels}
         self.train_set = IndexedImages(train, train_transform(hp.image_size), **sizes)
         self.val_set = IndexedImages(val, eval_transform(hp.image_size), **sizes)
 

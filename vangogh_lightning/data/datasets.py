@@ -16,11 +16,12 @@ class IndexedImages(Dataset):
     """Images named by an index table (``path`` or synthetic ``seed``) with their 0/1 labels."""
 
     def __init__(self, frame: pd.DataFrame, transform: Callable, render_size: int = 96,
-                 max_side: int | None = None):
+                 max_side: int | None = None, max_pixels: int | None = None):
         self.frame = frame.reset_index(drop=True)
         self.transform = transform
         self.render_size = render_size
         self.max_side = max_side  # decode large paintings at reduced scale (JPEG draft mode)
+        self.max_pixels = max_pixels  # explicit: spawned loader workers do not inherit set_max_pixels
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -30,5 +31,5 @@ class IndexedImages(Dataset):
         if row["path"] is None:
             image = render_synthetic(int(row["seed"]), int(row["label"]), self.render_size)
         else:
-            image = load_rgb(row["path"], max_side=self.max_side)
+            image = load_rgb(row["path"], max_side=self.max_side, max_pixels=self.max_pixels)
         return self.transform(image), torch.tensor(float(row["label"]))

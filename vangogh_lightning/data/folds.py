@@ -7,29 +7,45 @@ import numpy as np
 from vangogh_lightning.errors import UserError
 
 
-def stratified_folds(labels: np.ndarray, num_folds: int, seed: int) -> np.ndarray:
-    """Return each sample's fold (0..num_folds-1); every class is spread round-robin over folds."""
+def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.ndarray | None = None
+                     ) -> np.ndarray:
+    """Return each sample's fold (0..num_folds-1); every class is spread round-robin over folds.
+
+    ``groups`` (one id per sample) keeps identical items together: all members of a group land in
+    the same fold, so a painting listed twice is never on both sides of a split. A group counts
+    as positive when any member is. Without groups every sample is its own group (same folds as
+    before groups existed).
+    """
     labels = np.asarray(labels)
     if num_folds < 2:
         raise UserError(f"data.num_folds={num_folds}: need at least 2 folds")
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    # Unique groups in order of first appearance, each with its label (any positive member -> 1).
+    _, first = np.unique(groups, return_index=True)
+    order = np.sort(first)
+    group_ids = groups[order]
+    group_labels = np.array([labels[groups == g].max() for g in group_ids]) if len(order) < len(labels) \
+        else labels[order]
+    distinct = " (identical copies counted once)" if len(order) < len(labels) else ""
     for cls in (0, 1):
-        count = int((labels == cls).sum())
+        count = int((group_labels == cls).sum())
         if count < num_folds:
             name = "positive (Van Gogh)" if cls == 1 else "negative"
             raise UserError(
-                f"data.num_folds={num_folds}: only {count} {name} image(s), so some validation fold "
+                f"data.num_folds={num_folds}: only {count} {name} image(s){distinct}, so some validation fold "
                 "would have none; add images or lower data.num_folds"
             )
     rng = np.random.default_rng(seed)
-    folds = np.empty(len(labels), dtype=int)
+    group_fold = np.empty(len(group_ids), dtype=int)
     offset = 0
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
+    for cls in np.unique(group_labels):
+        members = np.flatnonzero(group_labels == cls)
         rng.shuffle(members)
         # Continue the round-robin where the previous class stopped, so fold sizes stay even.
-        folds[members] = (np.arange(len(members)) + offset) % num_folds
+        group_fold[members] = (np.arange(len(members)) + offset) % num_folds
         offset += len(members)
-    return folds
+    fold_of_group = dict(zip(group_ids.tolist(), group_fold.tolist()))
+    return np.array([fold_of_group[g] for g in groups.tolist()], dtype=int)
 
 
 def check_fold(fold: int, num_folds: int) -> int:

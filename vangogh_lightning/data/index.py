@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from vangogh_lightning.data.filenames import FileResolver
@@ -33,6 +36,13 @@ def normalise_artist(name: str) -> str:
     return re.sub(r"[\s_\-]+", " ", str(name)).strip().lower()
 
 
+DUPLICATE_KINDS = {
+    "file": "same file listed again",
+    "content": "identical bytes under another name",
+    "phash": "same phash (the same painting re-encoded)",
+}
+
+
 @dataclass
 class IndexReport:
     """What validation found; printed before training."""
@@ -40,17 +50,26 @@ class IndexReport:
     total: int = 0
     missing: list[str] = field(default_factory=list)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
-    duplicates: list[str] = field(default_factory=list)
+    duplicates: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in DUPLICATE_KINDS})
+    duplicates_dropped: bool = True
     kept: int = 0
 
+    @property
+    def duplicate_count(self) -> int:
+        """Entries that repeat an earlier one, of any kind."""
+        return sum(len(v) for v in self.duplicates.values())
+
     def summary(self) -> str:
+        kinds = ", ".join(f"{len(self.duplicates[k])} {k}" for k in DUPLICATE_KINDS)
+        fate = "dropped" if self.duplicates_dropped else "kept, each group in one fold"
         lines = [
-            f"index: {self.total} entries, {len(self.missing)} missing, "
-            f"{len(self.unreadable)} unreadable, {len(self.duplicates)} duplicate (same phash), "
-            f"{self.kept} kept"
+            f"index: {self.total} entries, {len(self.missing)} missing, {len(self.unreadable)} unreadable, "
+            f"{self.duplicate_count} duplicate ({kinds}; {fate}), {self.kept} kept"
         ]
         lines += [f"  missing: {name}" for name in self.missing[:5]]
         lines += [f"  unreadable: {name} ({why})" for name, why in self.unreadable[:5]]
+        for kind, names in self.duplicates.items():
+            lines += [f"  duplicate ({DUPLICATE_KINDS[kind]}): {name}" for name in names[:3]]
         return "\n".join(lines)
 
 
@@ -121,28 +140,86 @@ def read_painting_folder(root: str | Path, positive_artist: str) -> pd.DataFrame
     return frame
 
 
-def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool = True
-                   ) -> tuple[pd.DataFrame, IndexReport]:
-    """Count missing, unreadable and duplicate entries; raise or drop them per ``on_missing``."""
+def file_digest(path: str | Path) -> str:
+    """SHA-1 of a file's bytes (identical copies under different names share it)."""
+    digest = hashlib.sha1(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def duplicate_groups(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[int]]]:
+    """(group id per row, {kind: rows repeating an earlier row}) over resolved path, bytes and phash.
+
+    Rows that share any key are one group (transitively: A~B by phash and B~C by bytes put A, B, C
+    together). Each repeat is counted under the first kind that ties it to an earlier row.
+    """
+    parent = list(range(len(frame)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    first_seen: dict[tuple[str, str], int] = {}
+    repeats: dict[str, list[int]] = {k: [] for k in DUPLICATE_KINDS}
+    for pos, row in enumerate(frame.itertuples(index=False)):
+        keys = []
+        if getattr(row, "path", None) is not None:
+            keys.append(("file", os.path.realpath(row.path)))
+            keys.append(("content", row.digest))
+        phash = str(getattr(row, "phash", "") or "")
+        if phash:
+            keys.append(("phash", phash))
+        counted = False
+        for key in keys:
+            if key in first_seen:
+                parent[root(pos)] = root(first_seen[key])
+                if not counted:
+                    repeats[key[0]].append(pos)
+                    counted = True
+            else:
+                first_seen[key] = pos
+    return np.array([root(i) for i in range(len(frame))]), repeats
+
+
+def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool = True,
+                   max_pixels: int | None = None) -> tuple[pd.DataFrame, IndexReport]:
+    """Count missing, unreadable and duplicate entries; raise or drop them per ``on_missing``.
+
+    Duplicates (the same file listed twice, identical bytes under two names, or the same phash)
+    are dropped with ``drop_duplicates``; otherwise they stay and the ``group`` column keeps each
+    set of copies in one fold, so no image is ever on both sides of a split.
+    """
     if on_missing not in ("error", "skip"):
         raise UserError(f"data.on_missing={on_missing}: must be 'error' or 'skip'")
-    report = IndexReport(total=len(frame))
+    report = IndexReport(total=len(frame), duplicates_dropped=drop_duplicates)
     bad = pd.Series(False, index=frame.index)
+    digests: dict = {}
     for idx, row in frame.iterrows():
         if row["path"] is None or not Path(row["path"]).is_file():
             report.missing.append(row["filename"])
             bad[idx] = True
             continue
-        reason = check_readable(row["path"])
+        reason = check_readable(row["path"], max_pixels)
         if reason is not None:
             report.unreadable.append((row["filename"], reason))
             bad[idx] = True
-    clean = frame[~bad]
+            continue
+        digests[idx] = file_digest(row["path"])
+    clean = frame[~bad].copy()
+    clean["digest"] = [digests.get(i, "") for i in clean.index]
+    groups, repeats = duplicate_groups(clean)
+    clean["group"] = groups
+    for kind, positions in repeats.items():
+        report.duplicates[kind] = clean["filename"].iloc[positions].tolist()
     if drop_duplicates:
-        hashed = clean["phash"].astype(str).str.len() > 0
-        dup = hashed & clean["phash"].duplicated(keep="first")
-        report.duplicates = clean.loc[dup, "filename"].tolist()
-        clean = clean[~dup]
+        repeated = np.zeros(len(clean), dtype=bool)
+        repeated[[p for positions in repeats.values() for p in positions]] = True
+        clean = clean[~repeated]
+    clean = clean.drop(columns=["digest"])
     report.kept = len(clean)
     log.info(report.summary())
     n_bad = len(report.missing) + len(report.unreadable)

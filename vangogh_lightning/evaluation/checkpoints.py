@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
+import torch
+
+from vangogh_lightning.atomic import TEMP_SUFFIX, atomic_write, remove_stale_temps
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.models.classifier import VanGoghClassifier
 from vangogh_lightning.torch_files import load_torch_file
@@ -12,7 +17,7 @@ from vangogh_lightning.torch_files import load_torch_file
 def load_classifier(path: str | Path, key: str = "checkpoint",
                     expect_backbone: str | None = None) -> tuple[VanGoghClassifier, int]:
     """(model in eval mode, training image size) from a Lightning checkpoint of train.py."""
-    raw = load_torch_file(path, key, "checkpoint", weights_only=False)
+    raw = load_torch_file(path, key, "checkpoint")
     hparams = raw.get("hyper_parameters", {}) if isinstance(raw, dict) else {}
     if "backbone" not in hparams or "state_dict" not in raw:
         raise UserError(f"{key}={path}: not a vangogh-lightning classifier checkpoint (from train.py)")
@@ -22,10 +27,38 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
         )
     # The checkpoint carries all weights: never fetch ImageNet weights again.
     model = VanGoghClassifier(**{**hparams, "pretrained": False, "weights_path": None})
+    # Checkpoints from before pos_weight was a non-persistent buffer carry the training loss's weight.
+    state = {k: v for k, v in raw["state_dict"].items() if k != "loss_fn.pos_weight"}
     try:
-        model.load_state_dict(raw["state_dict"])
+        model.load_state_dict(state)
     except RuntimeError as exc:
         raise UserError(f"{key}={path}: weights do not fit the model ({str(exc).splitlines()[0]})") from None
     model.eval()
     size = raw.get("datamodule_hyper_parameters", {}).get("image_size", 224)
     return model, int(size)
+
+
+def write_selected(source: Path, target: Path, link: bool) -> str:
+    """The selected checkpoint at a stable path, weights only; returns how it was written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(target.parent)  # left by an interrupted earlier selection
+    if link:
+        tmp = target.with_name(f".{target.name}.link{TEMP_SUFFIX}")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(source.resolve())
+        tmp.replace(target)
+        return "symlink"
+    raw = load_torch_file(source, "task.runs", "checkpoint", mmap=True)
+    if any(k in raw for k in ("optimizer_states", "lr_schedulers", "callbacks")):
+        slim = {k: v for k, v in raw.items() if k not in ("optimizer_states", "lr_schedulers", "callbacks")}
+        atomic_write(target, lambda tmp: torch.save(slim, tmp))
+        return "weights-only copy"
+    try:  # already weights only: a hard link costs no disk and survives deleting the run
+        tmp = target.with_name(f".{target.name}.link{TEMP_SUFFIX}")
+        tmp.unlink(missing_ok=True)
+        os.link(source, tmp)
+        tmp.replace(target)
+        return "hard link"
+    except OSError:
+        atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
+        return "copy"

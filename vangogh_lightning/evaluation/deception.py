@@ -2,14 +2,57 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from vangogh_lightning.images import atomic_save, load_rgb
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.images import atomic_save, expand_images, load_rgb
+from vangogh_lightning.style import STYLIZED_RECORD_KIND
 
 JUDGES = ("vgg19", "alexnet")
+NOT_RESULTS = ("_sheet.png",)  # comparison sheets stylize.py writes beside its results
+
+
+def _recorded_results(folder: Path) -> list[Path]:
+    """Results named by stylize.py's per-image JSON records in ``folder`` (those that exist)."""
+    found = []
+    for record_path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("kind") == STYLIZED_RECORD_KIND:
+            image = folder / str(record.get("image", ""))
+            if image.is_file():
+                found.append(image)
+    return found
+
+
+def stylized_images(spec, key: str) -> list[Path]:
+    """The stylized results among a folder, glob or list: each image file counted once.
+
+    A folder written by stylize.py contributes exactly the images its JSON records name (never the
+    ``*_sheet.png`` sheets or ``steps/`` snapshots); a plain folder or glob contributes its images
+    except sheets. Paths reached twice (symlinks, overlapping globs) count once.
+    """
+    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    paths: list[Path] = []
+    for item in items:
+        folder = Path(str(item)).expanduser()
+        recorded = _recorded_results(folder) if folder.is_dir() else []
+        if recorded:
+            paths += recorded
+            continue
+        paths += [p for p in expand_images(item, what=key) if not p.name.endswith(NOT_RESULTS)]
+    unique: dict[Path, Path] = {}
+    for path in paths:
+        unique.setdefault(path.resolve(), path)
+    if not unique:
+        raise UserError(f"{key}={spec}: no stylized images found (sheets and snapshots are not counted)")
+    return list(unique.values())
 
 
 def deception_table(verdicts: pd.DataFrame) -> pd.DataFrame:

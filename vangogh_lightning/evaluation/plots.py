@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from vangogh_lightning.atomic import atomic_write  # noqa: E402
 from vangogh_lightning.evaluation.runs import FoldRun  # noqa: E402
 
 PANELS = (("loss", ("train/loss", "val/loss")), ("AUROC", ("val/auroc",)), ("F1", ("val/f1",)))
@@ -31,9 +32,6 @@ def plot_fold_curves(runs: list[FoldRun], backbone: str, path: Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
-    tmp.replace(path)
     return path

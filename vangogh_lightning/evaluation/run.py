@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
-import shutil
+import json
+import logging
 from pathlib import Path
 
 import pandas as pd
+import torch
 from omegaconf import DictConfig
 
+from vangogh_lightning.atomic import atomic_write_text
+from vangogh_lightning.config_checks import EVALUATE_RULES, check_config, check_output_dir
 from vangogh_lightning.errors import UserError
-from vangogh_lightning.evaluation.checkpoints import load_classifier
+from vangogh_lightning.evaluation.checkpoints import load_classifier, write_selected
 from vangogh_lightning.evaluation.classify import classify_table
 from vangogh_lightning.evaluation.deception import (
     JUDGES,
     deception_table,
     format_percent,
+    stylized_images,
     verdict_grid,
 )
 from vangogh_lightning.evaluation.plots import plot_fold_curves
 from vangogh_lightning.evaluation.runs import find_fold_runs
-from vangogh_lightning.evaluation.selection import best_epochs, select_fold, summarise
+from vangogh_lightning.evaluation.selection import best_epochs, choose_model, missing_folds, select_fold, summarise
 from vangogh_lightning.evaluation.tables import to_markdown
-from vangogh_lightning.images import atomic_write_text, expand_images, refuse_overwrite
+from vangogh_lightning.images import expand_images, refuse_overwrite, set_max_pixels
+
+log = logging.getLogger(__name__)
 
 
 def _as_list(value) -> list:
@@ -29,50 +36,73 @@ def _as_list(value) -> list:
 
 
 def _device(name: str) -> str:
-    import torch
-
     return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
 def select_folds(cfg: DictConfig) -> dict[str, Path]:
-    """Table of each fold's best epoch, mean ± std, the selected fold per backbone, curves, ckpt copy."""
+    """Table of each fold's best epoch, mean ± std, the selected fold per backbone, curves, weights-only ckpt."""
     t = cfg.task
     if t.runs is None:
         raise UserError("task.runs is not set; pass task.runs=outputs/train/multiruns/<date> (or a list)")
-    runs = find_fold_runs(_as_list(t.runs))
+    runs, warnings = find_fold_runs(_as_list(t.runs))
     table = best_epochs(runs)
+    table["model"] = [next(r.model for r in runs if str(r.fold_dir) == run) for run in table["run"]]
+    num_folds = {str(r.fold_dir): r.num_folds for r in runs}
     out_dir = Path(cfg.out_dir)
     selected_dir = Path(t.selected_dir)
-    chosen: dict[str, Path] = {}
     report = [f"# Fold selection (rule: {t.rule})\n"]
-    stable_paths = [selected_dir / f"{b}.ckpt" for b in table["backbone"].unique()]
-    refuse_overwrite(stable_paths, cfg.overwrite)
+    picks: dict[str, pd.Series] = {}
+    chosen_rows = []
     for backbone, rows in table.groupby("backbone"):
+        rows, notes = choose_model(rows.reset_index(drop=True), backbone)
         rows = rows.reset_index(drop=True)
+        absent = missing_folds(rows, num_folds.get(rows["run"].iloc[0]))
+        if absent:
+            notes.append(f"{backbone}: fold(s) {', '.join(map(str, absent))} of "
+                         f"{num_folds[rows['run'].iloc[0]]} missing; the mean below is over {len(rows)} fold(s)")
+        warnings += notes
         pick = rows.loc[select_fold(rows, t.rule)]
-        report += [f"## {backbone}\n", to_markdown(rows.drop(columns=["backbone", "run", "checkpoint"])),
+        picks[backbone] = pick
+        chosen_rows.append(rows)
+        report += [f"## {backbone}\n", to_markdown(rows.drop(columns=["backbone", "run", "checkpoint", "model"])),
                    f"\nselected: fold {pick['fold']} (epoch {pick['best_epoch']}, "
                    f"AUROC {pick['auroc']:.4f}) from {pick['run']}\n"]
-        plot = plot_fold_curves([r for r in runs if r.backbone == backbone], backbone,
-                                out_dir / f"curves_{backbone}.png")
-        if not pick["checkpoint"] or not Path(pick["checkpoint"]).is_file():
-            raise UserError(f"{pick['run']}: its best checkpoint {pick['checkpoint']!r} is missing")
-        target = selected_dir / f"{backbone}.ckpt"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp")
-        if t.link:
-            tmp.unlink(missing_ok=True)
-            tmp.symlink_to(Path(pick["checkpoint"]).resolve())
-        else:
-            shutil.copyfile(pick["checkpoint"], tmp)
-        tmp.replace(target)
-        chosen[backbone] = target
-        print(f"{backbone}: selected fold {pick['fold']} -> {target}; curves in {plot}")
-    summary = summarise(table)
-    report += ["## mean ± std across folds\n", to_markdown(summary, index=True)]
+        plot_fold_curves([r for r in runs if str(r.fold_dir) in set(rows["run"])], backbone,
+                         out_dir / f"curves_{backbone}.png")
+    chosen_table = pd.concat(chosen_rows, ignore_index=True)
+    report += ["## mean ± std across folds\n", to_markdown(summarise(chosen_table), index=True)]
+    if warnings:
+        report += ["## warnings\n", *[f"- {w}" for w in warnings]]
+    for w in warnings:
+        log.warning(w)
     atomic_write_text("\n".join(report), out_dir / "fold_selection.md")
-    table.to_csv(out_dir / "fold_selection.csv", index=False)
-    print("\n".join(report))
+    chosen_table.to_csv(out_dir / "fold_selection.csv", index=False)
+    print("\n".join(report))  # before any refusal below: the table is always shown
+
+    chosen: dict[str, Path] = {}
+    for backbone, pick in picks.items():
+        source = Path(pick["checkpoint"]) if pick["checkpoint"] else None
+        if source is None or not source.is_file():
+            raise UserError(f"{pick['run']}: its best checkpoint {pick['checkpoint'] or '(none kept)'} is missing; "
+                            "search trials keep none by default (checkpoints.keep_best): retrain that setting "
+                            "with train.py")
+        target = selected_dir / f"{backbone}.ckpt"
+        record = selected_dir / f"{backbone}.json"
+        origin = {"source": str(source.resolve()), "fold": int(pick["fold"]), "rule": t.rule,
+                  "size": source.stat().st_size, "mtime": source.stat().st_mtime}
+        if target.exists() and not cfg.overwrite:
+            previous = json.loads(record.read_text()) if record.is_file() else None
+            if previous == origin:
+                print(f"{backbone}: fold {pick['fold']} is already selected at {target} (unchanged)")
+                chosen[backbone] = target
+                continue
+            raise UserError(f"{target}: already exists (from another selection); pass overwrite=true to replace "
+                            "it or choose another task.selected_dir")
+        how = write_selected(source, target, bool(t.link))
+        atomic_write_text(json.dumps(origin, indent=2), record)
+        chosen[backbone] = target
+        print(f"{backbone}: selected fold {pick['fold']} -> {target} ({how}); curves in "
+              f"{out_dir / f'curves_{backbone}.png'}")
     return chosen
 
 
@@ -105,7 +135,7 @@ def deception(cfg: DictConfig) -> pd.DataFrame:
               for j in JUDGES}
     frames = []
     for transfer, spec in t.stylized.items():
-        paths = expand_images(spec, what=f"task.stylized.{transfer}")
+        paths = stylized_images(spec, f"task.stylized.{transfer}")
         frame = pd.DataFrame({"transfer": transfer, "image": [str(p) for p in paths]})
         for judge, (model, size) in judges.items():
             scored = classify_table(model, paths, size, t.threshold, t.batch_size, _device(cfg.device))
@@ -132,8 +162,8 @@ TASKS = {"select_folds": select_folds, "classify": classify, "deception": decept
 
 
 def evaluate(cfg: DictConfig):
-    """Dispatch to the configured sub-task."""
-    name = cfg.task.name
-    if name not in TASKS:
-        raise UserError(f"task.name={name}: choose one of {', '.join(TASKS)}")
-    return TASKS[name](cfg)
+    """Check every key before any work, then dispatch to the configured sub-task."""
+    check_config(cfg, EVALUATE_RULES)
+    set_max_pixels(cfg.max_image_pixels)
+    check_output_dir(cfg.out_dir, "out_dir")
+    return TASKS[cfg.task.name](cfg)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import yaml
 
 from vangogh_lightning.errors import UserError
 
@@ -15,13 +16,20 @@ METRICS = ("val/loss", "val/auroc", "val/f1", "val/acc", "val/bal_acc")
 
 @dataclass
 class FoldRun:
-    """One trained fold: where it is, which backbone, its per-epoch metrics."""
+    """One trained fold: where it is, which backbone and model, its per-epoch metrics."""
 
     fold_dir: Path
     backbone: str
     fold: int
     best_checkpoint: Path | None
     epochs: pd.DataFrame  # one row per epoch, columns: epoch, train/loss, val/*
+    model: str = ""       # what was trained, apart from the fold (e.g. a search trial's parameters)
+    num_folds: int | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """The train.py run (or sweep job) folder holding this fold."""
+        return self.fold_dir.parent
 
 
 def read_epoch_metrics(csv_path: Path) -> pd.DataFrame:
@@ -54,27 +62,64 @@ def read_fold_metrics(fold_dir: Path) -> pd.DataFrame:
     return merged.sort_values("epoch").reset_index(drop=True)
 
 
-def find_fold_runs(roots: list[str | Path]) -> list[FoldRun]:
-    """Every finished ``fold_<k>/`` below the given run or multirun folders."""
+def run_identity(run_dir: Path) -> tuple[str, int | None]:
+    """(the run's command-line overrides apart from fold/resume/paths, its number of folds).
+
+    Folds of one model share the first: the jobs of ``-m fold=0,1,2`` do, two search trials do not.
+    Without Hydra's record (runs made in-process) every run counts as the same model.
+    """
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) or [] if overrides_file.is_file() else []
+    kept = sorted(o for o in overrides if not o.lstrip("+~").startswith(_NOT_MODEL))
+    config_file = run_dir / ".hydra" / "config.yaml"
+    num_folds = None
+    if config_file.is_file():
+        num_folds = (yaml.safe_load(config_file.read_text()) or {}).get("data", {}).get("num_folds")
+    return " ".join(kept), num_folds
+
+
+_NOT_MODEL = ("fold=", "ckpt_path=", "paths.", "hydra.", "logger", "trainer.enable_", "data.num_workers=")
+
+
+def resolve_checkpoint(fold_dir: Path, recorded: str | None) -> Path | None:
+    """A summary's best checkpoint: relative to the fold folder (or an older absolute path)."""
+    if not recorded:
+        return None
+    path = Path(recorded)
+    if not path.is_absolute():
+        return fold_dir / path
+    return path if path.exists() else fold_dir / "checkpoints" / path.name  # the run folder was moved
+
+
+def find_fold_runs(roots: list[str | Path]) -> tuple[list[FoldRun], list[str]]:
+    """Every finished ``fold_<k>/`` below the given run or multirun folders, and warnings about
+    fold folders that never finished (interrupted, or still training)."""
     runs: list[FoldRun] = []
+    warnings: list[str] = []
     for root in roots:
         root = Path(root)
         if not root.exists():
             raise UserError(f"runs={root}: folder not found")
-        for summary_path in sorted(root.rglob("fold_*/summary.json")):
-            fold_dir = summary_path.parent
+        for fold_dir in sorted(p for p in root.rglob("fold_*") if p.is_dir()):
+            summary_path = fold_dir / "summary.json"
+            if not summary_path.is_file():
+                warnings.append(f"{fold_dir}: not finished (no summary.json; interrupted or still training), "
+                                "left out")
+                continue
             summary = json.loads(summary_path.read_text())
-            best = summary.get("best_checkpoint")
+            model, num_folds = run_identity(fold_dir.parent)
             runs.append(FoldRun(
                 fold_dir=fold_dir,
                 backbone=summary["backbone"],
                 fold=int(summary["fold"]),
-                best_checkpoint=Path(best) if best else None,
+                best_checkpoint=resolve_checkpoint(fold_dir, summary.get("best_checkpoint")),
                 epochs=read_fold_metrics(fold_dir),
+                model=model,
+                num_folds=num_folds,
             ))
     if not runs:
         raise UserError(
             f"runs={[str(r) for r in roots]}: no finished folds found (expected fold_<k>/summary.json "
             "written by train.py)"
         )
-    return runs
+    return runs, warnings

@@ -51,3 +51,38 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
     mean, std = grouped.mean(), grouped.std(ddof=0)
     return pd.DataFrame({m: [f"{mean.loc[b, m]:.4f} ± {std.loc[b, m]:.4f}" for b in mean.index]
                          for m in metrics}, index=mean.index)
+
+
+def choose_model(rows: pd.DataFrame, backbone: str) -> tuple[pd.DataFrame, list[str]]:
+    """The fold rows of one model of ``backbone``, and notes on why.
+
+    Folds of different models (search trials, runs with other settings) are never mixed: with
+    several candidates the one with the best mean AUROC over its folds is taken (the best trial's
+    folds). Two runs of the same model that both hold a fold are ambiguous and refused.
+    """
+    notes = []
+    models = rows.groupby("model", sort=False)
+    for _model, group in models:
+        repeated = group[group["fold"].duplicated(keep=False)]
+        if not repeated.empty:
+            fold = int(repeated["fold"].iloc[0])
+            dirs = ", ".join(sorted(set(repeated.loc[repeated["fold"] == fold, "run"])))
+            raise UserError(
+                f"task.runs: {backbone} fold {fold} was trained twice with the same settings ({dirs}); "
+                "pass task.runs= the one run (or multirun) folder to select from"
+            )
+    if models.ngroups == 1:
+        return rows, notes
+    means = rows.groupby("model", sort=False)["auroc"].mean().sort_values(ascending=False)
+    best = means.index[0]
+    notes.append(f"{backbone}: {models.ngroups} different models (e.g. search trials) in task.runs; selecting "
+                 f"among the folds of the one with the best mean AUROC {means.iloc[0]:.4f} "
+                 f"[{best or 'defaults'}]; the others are not mixed in")
+    return rows[rows["model"] == best], notes
+
+
+def missing_folds(rows: pd.DataFrame, num_folds: int | None) -> list[int]:
+    """Folds a K-fold model lacks (None when K is unknown)."""
+    if not num_folds:
+        return []
+    return sorted(set(range(int(num_folds))) - set(rows["fold"].astype(int)))

@@ -44,13 +44,14 @@ def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "
     """ImageNet state dict for ``name``: from ``weights_path``, the hub cache, or a download."""
     check_backbone(name)
     if weights_path is not None:
-        state = load_torch_file(weights_path, key, "weights file", weights_only=True,
+        state = load_torch_file(weights_path, key, "weights file",
                                 hint=_offline_help(name, key))
         return state.get("state_dict", state) if isinstance(state, dict) else state
     _, weights = BACKBONES[name]
     try:
         # Uses the hub cache when the file is there; otherwise tries to download it.
-        return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu")
+        return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu",
+                                                  weights_only=True)
     except (OSError, RuntimeError) as exc:
         raise UserError(
             f"could not get ImageNet weights for {name} ({type(exc).__name__}: {exc}); offline? "

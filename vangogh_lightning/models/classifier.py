@@ -7,6 +7,7 @@ import logging
 import lightning as L
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
@@ -76,7 +77,8 @@ class VanGoghClassifier(L.LightningModule):
         if compile:
             self.net.compile()  # in place: state_dict keys stay the same
         self.trainable_params, self.total_params = count_parameters(net)
-        self.loss_fn = nn.BCEWithLogitsLoss()
+        # Training-only (set in setup from the training fold): not saved, so any checkpoint loads anywhere.
+        self.register_buffer("pos_weight", None, persistent=False)
         self.val_metrics = make_metrics(threshold).clone(prefix="val/")
         self.val_loss = MeanMetric()  # sample-weighted, exact across DDP ranks
 
@@ -96,7 +98,11 @@ class VanGoghClassifier(L.LightningModule):
         if pos_weight == "auto":
             pos_weight = self.trainer.datamodule.positive_weight()
         if pos_weight is not None:
-            self.loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor(float(pos_weight)))
+            self.pos_weight = torch.tensor(float(pos_weight), device=self.device)
+
+    def loss_fn(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy on the logit, positives weighted by ``model.pos_weight``."""
+        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
 
     def on_fit_start(self) -> None:
         msg = f"{self.hparams.backbone}: {self.trainable_params:,} of {self.total_params:,} parameters train"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import warnings
 from collections import defaultdict
@@ -15,14 +16,17 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
+from vangogh_lightning.atomic import atomic_write_text
+from vangogh_lightning.config_checks import STYLIZE_RULES, check_config, check_output_dir
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.images import (
     atomic_save,
-    atomic_write_text,
     expand_images,
     load_rgb,
     refuse_overwrite,
+    set_max_pixels,
 )
+from vangogh_lightning.style import STYLIZED_RECORD_KIND
 from vangogh_lightning.style.imaging import (
     comparison_sheet,
     fit_size,
@@ -36,6 +40,7 @@ from vangogh_lightning.style.losses import gram_matrix
 from vangogh_lightning.style.module import INITS, StyleTransfer
 
 log = logging.getLogger(__name__)
+
 
 
 @dataclass
@@ -117,12 +122,17 @@ def resolve_styles(cfg: DictConfig) -> tuple[list[Path], list[float]]:
 
 
 def plan_outputs(contents: list[Path], out_dir: Path, backbone: str) -> list[dict[str, Path]]:
-    """Output paths per content image; repeated file stems get a numeric suffix."""
-    seen: dict[str, int] = defaultdict(int)
+    """Output paths per content image, never two alike: a repeated stem (``d1/x.jpg``, ``d2/x.jpg``,
+    ``x.png``) gets the first free numeric suffix, also past inputs already named ``x-2``."""
+    taken = {path.stem.casefold() for path in contents}
+    used: set[str] = set()
     plans = []
     for path in contents:
-        seen[path.stem] += 1
-        stem = path.stem if seen[path.stem] == 1 else f"{path.stem}-{seen[path.stem]}"
+        stem, n = path.stem, 1
+        while stem.casefold() in used or (n > 1 and stem.casefold() in taken):
+            n += 1
+            stem = f"{path.stem}-{n}"
+        used.add(stem.casefold())
         base = f"{stem}_{backbone}"  # a plain string: with_suffix would eat a dotted stem ("a.v2")
         plans.append({
             "image": out_dir / f"{base}.png",
@@ -170,12 +180,13 @@ class Stylizer:
         bb = cfg.backbone
         self.content_layers = weighted_layers(bb.content_layers, bb.content_layer_weights, "content")
         self.style_layers = weighted_layers(bb.style_layers, bb.style_layer_weights, "style")
+        # The style images first: a bad file is reported before any network is built.
+        self.style_paths, self.style_mix = resolve_styles(cfg)
+        self.styles = [load_rgb(p, max_side=2 * cfg.size) for p in self.style_paths]
         self.extractor = FeatureExtractor(
             bb.name, [*self.content_layers, *self.style_layers], bb.pretrained, bb.weights_path,
             bb.pooling,
         ).to(device)
-        self.style_paths, self.style_mix = resolve_styles(cfg)
-        self.styles = [load_rgb(p, max_side=2 * cfg.size) for p in self.style_paths]
         self._grams: dict[int, dict[str, torch.Tensor]] = {}
 
     def style_grams(self, scale: int) -> dict[str, torch.Tensor]:
@@ -208,6 +219,9 @@ class Stylizer:
         """Stylize images that share one working size; returns (images, last module, scales)."""
         cfg = self.cfg
         scales = scales_for(cfg.size, cfg.multiscale, cfg.min_scale)
+        # Coarse scales at which a narrow image would be too thin are skipped (the final one is checked).
+        need = MIN_SHORT_SIDE.get(cfg.backbone.name, 32)
+        scales = [s for s in scales[:-1] if short_side_at(items[0].image.size, s) >= need] + scales[-1:]
         result: torch.Tensor | None = None
         module: StyleTransfer | None = None
         for scale in scales:
@@ -239,6 +253,35 @@ class Stylizer:
         return result, module, scales
 
 
+# Shortest side a working image needs: below ~31 px AlexNet's second pooling has no input left,
+# and VGG-19's conv4 layers would see a single position.
+MIN_SHORT_SIDE = {"vgg19": 32, "alexnet": 32}
+
+
+def short_side_at(size: tuple[int, int], longest: int) -> int:
+    """Short side of an image of ``size`` scaled to ``longest`` px on its long side."""
+    return min(fit_size(size, longest))
+
+
+def check_not_too_thin(path: Path, source: tuple[int, int], size: int, backbone: str) -> None:
+    """Refuse strips whose short side would be too small at ``size``, with advice that works."""
+    need = MIN_SHORT_SIDE.get(backbone, 32)
+    short_px = short_side_at(source, size)
+    if short_px >= need:
+        return
+    w, h = source
+    ratio = size // need
+    advice = [f"crop it to an aspect ratio of at most {ratio}:1 (then size={size} works)"]
+    if min(w, h) >= need:
+        advice.append(f"or raise size= to at least {math.ceil(need * max(w, h) / min(w, h))}")
+    else:
+        advice.append(f"or use an image at least {need} px on its short side")
+    raise UserError(
+        f"{path}: {w}x{h} px is too thin to stylize: at size={size} its short side would be {short_px} px, "
+        f"and {backbone} needs at least {need} px; {' '.join(advice)}"
+    )
+
+
 def _load_contents(cfg: DictConfig, out_dir: Path) -> list[ContentItem]:
     paths = expand_images(cfg.content, what="content")
     plans = plan_outputs(paths, out_dir, cfg.backbone.name)
@@ -248,6 +291,7 @@ def _load_contents(cfg: DictConfig, out_dir: Path) -> list[ContentItem]:
         image = load_rgb(path, max_side=cfg.size)  # validates the file first
         with Image.open(path) as probe:
             source_size = probe.size
+        check_not_too_thin(path, source_size, cfg.size, cfg.backbone.name)
         if max(source_size) > cfg.size:
             print(f"note: {path} is {source_size[0]}x{source_size[1]}; working at "
                   f"{image.width}x{image.height} (size={cfg.size})")
@@ -263,6 +307,8 @@ def _write_outputs(cfg: DictConfig, item: ContentItem, result: torch.Tensor, los
     atomic_save(image, item.outputs["image"])
     atomic_save(comparison_sheet([item.image, styler.styles[0], image]), item.outputs["sheet"])
     record = {
+        "kind": STYLIZED_RECORD_KIND,  # how evaluate.py tells results from sheets and snapshots
+        "image": item.outputs["image"].name,
         "content": str(item.path),
         "style": [str(p) for p in styler.style_paths],
         "style_mix": styler.style_mix,
@@ -282,10 +328,10 @@ def stylize(cfg: DictConfig) -> list[Path]:
     """Stylize every content image; return the written PNG paths."""
     if cfg.content is None:
         raise UserError("content is not set; pass content=photo.jpg (a file, folder or glob)")
-    if cfg.size < 16:
-        raise UserError(f"size={cfg.size}: must be at least 16 px")
+    check_config(cfg, STYLIZE_RULES)
+    set_max_pixels(cfg.max_image_pixels)
+    out_dir = check_output_dir(cfg.out_dir, "out_dir")
     L.seed_everything(cfg.seed, verbose=False)
-    out_dir = Path(cfg.out_dir)
     items = _load_contents(cfg, out_dir)
     device = pick_device(cfg.device)
     styler = Stylizer(cfg, device)

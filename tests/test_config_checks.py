@@ -1,0 +1,83 @@
+"""Every config key a user can set is checked for type and range in one place per script."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import compose_cfg
+from vangogh_lightning.config_checks import (
+    EVALUATE_RULES,
+    STYLIZE_RULES,
+    TRAIN_RULES,
+    check_config,
+    check_output_dir,
+)
+from vangogh_lightning.errors import UserError
+
+SCRIPTS = {"train": ([], TRAIN_RULES), "stylize": (["content=x.jpg"], STYLIZE_RULES),
+           "evaluate": (["task=classify"], EVALUATE_RULES)}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_the_shipped_defaults_pass_their_own_rules(script, tmp_path):
+    base, rules = SCRIPTS[script]
+    check_config(compose_cfg(script, base, tmp_path), rules)
+
+
+@pytest.mark.parametrize("overrides", [["experiment=synthetic_smoke"], ["experiment=report_vgg19"],
+                                       ["hparams_search=optuna"], ["debug=default"], ["trainer=gpu"],
+                                       ["data=paintings"], ["logger=wandb"], ["callbacks=none"]])
+def test_every_train_preset_passes(overrides, tmp_path):
+    check_config(compose_cfg("train", overrides, tmp_path), TRAIN_RULES)
+
+
+def test_every_rule_names_a_key_the_config_really_has(tmp_path):
+    """A rule for a misspelled key would silently check nothing."""
+    from omegaconf import OmegaConf
+
+    for script, (base, rules) in SCRIPTS.items():
+        cfgs = [compose_cfg(script, base, tmp_path)]
+        if script == "evaluate":
+            cfgs += [compose_cfg(script, [f"task={t}"], tmp_path) for t in ("select_folds", "deception")]
+        if script == "train":
+            cfgs.append(compose_cfg(script, ["data=synthetic"], tmp_path))
+        for key in rules:
+            assert any(OmegaConf.select(c, key, default="<absent>") != "<absent>" for c in cfgs), f"{script}: {key}"
+
+
+@pytest.mark.parametrize("script,override,message", [
+    ("train", "data.batch_size=0", "data.batch_size=0: must be an integer >= 1"),
+    ("train", "data.batch_size=2.5", "data.batch_size=2.5: must be an integer"),
+    ("train", "data.batch_size=true", "data.batch_size=True: must be an integer"),
+    ("train", "model.lr=0", "model.lr=0: must be a number > 0"),
+    ("train", "model.lr=nan", "model.lr=nan: must be a number > 0"),
+    ("train", "model.pos_weight=lots", "model.pos_weight=lots: must be null or one of auto or a number > 0"),
+    ("train", "trainer.precision=fp8", "trainer.precision=fp8: must be one of 32-true"),
+    ("train", "data.on_missing=ignore", "data.on_missing=ignore: must be one of error, skip"),
+    ("train", "monitor.mode=up", "monitor.mode=up: must be one of min, max"),
+    ("train", "fold=-1", "fold=-1: must be null or an integer >= 0"),
+    ("stylize", "size=abc", "size=abc: must be an integer >= 16"),
+    ("stylize", "size=8", "size=8: must be an integer >= 16"),
+    ("stylize", "precision=fp8", "precision=fp8: must be one of"),
+    ("stylize", "device=gpu0", "device=gpu0: must be auto, cpu, cuda, cuda:<n> or mps"),
+    ("stylize", "multiscale=maybe", "multiscale=maybe: must be one of auto, true, false"),
+    ("stylize", "style_weights=[1,-1]", "style_weights=[1, -1]: must be null or a list"),
+    ("evaluate", "task.batch_size=0", "task.batch_size=0: must be an integer >= 1"),
+    ("evaluate", "task.threshold=abc", "task.threshold=abc: must be null or a number > 0 and < 1"),
+    ("evaluate", "overwrite=yes", "overwrite=yes: must be true or false"),
+])
+def test_a_bad_value_is_one_line_naming_the_key(script, override, message, tmp_path):
+    base, rules = SCRIPTS[script]
+    with pytest.raises(UserError) as err:
+        check_config(compose_cfg(script, [*base, override], tmp_path), rules)
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+
+
+def test_output_folders_are_proved_writable(tmp_path):
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(UserError, match="out_dir=.*a_file: is a file, not a folder"):
+        check_output_dir(tmp_path / "a_file", "out_dir")
+    with pytest.raises(UserError, match="out_dir=.*a_file/sub: cannot write there"):
+        check_output_dir(tmp_path / "a_file" / "sub", "out_dir")
+    assert check_output_dir(tmp_path / "new" / "deep", "out_dir").is_dir()
+    assert not list((tmp_path / "new" / "deep").iterdir())  # the probe file is gone

@@ -1,0 +1,206 @@
+"""The study's steps hand over to each other right: disk a fold keeps, what fold selection reads,
+what the deception table counts, and run folders that never collide."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from tests.conftest import ROOT, TINY_TRAIN, compose_cfg
+from vangogh_lightning.atomic import FILE_MODE
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.evaluation.checkpoints import load_classifier
+from vangogh_lightning.evaluation.deception import stylized_images
+from vangogh_lightning.evaluation.run import select_folds
+from vangogh_lightning.style.run import plan_outputs
+from vangogh_lightning.training import train
+
+TWO_FOLDS = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=40", "trainer.max_epochs=2",
+             "model.pos_weight=auto"]
+
+
+def fp32_bytes(state: dict[str, torch.Tensor]) -> int:
+    return sum(t.numel() * 4 for t in state.values())
+
+
+@pytest.fixture(scope="module")
+def two_fold_run(tmp_path_factory) -> Path:
+    """Both folds of AlexNet in one run, trained with a positive-class weight."""
+    out = tmp_path_factory.mktemp("two_fold_run")
+    train(compose_cfg("train", TWO_FOLDS, out))
+    return out
+
+
+# --- disk a finished fold keeps -------------------------------------------------------------
+def test_a_finished_fold_keeps_one_weights_only_checkpoint_of_its_best_epoch(two_fold_run):
+    for fold in (0, 1):
+        ckpt_dir = two_fold_run / f"fold_{fold}" / "checkpoints"
+        assert sorted(p.name for p in ckpt_dir.iterdir()) == ["best.ckpt"]  # last.ckpt went when it finished
+        best = ckpt_dir / "best.ckpt"
+        raw = torch.load(best, map_location="cpu", weights_only=True)
+        assert "optimizer_states" not in raw and "lr_schedulers" not in raw
+        assert best.stat().st_size <= 1.1 * fp32_bytes(raw["state_dict"])
+        # every fold's checkpoint records its own fold
+        assert raw["datamodule_hyper_parameters"]["fold"] == fold
+        summary = json.loads((two_fold_run / f"fold_{fold}" / "summary.json").read_text())
+        assert summary["best_checkpoint"] == "checkpoints/best.ckpt"
+
+
+def test_files_get_the_users_normal_permissions(two_fold_run):
+    for path in [two_fold_run / "fold_0" / "checkpoints" / "best.ckpt", two_fold_run / "fold_0" / "summary.json",
+                 two_fold_run / "cv_summary.json"]:
+        assert path.stat().st_mode & 0o777 == FILE_MODE, path
+
+
+def test_a_checkpoint_trained_with_pos_weight_loads_for_evaluation(two_fold_run):
+    model, size = load_classifier(two_fold_run / "fold_0" / "checkpoints" / "best.ckpt")
+    assert size == 64 and model.predict_proba(torch.rand(2, 3, 64, 64)).shape == (2,)
+
+
+def test_keep_last_keeps_the_resume_point_and_keep_best_false_keeps_nothing(tmp_path):
+    overrides = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=24", "trainer.max_epochs=1", "fold=0"]
+    train(compose_cfg("train", [*overrides, "checkpoints.keep_last=true"], tmp_path / "a"))
+    assert sorted(p.name for p in (tmp_path / "a/fold_0/checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    train(compose_cfg("train", [*overrides, "checkpoints.keep_best=false"], tmp_path / "b"))
+    assert not list((tmp_path / "b/fold_0/checkpoints").iterdir())
+    assert json.loads((tmp_path / "b/fold_0/summary.json").read_text())["best_checkpoint"] is None
+
+
+def test_a_temp_file_left_by_a_killed_save_is_removed_at_the_next_start(tmp_path):
+    ckpt_dir = tmp_path / "fold_0" / "checkpoints"
+    ckpt_dir.mkdir(parents=True)
+    stale = ckpt_dir / ".last.ckpt.k2j4h5.tmp"
+    stale.write_bytes(b"\0" * 1024)
+    train(compose_cfg("train", [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=24",
+                                "trainer.max_epochs=1", "fold=0"], tmp_path))
+    assert not stale.exists()
+
+
+def test_a_run_that_never_validated_writes_no_summary(tmp_path):
+    cfg = compose_cfg("train", [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=24",
+                                "trainer.max_epochs=0", "trainer.min_epochs=0", "fold=0"], tmp_path)
+    with pytest.raises(UserError, match="fold 0 never validated"):
+        train(cfg)
+    assert not (tmp_path / "fold_0" / "summary.json").exists()
+
+
+# --- run folders -----------------------------------------------------------------------------
+def test_two_runs_started_in_the_same_second_get_different_folders():
+    cmd = [sys.executable, "train.py", "--cfg", "all", "--resolve", "--package", "hydra.run"]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    dirs = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=120)
+        dirs.append(next(line for line in out.splitlines() if line.strip().startswith("dir: ")))
+    assert dirs[0] != dirs[1]
+
+
+@pytest.mark.slow
+def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path):
+    args = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.synthetic_count=24",
+            "data.image_size=64", "callbacks.early_stopping=null", "trainer.enable_progress_bar=false",
+            "checkpoints.keep_last=true"]
+    first = subprocess.run([sys.executable, "train.py", *args, "trainer.max_epochs=1",
+                            f"hydra.run.dir={tmp_path / 'old'}"], cwd=ROOT, capture_output=True, text=True)
+    assert first.returncode == 0, first.stderr[-2000:]
+    (tmp_path / "old" / "fold_0" / "summary.json").unlink()  # as if killed after its first epoch
+    shutil.move(tmp_path / "old", tmp_path / "moved")
+    again = subprocess.run([sys.executable, "train.py", *args, "trainer.max_epochs=2", "ckpt_path=last",
+                            f"hydra.run.dir={tmp_path / 'moved'}"], cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr[-2000:]
+    ckpts = tmp_path / "moved" / "fold_0" / "checkpoints"
+    assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "last.ckpt"]  # no best-v1 / last-v1
+    assert torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 1
+
+
+# --- fold selection reads what training wrote --------------------------------------------------
+def _fake_trial(sweep: Path, job: str, overrides: list[str], src: Path) -> Path:
+    """A sweep job folder holding a copy of a trained run, with Hydra's record of its overrides."""
+    shutil.copytree(src, sweep / job, ignore=shutil.ignore_patterns(".hydra"))
+    (sweep / job / ".hydra").mkdir()
+    (sweep / job / ".hydra" / "overrides.yaml").write_text("\n".join(f"- {o}" for o in overrides) + "\n")
+    (sweep / job / ".hydra" / "config.yaml").write_text("data:\n  num_folds: 3\n")
+    return sweep / job
+
+
+def test_select_folds_never_mixes_trials_names_missing_folds_and_writes_weights_only(two_fold_run, tmp_path,
+                                                                                   capsys):
+    sweep = tmp_path / "sweep"
+    _fake_trial(sweep, "0-aaa", ["model.lr=0.001"], two_fold_run)
+    weaker = _fake_trial(sweep, "1-aaa", ["model.lr=0.0001"], two_fold_run)
+    for summary in weaker.glob("fold_*/csv/version_0/metrics.csv"):  # trial 1 scores lower everywhere
+        text = summary.read_text().splitlines()
+        header = text[0].split(",")
+        col = header.index("val/auroc")
+        rows = [r.split(",") for r in text[1:]]
+        for r in rows:
+            if r[col]:
+                r[col] = str(float(r[col]) / 2)
+        summary.write_text("\n".join([text[0], *[",".join(r) for r in rows]]) + "\n")
+    (sweep / "0-aaa" / "fold_1" / "summary.json").unlink()  # trial 0's fold 1 was interrupted
+    cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={sweep}",
+                                   f"task.selected_dir={tmp_path / 'selected'}"], tmp_path / "eval")
+    chosen = select_folds(cfg)
+    out = capsys.readouterr().out
+    table = (tmp_path / "eval" / "fold_selection.csv").read_text()
+    assert "0-aaa" in table and "1-aaa" not in table  # the better trial's folds only
+    assert "2 different models" in out and "0-aaa/fold_1: not finished" in out
+    assert "fold(s) 1, 2 of 3 missing; the mean below is over 1 fold(s)" in out
+    raw = torch.load(chosen["alexnet"], map_location="cpu", weights_only=True)
+    assert "optimizer_states" not in raw
+    load_classifier(chosen["alexnet"], expect_backbone="alexnet")
+    # run again: the table is shown, the selection is recognised as unchanged
+    select_folds(cfg)
+    again = capsys.readouterr().out
+    assert "## alexnet" in again and "already selected" in again
+
+
+def test_two_runs_of_one_setting_holding_the_same_fold_are_refused(two_fold_run, tmp_path):
+    sweep = tmp_path / "sweep"
+    _fake_trial(sweep, "0-aaa", ["model.lr=0.001"], two_fold_run)
+    _fake_trial(sweep, "0-bbb", ["model.lr=0.001"], two_fold_run)
+    cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={sweep}",
+                                   f"task.selected_dir={tmp_path / 'selected'}"], tmp_path / "eval")
+    with pytest.raises(UserError, match="fold 0 was trained twice with the same settings"):
+        select_folds(cfg)
+
+
+# --- what the deception table counts ----------------------------------------------------------
+def _png(path: Path, seed: int = 0) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_deception_counts_stylized_results_only_and_each_file_once(tmp_path):
+    out = tmp_path / "stylized"
+    for i, stem in enumerate(["cat_vgg19", "dog_vgg19"]):
+        _png(out / f"{stem}.png", i)
+        _png(out / f"{stem}_sheet.png", 10 + i)
+        (out / f"{stem}.json").write_text(json.dumps({"kind": "vangogh-lightning stylized image",
+                                                      "image": f"{stem}.png"}))
+    _png(out / "steps" / "cat_vgg19_s64_step00010.png")
+    found = stylized_images(str(out), "task.stylized.vgg19")
+    assert sorted(p.name for p in found) == ["cat_vgg19.png", "dog_vgg19.png"]
+    # a plain folder (no records): sheets are still never counted; a symlink and an overlapping glob count once
+    plain = tmp_path / "plain"
+    _png(plain / "a.png")
+    _png(plain / "a_sheet.png")
+    os.symlink(plain / "a.png", plain / "b.png")
+    found = stylized_images([str(plain), f"{plain}/*.png"], "task.stylized.alexnet")
+    assert [p.name for p in found] == ["a.png"]
+
+
+def test_stylize_never_gives_two_inputs_the_same_output_name(tmp_path):
+    inputs = [Path("d1/x.jpg"), Path("d2/x.jpg"), Path("x-2.jpg"), Path("d3/X.png")]
+    names = [p["image"].name for p in plan_outputs(inputs, tmp_path, "vgg19")]
+    assert len({n.casefold() for n in names}) == len(names)
