@@ -4,12 +4,11 @@ import hydra
 from omegaconf import DictConfig
 
 from vangogh_lightning.cli import run_task
-from vangogh_lightning.style.run import stylize
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="stylize")
 def main(cfg: DictConfig) -> None:
-    run_task(stylize, cfg)
+    run_task("vangogh_lightning.style.run:stylize", cfg, rules="stylize")
 
 
 if __name__ == "__main__":

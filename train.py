@@ -4,12 +4,11 @@ import hydra
 from omegaconf import DictConfig
 
 from vangogh_lightning.cli import run_task
-from vangogh_lightning.training import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    return run_task(train, cfg)
+    return run_task("vangogh_lightning.training:train", cfg, rules="train")
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ CONF = ROOT / "conf"
 SHARED = ROOT.parent / "shared" / "data"
 
 os.environ.setdefault("WANDB_MODE", "offline")
+# The index-validation cache goes to a throw-away folder, not the user's ~/.cache.
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="vangogh-test-cache-")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 

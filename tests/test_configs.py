@@ -67,3 +67,24 @@ def test_launcher_configs_for_parallel_trials_and_slurm_compose(launcher, target
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     cfg = compose_cfg("train", ["hparams_search=optuna", f"hydra/launcher={launcher}"], with_hydra=True)
     assert cfg.hydra.launcher._target_.endswith(target)
+
+
+@pytest.mark.parametrize("script,groups", [
+    ("train", ["data", "model", "trainer", "callbacks", "logger", "paths", "experiment", "hparams_search", "debug"]),
+    ("stylize", ["backbone", "paths"]),
+    ("evaluate", ["task", "paths"]),
+])
+def test_each_scripts_help_lists_exactly_its_own_groups_and_their_options(script, groups):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    proc = subprocess.run([sys.executable, f"{script}.py", "--help"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    section = proc.stdout.split("== Config groups (group=option) ==")[1].split("== Config ")[0]
+    listed = dict(line.split(": ", 1) for line in section.strip().splitlines())
+    assert list(listed) == groups
+    for group, shown in listed.items():
+        assert shown.split(", ") == options(group), f"{script} --help: {group} options are stale"

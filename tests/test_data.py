@@ -289,3 +289,24 @@ def test_a_decompression_bomb_is_an_unreadable_item_that_skip_skips(tmp_path, ca
         _ = dm_for(tmp_path, csv).index
     assert len(dm_for(tmp_path, csv, on_missing="skip").index) == 50
     assert "1 unreadable" in capsys.readouterr().out
+
+
+def test_the_second_validation_reads_no_image_and_a_changed_file_is_checked_again(tmp_path, monkeypatch, capsys):
+    import vangogh_lightning.data.index as index_module
+
+    csv = make_wikiart(tmp_path)
+    cache_file = tmp_path / "cache.json"
+    first = dm_for(tmp_path, csv, validation_cache=str(cache_file)).index
+    assert cache_file.is_file()
+    decoded: list[str] = []
+    real_check = index_module.check_readable
+    monkeypatch.setattr(index_module, "check_readable",
+                        lambda path, max_pixels=None: decoded.append(Path(path).name) or real_check(path, max_pixels))
+    second = dm_for(tmp_path, csv, validation_cache=str(cache_file)).index
+    assert decoded == [] and second["filename"].tolist() == first["filename"].tolist()
+    assert "50 checks from the validation cache" in capsys.readouterr().out
+    # a file replaced by a corrupt one is decoded again and found unreadable
+    victim = tmp_path / "Post_Impressionism" / "vincent-van-gogh_painting-3.jpg"
+    victim.write_bytes(victim.read_bytes()[:200])
+    third = dm_for(tmp_path, csv, validation_cache=str(cache_file), on_missing="skip").index
+    assert decoded == [victim.name] and len(third) == 49

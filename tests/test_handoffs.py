@@ -204,3 +204,19 @@ def test_stylize_never_gives_two_inputs_the_same_output_name(tmp_path):
     inputs = [Path("d1/x.jpg"), Path("d2/x.jpg"), Path("x-2.jpg"), Path("d3/X.png")]
     names = [p["image"].name for p in plan_outputs(inputs, tmp_path, "vgg19")]
     assert len({n.casefold() for n in names}) == len(names)
+
+
+def test_keep_best_trial_keeps_checkpoints_of_the_best_finished_trial_only(tmp_path):
+    from vangogh_lightning.training import keep_checkpoints_of_best_trial
+
+    sweep = tmp_path / "sweep"
+    for job, mean in (("0-a", 0.7), ("1-a", 0.9), ("2-a", 0.8)):
+        fold = sweep / job / "fold_0"
+        (fold / "checkpoints").mkdir(parents=True)
+        (fold / "checkpoints" / "best.ckpt").write_bytes(b"w")
+        (fold / "summary.json").write_text(json.dumps({"best_checkpoint": "checkpoints/best.ckpt"}))
+        (sweep / job / "cv_summary.json").write_text(json.dumps({"mean": mean}))
+        keep_checkpoints_of_best_trial(sweep / job, mean, "max")
+    kept = sorted(p.parts[-4] for p in sweep.rglob("best.ckpt"))
+    assert kept == ["1-a"]
+    assert json.loads((sweep / "0-a/fold_0/summary.json").read_text())["best_checkpoint"] is None

@@ -66,7 +66,8 @@ def test_two_sweeps_on_one_postgres_study_record_every_trial_once(postgres, tmp_
 
     def start(name: str) -> subprocess.Popen:
         cmd = [sys.executable, "train.py", "-m", "hparams_search=optuna", *TINY, "hydra.sweeper.n_trials=2",
-               f"hydra.sweeper.storage={postgres}", f"hydra.sweep.dir={tmp_path / name}",
+               f"hydra.sweeper.storage={postgres}", "hydra.sweeper.study_name=vangogh",
+               f"hydra.sweep.dir={tmp_path / name}",
                f"paths.log_dir={tmp_path / 'logs'}"]
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -86,5 +87,7 @@ def test_two_sweeps_on_one_postgres_study_record_every_trial_once(postgres, tmp_
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == [0, 1, 2, 3]
     assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    # the two shells drew different points (no shared sampler seed replaying the same sequence)
+    assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4
     jobs = [*(tmp_path / "sweep_a").glob("*/cv_summary.json"), *(tmp_path / "sweep_b").glob("*/cv_summary.json")]
     assert len(jobs) == 4

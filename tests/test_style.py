@@ -127,6 +127,10 @@ def test_output_keeps_the_content_aspect_ratio_and_writes_json_and_sheet(tmp_pat
     record = result_json(tmp_path, "tubingen", "vgg19")
     assert record["config"]["backbone"]["name"] == "vgg19"
     assert (tmp_path / "out" / "tubingen_vgg19_sheet.png").is_file()
+    # what evaluate.py's deception table will count in this folder: the result, not the sheet
+    from vangogh_lightning.evaluation.deception import stylized_images
+
+    assert [p.name for p in stylized_images(str(tmp_path / "out"), "task.stylized.vgg19")] == ["tubingen_vgg19.png"]
 
 
 def test_the_only_parameters_are_the_image_pixels(tmp_path, shared_data):
@@ -292,3 +296,93 @@ def test_output_names_keep_dotted_stems_and_repeated_stems_get_a_suffix(tmp_path
     assert names == ["photo.v2_vgg19.png", "photo.v2-2_vgg19.png", "photo_vgg19.png"]
     assert plans[0]["json"].name == "photo.v2_vgg19.json"
     assert plans[0]["sheet"].name == "photo.v2_vgg19_sheet.png"
+
+
+# --- loss balance does not depend on the scale of the network's activations -------------------
+REPORT_LAYERS = {"vgg19": (["conv4_2"], ["conv1_1", "conv2_1", "conv3_1", "conv4_1"]),
+                 "alexnet": (["conv4"], ["conv1", "conv2", "conv3"])}
+
+
+def _rescale_layer_by_layer(extractor: FeatureExtractor, seed: int, choices=(0.125, 0.25, 4.0, 8.0)) -> list[float]:
+    """Scale conv l's weights by a_l and its bias by a_1...a_l: every activation of layer l becomes
+    exactly a_1...a_l times the original (ReLU and max pooling are positively homogeneous).
+    Powers of two scale floats exactly, so a whole optimisation can be compared to the last digits."""
+    rng = np.random.default_rng(seed)
+    factors, running = [], 1.0
+    for module in extractor.body:
+        if isinstance(module, torch.nn.Conv2d):
+            a = float(rng.choice(choices))
+            running *= a
+            module.weight.mul_(a)
+            module.bias.mul_(running)
+            factors.append(running)
+    return factors
+
+
+def _stylize_with(extractor: FeatureExtractor, content: torch.Tensor, style: torch.Tensor, backbone: str,
+                  steps: int = 12) -> torch.Tensor:
+    import lightning as L
+
+    from vangogh_lightning.style.module import StyleTransfer
+
+    content_layers, style_layers = REPORT_LAYERS[backbone]
+    with torch.no_grad():
+        grams = {n: gram_matrix(extractor(style)[n]) for n in style_layers}
+    module = StyleTransfer(extractor, content, grams, {n: 1.0 for n in content_layers},
+                           dict(zip(style_layers, [1.0, 0.75, 0.2, 0.2])), content.clone(), steps,
+                           content_weight=1.0, style_weight=10.0, tv_weight=1.0)
+    trainer = L.Trainer(max_epochs=1, max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(module)
+    return module.result()
+
+
+def _photo(path: Path) -> torch.Tensor:
+    img = load_rgb(path, max_side=64).resize((64, 48))
+    return torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div(255)[None]
+
+
+@pytest.mark.parametrize("backbone", ["vgg19", "alexnet"])
+def test_the_result_is_the_same_whatever_the_scale_of_each_layers_activations(backbone, shared_data):
+    torch.manual_seed(0)
+    content_layers, style_layers = REPORT_LAYERS[backbone]
+    plain = FeatureExtractor(backbone, [*content_layers, *style_layers], pretrained=False)
+    scaled = FeatureExtractor(backbone, [*content_layers, *style_layers], pretrained=False)
+    scaled.load_state_dict(plain.state_dict())
+    factors = _rescale_layer_by_layer(scaled, seed=1)
+    assert max(factors) / min(factors) > 100  # activations on very different scales per layer
+    content, style = _photo(shared_data / "photos/photo-00.jpg"), _photo(shared_data / STARRY)
+    with torch.no_grad():  # the premise: every activation of a layer really is rescaled by its factor
+        a, b = plain(content), scaled(content)
+        deepest = content_layers[0]
+        conv_index = [n for n in plain.names if n.startswith("conv")].index(deepest)
+        assert torch.allclose(b[deepest], a[deepest] * factors[conv_index], rtol=1e-3, atol=1e-6 * factors[conv_index])
+    out_plain = _stylize_with(plain, content, style, backbone)
+    out_scaled = _stylize_with(scaled, content, style, backbone)
+    assert (out_plain - content).abs().mean() > 0.01  # it did stylize
+    assert torch.allclose(out_plain, out_scaled, atol=1e-4), (out_plain - out_scaled).abs().max()
+
+
+@pytest.mark.parametrize("backbone", ["vgg19", "alexnet"])
+def test_any_positive_rescaling_leaves_the_loss_and_its_gradient_unchanged(backbone, shared_data):
+    from vangogh_lightning.style.module import StyleTransfer
+
+    content_layers, style_layers = REPORT_LAYERS[backbone]
+    plain = FeatureExtractor(backbone, [*content_layers, *style_layers], pretrained=False)
+    scaled = FeatureExtractor(backbone, [*content_layers, *style_layers], pretrained=False)
+    scaled.load_state_dict(plain.state_dict())
+    _rescale_layer_by_layer(scaled, seed=2, choices=(0.05, 0.3, 3.7, 25.0))
+    content, style = _photo(shared_data / "photos/photo-00.jpg"), _photo(shared_data / STARRY)
+    probe = (0.7 * content + 0.3 * style).requires_grad_(True)
+    results = []
+    for net in (plain, scaled):
+        with torch.no_grad():
+            grams = {n: gram_matrix(net(style)[n]) for n in style_layers}
+        module = StyleTransfer(net, content, grams, {n: 1.0 for n in content_layers},
+                               {n: 1.0 for n in style_layers}, content, 1, style_weight=10.0)
+        total = module.losses(probe)["total"].sum()
+        (grad,) = torch.autograd.grad(total, probe)
+        results.append((total.detach(), grad))
+    (loss_a, grad_a), (loss_b, grad_b) = results
+    assert loss_b.item() == pytest.approx(loss_a.item(), rel=1e-4)
+    assert torch.allclose(grad_a, grad_b, rtol=1e-3, atol=1e-3 * grad_a.abs().max().item())

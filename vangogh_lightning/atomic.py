@@ -45,6 +45,23 @@ def atomic_write_text(text: str, path: str | Path) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def atomic_link(source: str | Path, path: str | Path, symbolic: bool) -> Path:
+    """Point ``path`` at ``source`` (a symlink, or a hard link: same file, no extra disk) atomically.
+
+    A hard link across file systems raises ``OSError``; the caller then copies instead.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.link{TEMP_SUFFIX}")
+    tmp.unlink(missing_ok=True)
+    if symbolic:
+        tmp.symlink_to(Path(source).resolve())
+    else:
+        os.link(source, tmp)
+    os.replace(tmp, path)
+    return path
+
+
 def remove_stale_temps(folder: str | Path) -> list[Path]:
     """Delete temporary files an interrupted :func:`atomic_write` left in ``folder``; return them."""
     folder = Path(folder)

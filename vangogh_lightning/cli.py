@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
 from collections.abc import Callable
@@ -33,9 +34,19 @@ def user_error_in(exc: BaseException) -> UserError | None:
     return None
 
 
-def run_task(task: Callable[[DictConfig], Any], cfg: DictConfig) -> Any:
-    """Run ``task``; a :class:`UserError` becomes one line on stderr and exit status 2."""
+def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, rules: str | None = None) -> Any:
+    """Check ``cfg`` against the script's rule table (``rules``: train, stylize or evaluate), then run
+    ``task`` (a function or ``"module:function"``, imported only now: ``--help`` and a bad value
+    answer in about a second, before torch is loaded). A :class:`UserError` becomes one line on
+    stderr and exit status 2."""
     try:
+        if rules is not None:
+            from vangogh_lightning.config_checks import RULES, check_config
+
+            check_config(cfg, RULES[rules])
+        if isinstance(task, str):
+            module, name = task.split(":")
+            task = getattr(importlib.import_module(module), name)
         return task(cfg)
     except Exception as exc:
         error = user_error_in(exc)

@@ -201,6 +201,7 @@ TRAIN_RULES: dict[str, Check] = {
     "data.pin_memory": optional(boolean()),
     "data.persistent_workers": boolean(),
     "data.max_decode_side": optional(integer(low=32)),
+    "data.validation_cache": either(boolean(), text()),
     "data.synthetic_count": integer(low=4),
     "data.synthetic_positive_share": number(0, 1, low_open=True, high_open=True),
     "data.synthetic_render_size": integer(low=16, high=4096),
@@ -281,3 +282,5 @@ EVALUATE_RULES: dict[str, Check] = {
     "task.threshold": optional(number(0, 1, low_open=True, high_open=True)),
     "task.batch_size": integer(low=1, high=4096),
 }
+
+RULES: dict[str, dict[str, Check]] = {"train": TRAIN_RULES, "stylize": STYLIZE_RULES, "evaluate": EVALUATE_RULES}

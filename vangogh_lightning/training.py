@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import ctypes
+import gc
 import json
 import logging
 import math
@@ -10,11 +13,13 @@ import os
 import secrets
 import socket
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
@@ -116,6 +121,21 @@ def finish_checkpoints(cfg: DictConfig, ckpt_dir: Path, best: Path | None) -> Pa
     return best
 
 
+def release_memory() -> None:
+    """Give a finished fold's model, optimizer and loader memory back before the next one.
+
+    A sweep runs its trials in one process; without this, Lightning's reference cycles and glibc's
+    malloc arenas kept ~1 GB per trial (13 mixed AlexNet/VGG-19 trials: 16.6 GB resident). With it the
+    process returns to ~1 GB between folds (measured in-process, 6 mixed fits).
+    """
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int) -> dict[str, Any]:
     """Fit one fold; return its summary (best score, best checkpoint, epochs)."""
     fold_cfg = fold_config(cfg, fold)
@@ -141,6 +161,7 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int) -> dic
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     finally:
         finish_wandb(loggers)
+        datamodule.trainer = None  # the data module outlives the fold: drop its link to this trainer
     if trainer.interrupted:
         raise UserError(
             f"fold {fold} was interrupted; resume it with ckpt_path=last hydra.run.dir={fold_dir.parent}"
@@ -216,7 +237,10 @@ def train(cfg: DictConfig) -> float:
     datamodule: VanGoghDataModule = instantiate(cfg.data, _convert_="all")
     if in_multirun():
         write_job_record(out_dir)
-    summaries = [train_fold(cfg, datamodule, k) for k in folds]
+    summaries = []
+    for k in folds:
+        summaries.append(train_fold(cfg, datamodule, k))
+        release_memory()
     scores = {s["fold"]: s["best_score"] for s in summaries}
     mean = statistics.fmean(scores.values())
     result = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -17,6 +18,7 @@ from vangogh_lightning.data.folds import check_fold, stratified_folds
 from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
 from vangogh_lightning.data.synthetic import synthetic_index
 from vangogh_lightning.data.transforms import eval_transform, train_transform
+from vangogh_lightning.data.validation_cache import ValidationCache, default_cache_file
 from vangogh_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class VanGoghDataModule(L.LightningDataModule):
         synthetic_render_size: int = 96,
         max_decode_side: int | None = 512,
         max_image_pixels: int | None = None,
+        validation_cache: bool | str | None = True,
     ):
         super().__init__()
         if source not in SOURCES:
@@ -119,7 +122,11 @@ class VanGoghDataModule(L.LightningDataModule):
             frame = read_wikiart_csv(hp.csv_path, hp.image_root, list(hp.styles), hp.positive_artist)
         else:
             frame = read_painting_folder(hp.image_root, hp.positive_artist)
-        clean, report = validate_index(frame, hp.on_missing, hp.drop_duplicates, hp.max_image_pixels)
+        cache = None
+        if hp.validation_cache:
+            path = default_cache_file(hp.image_root) if hp.validation_cache is True else Path(hp.validation_cache)
+            cache = ValidationCache(path)
+        clean, report = validate_index(frame, hp.on_missing, hp.drop_duplicates, hp.max_image_pixels, cache)
         print(report.summary())
         return clean
 

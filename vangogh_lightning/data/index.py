@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from vangogh_lightning.data.filenames import FileResolver
+from vangogh_lightning.data.validation_cache import ValidationCache
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.images import IMAGE_SUFFIXES, check_readable
 
@@ -53,6 +54,7 @@ class IndexReport:
     duplicates: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in DUPLICATE_KINDS})
     duplicates_dropped: bool = True
     kept: int = 0
+    cached: int = 0  # files whose check came from the validation cache
 
     @property
     def duplicate_count(self) -> int:
@@ -65,6 +67,7 @@ class IndexReport:
         lines = [
             f"index: {self.total} entries, {len(self.missing)} missing, {len(self.unreadable)} unreadable, "
             f"{self.duplicate_count} duplicate ({kinds}; {fate}), {self.kept} kept"
+            + (f" ({self.cached} checks from the validation cache)" if self.cached else "")
         ]
         lines += [f"  missing: {name}" for name in self.missing[:5]]
         lines += [f"  unreadable: {name} ({why})" for name, why in self.unreadable[:5]]
@@ -186,7 +189,8 @@ def duplicate_groups(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[in
 
 
 def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool = True,
-                   max_pixels: int | None = None) -> tuple[pd.DataFrame, IndexReport]:
+                   max_pixels: int | None = None, cache: ValidationCache | None = None
+                   ) -> tuple[pd.DataFrame, IndexReport]:
     """Count missing, unreadable and duplicate entries; raise or drop them per ``on_missing``.
 
     Duplicates (the same file listed twice, identical bytes under two names, or the same phash)
@@ -203,12 +207,20 @@ def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool =
             report.missing.append(row["filename"])
             bad[idx] = True
             continue
-        reason = check_readable(row["path"], max_pixels)
+        path = Path(row["path"])
+        known = cache.lookup(path, max_pixels) if cache is not None else None
+        if known is None:
+            reason = check_readable(path, max_pixels)
+            known = (reason, file_digest(path) if reason is None else "")
+            if cache is not None:
+                cache.store(path, max_pixels, *known)
+        reason, digests[idx] = known
         if reason is not None:
             report.unreadable.append((row["filename"], reason))
             bad[idx] = True
-            continue
-        digests[idx] = file_digest(row["path"])
+    if cache is not None:
+        cache.save()
+        report.cached = cache.hits
     clean = frame[~bad].copy()
     clean["digest"] = [digests.get(i, "") for i in clean.index]
     groups, repeats = duplicate_groups(clean)

@@ -1,14 +1,13 @@
-"""Load a trained classifier checkpoint with clear errors."""
+"""Load a trained classifier checkpoint with clear errors; write the selected one, weights only."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import torch
 
-from vangogh_lightning.atomic import TEMP_SUFFIX, atomic_write, remove_stale_temps
+from vangogh_lightning.atomic import atomic_link, atomic_write, remove_stale_temps
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.models.classifier import VanGoghClassifier
 from vangogh_lightning.torch_files import load_torch_file
@@ -40,24 +39,18 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
 
 def write_selected(source: Path, target: Path, link: bool) -> str:
     """The selected checkpoint at a stable path, weights only; returns how it was written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(target.parent)  # left by an interrupted earlier selection
     if link:
-        tmp = target.with_name(f".{target.name}.link{TEMP_SUFFIX}")
-        tmp.unlink(missing_ok=True)
-        tmp.symlink_to(source.resolve())
-        tmp.replace(target)
+        atomic_link(source, target, symbolic=True)
         return "symlink"
     raw = load_torch_file(source, "task.runs", "checkpoint", mmap=True)
-    if any(k in raw for k in ("optimizer_states", "lr_schedulers", "callbacks")):
-        slim = {k: v for k, v in raw.items() if k not in ("optimizer_states", "lr_schedulers", "callbacks")}
+    heavy = ("optimizer_states", "lr_schedulers", "callbacks")
+    if any(k in raw for k in heavy):  # a full checkpoint (older runs): keep the weights only
+        slim = {k: v for k, v in raw.items() if k not in heavy}
         atomic_write(target, lambda tmp: torch.save(slim, tmp))
         return "weights-only copy"
     try:  # already weights only: a hard link costs no disk and survives deleting the run
-        tmp = target.with_name(f".{target.name}.link{TEMP_SUFFIX}")
-        tmp.unlink(missing_ok=True)
-        os.link(source, tmp)
-        tmp.replace(target)
+        atomic_link(source, target, symbolic=False)
         return "hard link"
     except OSError:
         atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))

@@ -1,8 +1,22 @@
-"""Style-transfer losses, each returning one value per image of the batch."""
+"""Style-transfer losses, each returning one value per image of the batch.
+
+Each layer's content and style term is a *relative* error: the squared error divided by the mean
+square of its own target. Why: the activations of a layer scale with the network's weights (a
+random VGG-19 and torchvision's ImageNet VGG-19 differ by orders of magnitude, and differently per
+layer). ReLU and max pooling are positively homogeneous, so scaling conv layer l by a_l scales
+every activation of layer l by a_1...a_l, its Gram matrix by the square of that; an absolute MSE
+then changes by that factor squared, a relative one not at all. So the loss, as a function of the
+pixels, is the same for any such rescaled network, the optimiser takes the same path, and
+``content_weight`` / ``style_weight`` / layer weights are plain ratios that mean the same for
+random and ImageNet weights (tests/test_style.py rescales the networks layer by layer to check).
+"""
 
 from __future__ import annotations
 
 import torch
+from torch import nn
+
+EPS = 1e-30  # only guards an all-zero target (a dead layer); far below any real activation's square
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -31,3 +45,57 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     dy = (image[..., 1:, :] - image[..., :-1, :]).pow(2).flatten(1).mean(1)
     dx = (image[..., :, 1:] - image[..., :, :-1]).pow(2).flatten(1).mean(1)
     return dx + dy
+
+
+def _mean_square(target: torch.Tensor) -> torch.Tensor:
+    """Per-item mean square of a target, shaped to divide a per-image loss."""
+    return target.float().pow(2).flatten(1).mean(1).clamp_min(EPS)
+
+
+class ContentLoss(nn.Module):
+    """Relative feature error of one layer: MSE to the content's features / their mean square."""
+
+    def __init__(self, target: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", target.detach())
+        self.register_buffer("scale", _mean_square(target))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return content_loss(features, self.target) / self.scale
+
+
+class StyleLoss(nn.Module):
+    """Relative Gram error of one layer: MSE to the style's Gram matrix / its mean square."""
+
+    def __init__(self, target_gram: torch.Tensor):
+        super().__init__()
+        self.register_buffer("target", target_gram.detach())
+        self.register_buffer("scale", _mean_square(target_gram))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return style_loss(gram_matrix(features), self.target) / self.scale
+
+
+class StyleTransferLoss(nn.Module):
+    """Weighted content, style and total-variation terms over named layers; owns all its targets."""
+
+    def __init__(self, content_features: dict[str, torch.Tensor], style_grams: dict[str, torch.Tensor],
+                 content_layers: dict[str, float], style_layers: dict[str, float],
+                 content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0):
+        super().__init__()
+        self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
+        self.content = nn.ModuleDict({n: ContentLoss(content_features[n]) for n in self.content_layers})
+        self.style = nn.ModuleDict({n: StyleLoss(style_grams[n]) for n in self.style_layers})
+        self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+
+    def forward(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-image weighted terms and their sum ``total``."""
+        c = sum(w * self.content[n](features[n]) for n, w in self.content_layers.items())
+        s = sum(w * self.style[n](features[n]) for n, w in self.style_layers.items())
+        parts = {
+            "content": self.weights["content"] * c,
+            "style": self.weights["style"] * s,
+            "tv": self.weights["tv"] * total_variation(image),
+        }
+        parts["total"] = parts["content"] + parts["style"] + parts["tv"]
+        return parts
