@@ -40,7 +40,7 @@ def test_every_rule_names_a_key_the_config_really_has(tmp_path):
         if script == "evaluate":
             cfgs += [compose_cfg(script, [f"task={t}"], tmp_path) for t in ("select_folds", "deception")]
         if script == "train":
-            cfgs.append(compose_cfg(script, ["data=synthetic"], tmp_path))
+            cfgs.append(compose_cfg(script, ["data=synthetic", "hparams_search=optuna"], tmp_path))
         for key in rules:
             assert any(OmegaConf.select(c, key, default="<absent>") != "<absent>" for c in cfgs), f"{script}: {key}"
 
@@ -81,3 +81,10 @@ def test_output_folders_are_proved_writable(tmp_path):
         check_output_dir(tmp_path / "a_file" / "sub", "out_dir")
     assert check_output_dir(tmp_path / "new" / "deep", "out_dir").is_dir()
     assert not list((tmp_path / "new" / "deep").iterdir())  # the probe file is gone
+
+
+def test_checkpoint_and_search_keys_are_checked(tmp_path):
+    with pytest.raises(UserError, match="checkpoints.keep_best=best: must be one of true, false, best_trial"):
+        check_config(compose_cfg("train", ["checkpoints.keep_best=best"], tmp_path), TRAIN_RULES)
+    with pytest.raises(UserError, match="search.seed=abc: must be null or an integer"):
+        check_config(compose_cfg("train", ["hparams_search=optuna", "search.seed=abc"], tmp_path), TRAIN_RULES)

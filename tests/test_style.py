@@ -386,3 +386,22 @@ def test_any_positive_rescaling_leaves_the_loss_and_its_gradient_unchanged(backb
     (loss_a, grad_a), (loss_b, grad_b) = results
     assert loss_b.item() == pytest.approx(loss_a.item(), rel=1e-4)
     assert torch.allclose(grad_a, grad_b, rtol=1e-3, atol=1e-3 * grad_a.abs().max().item())
+
+
+def test_style_transfer_loads_only_the_features_of_a_full_weights_file(tmp_path):
+    from torchvision import models
+
+    full = models.alexnet(weights=None).state_dict()  # a torchvision-format file, classifier included
+    torch.save(full, tmp_path / "alexnet.pth")
+    ex = FeatureExtractor("alexnet", ["conv2"], pretrained=True, weights_path=str(tmp_path / "alexnet.pth"))
+    assert torch.equal(ex.body[0].weight, full["features.0.weight"])
+    assert torch.equal(ex.body[3].weight, full["features.3.weight"])
+
+
+def test_random_vgg19_features_are_initialised_like_torchvision_without_building_the_classifier():
+    torch.manual_seed(0)
+    ex = FeatureExtractor("vgg19", ["conv1_1", "conv4_2"], pretrained=False)
+    first = ex.body[0].weight
+    fan_out = first.shape[0] * first.shape[2] * first.shape[3]
+    assert first.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.15)  # Kaiming normal, fan-out
+    assert not ex.body[0].bias.any()

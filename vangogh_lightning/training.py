@@ -179,7 +179,9 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int) -> dic
         "mode": cfg.monitor.mode,
         "best_score": float(best_score),
         # Relative to the fold folder, so a moved run folder still finds it.
-        "best_checkpoint": best_path.relative_to(fold_dir).as_posix() if best_path is not None else None,
+        # (Lightning stores a resolved path; the run folder may be reached through a symlink.)
+        "best_checkpoint": Path(os.path.relpath(best_path.resolve(), fold_dir.resolve())).as_posix()
+        if best_path is not None else None,
         "epochs": trainer.current_epoch,
         "trainable_params": model.trainable_params,
     }

@@ -9,7 +9,7 @@ from torch import nn
 
 from vangogh_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from vangogh_lightning.errors import UserError
-from vangogh_lightning.models.backbones import build_backbone
+from vangogh_lightning.models.backbones import build_features
 
 
 def layer_names(backbone: str, features: nn.Sequential) -> list[str]:
@@ -51,8 +51,8 @@ class FeatureExtractor(nn.Module):
     def __init__(self, backbone: str, layers: Iterable[str], pretrained: bool,
                  weights_path: str | None = None, pooling: str = "max"):
         super().__init__()
-        net = build_backbone(backbone, pretrained, weights_path, key="backbone.weights_path")
-        names = layer_names(backbone, net.features)
+        features = build_features(backbone, pretrained, weights_path, key="backbone.weights_path")
+        names = layer_names(backbone, features)
         wanted = list(dict.fromkeys(layers))
         unknown = [name for name in wanted if name not in names]
         if unknown:
@@ -62,7 +62,7 @@ class FeatureExtractor(nn.Module):
             raise UserError(f"backbone.pooling={pooling}: must be 'max' or 'avg'")
         depth = max(names.index(name) for name in wanted) + 1
         modules = []
-        for module in list(net.features)[:depth]:
+        for module in list(features)[:depth]:
             if isinstance(module, nn.ReLU):
                 module = nn.ReLU(inplace=False)  # in-place would overwrite the stored conv output
             elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
