@@ -177,3 +177,38 @@ def test_a_killed_sweep_leaves_no_trial_running_for_ever(tmp_path):
     # long after it started, a trial that never got a job folder is closed too
     later = study.trials[2].datetime_start.timestamp() + 2 * 3600
     assert "no job ever started" in close_orphaned_trials(study, sweep_jobs(root), now=later)[0]
+
+
+def test_a_trial_reports_each_validation_epoch_and_is_pruned_when_behind():
+    """The job side of pruning: values reported per (fold, epoch) step; TrialPruned when behind."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from vangogh_lightning.pruning import TrialPruning
+
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1,
+                                                                                          n_warmup_steps=0))
+    for value in (0.9, 0.8):  # finished trials that reached 0.9 / 0.8 at step 3
+        good = study.ask()
+        good.report(value, 3)
+        study.tell(good, value)
+    trial = study.ask()
+    callback = TrialPruning(trial, "val/auroc", step_offset=3)  # second fold of 3-epoch folds
+    trainer = SimpleNamespace(sanity_checking=False, current_epoch=0, callback_metrics={"val/auroc": torch.tensor(0.5)})
+    with pytest.raises(optuna.TrialPruned, match="step 3"):
+        callback.on_validation_epoch_end(trainer, None)
+    assert study.trials[-1].intermediate_values == {3: 0.5}
+
+
+@pytest.mark.slow
+def test_a_search_prunes_trials_that_cannot_win_and_records_them_as_pruned(tmp_path):
+    sweep(tmp_path, "hparams_search=optuna", *TINY, "trainer.max_epochs=2", "callbacks.early_stopping=null",
+          "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=1", "search.seed=3", "search.pruner.n_startup_trials=1",
+          "search.pruner.n_warmup_steps=0", "model.lr=tag(log, interval(1e-7, 1e-3))")
+    table = pd.read_csv(sweep_dirs(tmp_path)[0] / "trials.csv")
+    assert "PRUNED" in set(table["state"]) and "FAIL" not in set(table["state"])
+    assert table.loc[table["state"] == "COMPLETE", "value"].notna().all()
+    jobs = [p.parent for p in sweep_dirs(tmp_path)[0].glob("*/.hydra")]
+    pruned_jobs = [j for j in jobs if not (j / "cv_summary.json").exists()]
+    assert pruned_jobs and not [c for j in pruned_jobs for c in j.rglob("*.ckpt")]  # pruned trials keep nothing

@@ -189,6 +189,7 @@ TRAIN_RULES: dict[str, Check] = {
     "checkpoints.keep_best": choice(True, False, "best_trial"),
     "checkpoints.keep_last": boolean(),
     "search.seed": optional(integer()),
+    "search.trial": optional(integer(low=0)),
     "monitor.metric": text(),
     "monitor.mode": choice("min", "max"),
     "data.source": choice("wikiart", "folder", "synthetic"),

@@ -1,4 +1,4 @@
-"""Hydra callback for Optuna sweeps: prepares SQLite storage and writes the trial tables."""
+"""Hydra callback for Optuna sweeps: storage checks, settling orphaned trials, the trial tables."""
 
 from __future__ import annotations
 
@@ -81,10 +81,16 @@ def _trial_key(trial) -> set[str]:
     return {f"{k}={v}" for k, v in trial.params.items()}
 
 
+def _ran(trial, job: SweepJob) -> bool:
+    """Whether ``job`` ran ``trial``: same parameters and, where the sweeper recorded it, same number."""
+    numbered = [o for o in job.overrides if o.startswith("search.trial=")]
+    return _trial_key(trial) <= job.overrides and (not numbered or numbered[0] == f"search.trial={trial.number}")
+
+
 def _job_of(trial, jobs: list[SweepJob]) -> SweepJob | None:
     """The finished job that produced a completed trial's value (same parameters and same value)."""
     for job in jobs:
-        if job.result is not None and _trial_key(trial) <= job.overrides and trial.value is not None \
+        if job.result is not None and _ran(trial, job) and trial.value is not None \
                 and math.isclose(float(job.result["mean"]), float(trial.value), rel_tol=1e-9, abs_tol=1e-12):
             return job
     return None
@@ -120,7 +126,7 @@ def close_orphaned_trials(study, jobs: list[SweepJob], now: float | None = None)
                for j in [_job_of(t, jobs)] if j is not None}
     notes = []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        mine = [j for j in jobs if _trial_key(trial) <= j.overrides and id(j) not in claimed]
+        mine = [j for j in jobs if _ran(trial, j) and id(j) not in claimed]
         finished = next((j for j in mine if j.result is not None), None)
         if finished is not None:
             claimed.add(id(finished))
@@ -174,7 +180,8 @@ def best_per_backbone(table: pd.DataFrame, direction: str) -> dict[str, dict[str
 
 
 class StudyReport(Callback):
-    """Before the sweep: create the SQLite folder. After it: best params per backbone + trials table."""
+    """Before the sweep: refuse a password in the storage URL, create the SQLite folder, settle the
+    trials a killed sweep left RUNNING. After it: best params per backbone and the trials table."""
 
     def __init__(self, storage: str | None, study_name: str, direction: str = "maximize"):
         self.storage, self.study_name, self.direction = storage, study_name, direction

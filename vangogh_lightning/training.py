@@ -11,6 +11,7 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import socket
 import statistics
 import sys
@@ -35,6 +36,7 @@ from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.images import set_max_pixels
 from vangogh_lightning.loggers import build_loggers, check_wandb_key, finish_wandb, uses_wandb
+from vangogh_lightning.pruning import pruning_callbacks, trial_of_this_job
 from vangogh_lightning.rng_state import RngStateCallback
 from vangogh_lightning.torch_files import check_checkpoint_file
 
@@ -136,7 +138,8 @@ def release_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
-def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int) -> dict[str, Any]:
+def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
+               extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Fit one fold; return its summary (best score, best checkpoint, epochs)."""
     fold_cfg = fold_config(cfg, fold)
     fold_dir = Path(fold_cfg.paths.fold_dir)
@@ -152,13 +155,17 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int) -> dic
     print(datamodule.describe())
     model = instantiate(fold_cfg.model, _convert_="all")
     callbacks = [instantiate(entry) for entry in (fold_cfg.callbacks or {}).values() if entry is not None]
-    callbacks.append(RngStateCallback())
+    callbacks += [RngStateCallback(), *(extra_callbacks or [])]
     loggers = build_loggers(fold_cfg.logger, group=experiment_group(cfg), tags=[f"fold{fold}", cfg.model.backbone],
                             run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
     trainer: L.Trainer = instantiate(fold_cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()])
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+    except Exception as exc:
+        if type(exc).__name__ == "TrialPruned" and cfg.checkpoints.keep_best is not True:
+            shutil.rmtree(ckpt_dir, ignore_errors=True)  # a pruned trial keeps nothing to resume
+        raise
     finally:
         finish_wandb(loggers)
         datamodule.trainer = None  # the data module outlives the fold: drop its link to this trainer
@@ -239,9 +246,10 @@ def train(cfg: DictConfig) -> float:
     datamodule: VanGoghDataModule = instantiate(cfg.data, _convert_="all")
     if in_multirun():
         write_job_record(out_dir)
+    trial = trial_of_this_job(cfg) if in_multirun() else None
     summaries = []
-    for k in folds:
-        summaries.append(train_fold(cfg, datamodule, k))
+    for position, k in enumerate(folds):
+        summaries.append(train_fold(cfg, datamodule, k, pruning_callbacks(cfg, trial, position)))
         release_memory()
     scores = {s["fold"]: s["best_score"] for s in summaries}
     mean = statistics.fmean(scores.values())

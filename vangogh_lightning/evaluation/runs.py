@@ -78,7 +78,8 @@ def run_identity(run_dir: Path) -> tuple[str, int | None]:
     return " ".join(kept), num_folds
 
 
-_NOT_MODEL = ("fold=", "ckpt_path=", "paths.", "hydra.", "logger", "trainer.enable_", "data.num_workers=")
+_NOT_MODEL = ("fold=", "ckpt_path=", "paths.", "hydra.", "logger", "trainer.enable_", "data.num_workers=",
+              "search.")
 
 
 def resolve_checkpoint(fold_dir: Path, recorded: str | None) -> Path | None:

@@ -1,0 +1,1 @@
+"""Hydra sweeper plugin: the Optuna sweeper plus pruning (see ``pruning_sweeper``)."""

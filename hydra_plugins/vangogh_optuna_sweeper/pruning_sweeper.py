@@ -1,0 +1,24 @@
+"""The Optuna sweeper of hydra-optuna-sweeper 1.3, able to prune (details in ``_impl``).
+
+Kept light: Hydra imports every plugin module at start, so optuna is imported only when a sweep
+is set up.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+
+class PruningOptunaSweeper(OptunaSweeper):
+    """``hydra/sweeper: optuna`` with ``_target_`` pointing here (conf/hparams_search/optuna.yaml)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from hydra_plugins.vangogh_optuna_sweeper._impl import PruningSweeperImpl
+
+        stock = self.sweeper
+        self.sweeper = PruningSweeperImpl.__new__(PruningSweeperImpl)
+        self.sweeper.__dict__.update(stock.__dict__)
+        self.sweeper.pruned = set()

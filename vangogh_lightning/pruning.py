@@ -1,0 +1,59 @@
+"""Pruning a search trial from inside its job: report each validation epoch, stop what cannot win.
+
+The sweeper (``hydra_plugins/vangogh_optuna_sweeper``) passes the trial number as ``search.trial``;
+the job finds its trial in the study, reports the monitored metric after every validation epoch
+(step = fold position x max_epochs + epoch, so the folds of all trials line up) and raises
+``optuna.TrialPruned`` when the configured pruner says so. ``search.pruner=null`` turns it off.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+log = logging.getLogger(__name__)
+
+
+class TrialPruning(L.Callback):
+    """Report ``monitor`` to an Optuna trial after each validation epoch; prune when told."""
+
+    def __init__(self, trial: Any, monitor: str, step_offset: int):
+        self.trial, self.monitor, self.step_offset = trial, monitor, step_offset
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
+            return
+        import optuna
+
+        step = self.step_offset + trainer.current_epoch
+        value = float(trainer.callback_metrics[self.monitor])
+        self.trial.report(value, step)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned(f"pruned at step {step} ({self.monitor} {value:.4f})")
+
+
+def trial_of_this_job(cfg: DictConfig) -> Any | None:
+    """The Optuna trial this sweep job runs, with the configured pruner; None outside a pruning search."""
+    search = cfg.get("search") or {}
+    if search.get("trial") is None or search.get("pruner") is None:
+        return None
+    import optuna
+    from hydra.core.hydra_config import HydraConfig
+
+    sweeper = HydraConfig.get().sweeper
+    pruner = instantiate(search.pruner)
+    study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage, pruner=pruner)
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(search.trial))
+    return optuna.trial.Trial(study, trial_id)
+
+
+def pruning_callbacks(cfg: DictConfig, trial: Any | None, fold_position: int) -> list[L.Callback]:
+    """The pruning callback for one fold (none outside a pruning search)."""
+    if trial is None:
+        return []
+    max_epochs = max(1, int(cfg.trainer.get("max_epochs") or 1))
+    return [TrialPruning(trial, cfg.monitor.metric, fold_position * max_epochs)]
