@@ -11,6 +11,7 @@ validation epochs every trial ran (from its metrics.csv files) and the best comp
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,8 @@ from bench.common import write_result  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def search(log_dir: Path, trials: int, folds: int, epochs: int, pruning: bool) -> dict:
+def search(log_dir: Path, trials: int, folds: int, epochs: int, pruning: bool, pruner: list[str] | None = None
+           ) -> dict:
     args = ["-m", "hparams_search=optuna", "experiment=synthetic_smoke", "model=alexnet", "data.synthetic_count=40",
             f"data.num_folds={folds}", f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false",
             "trainer.enable_model_summary=false", "callbacks.early_stopping=null", f"hydra.sweeper.n_trials={trials}",
@@ -33,6 +35,7 @@ def search(log_dir: Path, trials: int, folds: int, epochs: int, pruning: bool) -
             f"paths.log_dir={log_dir}"]
     if not pruning:
         args.append("search.pruner=null")
+    args += pruner or []
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True)
     seconds = time.perf_counter() - t0
@@ -55,12 +58,21 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--folds", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--pruner", nargs="*", default=[],
+                        help="overrides for the pruned run, e.g. '~search.pruner' 'search.pruner=...'")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a previous result JSON whose run without pruning is reused (same settings)")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="prune-bench-") as tmp:
-        record = {"trials": opts.trials, "folds": opts.folds, "epochs": opts.epochs,
-                  "without_pruning": search(Path(tmp) / "plain", opts.trials, opts.folds, opts.epochs, False)}
+        record = {"trials": opts.trials, "folds": opts.folds, "epochs": opts.epochs, "pruner_overrides": opts.pruner}
+        if opts.baseline is not None:
+            record["without_pruning"] = json.loads(opts.baseline.read_text())["without_pruning"]
+            record["baseline_reused_from"] = str(opts.baseline)
+        else:
+            record["without_pruning"] = search(Path(tmp) / "plain", opts.trials, opts.folds, opts.epochs, False)
         print(record, flush=True)
-        record["with_pruning"] = search(Path(tmp) / "pruned", opts.trials, opts.folds, opts.epochs, True)
+        record["with_pruning"] = search(Path(tmp) / "pruned", opts.trials, opts.folds, opts.epochs, True,
+                                        opts.pruner)
     plain, pruned = record["without_pruning"], record["with_pruning"]
     record["epochs_ratio"] = round(pruned["epochs_run"] / plain["epochs_run"], 3)
     record["best_at_least_as_good"] = pruned["best_value"] >= plain["best_value"]
