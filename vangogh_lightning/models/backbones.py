@@ -59,18 +59,23 @@ def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "
         ) from None
 
 
+def _load_weights(module: nn.Module, state: dict[str, torch.Tensor], name: str, weights_path: str | None,
+                  key: str) -> None:
+    """``module.load_state_dict(state)``; a mismatch is one line naming the key."""
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
+
+
 def build_backbone(name: str, pretrained: bool, weights_path: str | None = None,
                    key: str = "model.weights_path") -> nn.Module:
     """A torchvision AlexNet/VGG-19, randomly initialised or with ImageNet weights."""
     builder, _ = BACKBONES[check_backbone(name)]
     net = builder(weights=None)
     if pretrained or weights_path is not None:
-        state = load_imagenet_state(name, weights_path, key)
-        try:
-            net.load_state_dict(state)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
+        _load_weights(net, load_imagenet_state(name, weights_path, key), name, weights_path, key)
     return net
 
 
@@ -90,11 +95,7 @@ def build_features(name: str, pretrained: bool, weights_path: str | None = None,
     if pretrained or weights_path is not None:
         state = load_imagenet_state(name, weights_path, key)
         part = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-        try:
-            features.load_state_dict(part)
-        except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
+        _load_weights(features, part, name, weights_path, key)
         return features
     for module in features.modules():
         if isinstance(module, nn.Conv2d):
