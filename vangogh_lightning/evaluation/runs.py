@@ -26,11 +26,6 @@ class FoldRun:
     model: str = ""       # what was trained, apart from the fold (e.g. a search trial's parameters)
     num_folds: int | None = None
 
-    @property
-    def run_dir(self) -> Path:
-        """The train.py run (or sweep job) folder holding this fold."""
-        return self.fold_dir.parent
-
 
 def read_epoch_metrics(csv_path: Path) -> pd.DataFrame:
     """Collapse Lightning's metrics.csv (train and val rows apart) to one row per epoch."""

@@ -220,7 +220,7 @@ class Stylizer:
         cfg = self.cfg
         scales = scales_for(cfg.size, cfg.multiscale, cfg.min_scale)
         # Coarse scales at which a narrow image would be too thin are skipped (the final one is checked).
-        need = MIN_SHORT_SIDE.get(cfg.backbone.name, 32)
+        need = MIN_SHORT_SIDE
         scales = [s for s in scales[:-1] if short_side_at(items[0].image.size, s) >= need] + scales[-1:]
         result: torch.Tensor | None = None
         module: StyleTransfer | None = None
@@ -255,7 +255,7 @@ class Stylizer:
 
 # Shortest side a working image needs: below ~31 px AlexNet's second pooling has no input left,
 # and VGG-19's conv4 layers would see a single position.
-MIN_SHORT_SIDE = {"vgg19": 32, "alexnet": 32}
+MIN_SHORT_SIDE = 32
 
 
 def short_side_at(size: tuple[int, int], longest: int) -> int:
@@ -265,7 +265,7 @@ def short_side_at(size: tuple[int, int], longest: int) -> int:
 
 def check_not_too_thin(path: Path, source: tuple[int, int], size: int, backbone: str) -> None:
     """Refuse strips whose short side would be too small at ``size``, with advice that works."""
-    need = MIN_SHORT_SIDE.get(backbone, 32)
+    need = MIN_SHORT_SIDE
     short_px = short_side_at(source, size)
     if short_px >= need:
         return
