@@ -197,8 +197,44 @@ def test_a_trial_reports_each_validation_epoch_and_is_pruned_when_behind():
     callback = TrialPruning(trial, "val/auroc", step_offset=3)  # second fold of 3-epoch folds
     trainer = SimpleNamespace(sanity_checking=False, current_epoch=0, callback_metrics={"val/auroc": torch.tensor(0.5)})
     with pytest.raises(optuna.TrialPruned, match="step 3"):
-        callback.on_validation_epoch_end(trainer, None)
+        callback.on_validation_end(trainer, None)
     assert study.trials[-1].intermediate_values == {3: 0.5}
+
+
+def test_a_trial_reports_the_value_logged_in_that_same_epoch():
+    """In a real fit the value reported at step k is what the module logged in epoch k (not epoch k-1)."""
+    import lightning as L
+    import torch
+
+    from vangogh_lightning.pruning import TrialPruning
+
+    logged = [0.3, 0.6, 0.9]
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def training_step(self, batch, batch_idx):
+            return (self.w - batch[0]).pow(2).mean()
+
+        def validation_step(self, batch, batch_idx):
+            pass
+
+        def on_validation_epoch_end(self):
+            if not self.trainer.sanity_checking:
+                self.log("val/auroc", logged[self.current_epoch])
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(4, 1)), batch_size=2)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.NopPruner())
+    trial = study.ask()
+    trainer = L.Trainer(max_epochs=3, callbacks=[TrialPruning(trial, "val/auroc", step_offset=0)], logger=False,
+                        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Module(), data, data)
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == pytest.approx({0: 0.3, 1: 0.6, 2: 0.9})
 
 
 @pytest.mark.slow

@@ -24,7 +24,9 @@ class TrialPruning(L.Callback):
     def __init__(self, trial: Any, monitor: str, step_offset: int):
         self.trial, self.monitor, self.step_offset = trial, monitor, step_offset
 
-    def on_validation_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+    # on_validation_end, not on_validation_epoch_end: Lightning calls callbacks' epoch-end hooks
+    # before the module's, so the metrics logged there for this epoch are not visible yet.
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.monitor not in trainer.callback_metrics:
             return
         import optuna
