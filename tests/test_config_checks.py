@@ -38,7 +38,7 @@ def test_every_rule_names_a_key_the_config_really_has(tmp_path):
     for script, (base, rules) in SCRIPTS.items():
         cfgs = [compose_cfg(script, base, tmp_path)]
         if script == "evaluate":
-            cfgs += [compose_cfg(script, [f"task={t}"], tmp_path) for t in ("select_folds", "deception")]
+            cfgs += [compose_cfg(script, [f"task={t}"], tmp_path) for t in ("select_folds", "deception", "dashboard")]
         if script == "train":
             cfgs.append(compose_cfg(script, ["data=synthetic", "hparams_search=optuna"], tmp_path))
         for key in rules:

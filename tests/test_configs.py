@@ -29,7 +29,7 @@ def test_stylize_backbones_compose(backbone, tmp_path):
     assert cfg.backbone.content_layers and cfg.backbone.style_layers
 
 
-@pytest.mark.parametrize("task", ["select_folds", "classify", "deception"])
+@pytest.mark.parametrize("task", ["select_folds", "classify", "deception", "dashboard"])
 def test_evaluate_tasks_compose(task, tmp_path):
     assert compose_cfg("evaluate", [f"task={task}"], tmp_path).task.name == task
 

@@ -248,3 +248,7 @@ def test_a_search_prunes_trials_that_cannot_win_and_records_them_as_pruned(tmp_p
     jobs = [p.parent for p in sweep_dirs(tmp_path)[0].glob("*/.hydra")]
     pruned_jobs = [j for j in jobs if not (j / "cv_summary.json").exists()]
     assert pruned_jobs and not [c for j in pruned_jobs for c in j.rglob("*.ckpt")]  # pruned trials keep nothing
+    # every logger's config names the trial its run belongs to
+    trial_of = {int(yaml.safe_load(h.read_text())["search.trial"])
+                for h in sweep_dirs(tmp_path)[0].glob("*/fold_*/csv/version_0/hparams.yaml")}
+    assert trial_of == set(range(4))

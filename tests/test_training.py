@@ -73,21 +73,6 @@ def test_out_of_range_fold_fails_before_training(tmp_path):
     assert not list(tmp_path.rglob("*.ckpt"))
 
 
-def test_wandb_offline_run_writes_its_files(tmp_path, monkeypatch):
-    monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
-    monkeypatch.setenv("HOME", str(tmp_path))
-    cfg = compose_cfg("train", [*TINY_TRAIN, "logger=wandb", "fold=0", "trainer.max_epochs=1",
-                                "data.synthetic_count=40", "data.num_folds=2"], tmp_path / "run")
-    train(cfg)
-    runs = list((tmp_path / "run" / "fold_0" / "wandb").glob("offline-run-*"))
-    assert len(runs) == 1
-    assert list(runs[0].glob("*.wandb"))
-    run_id = (tmp_path / "run" / "fold_0" / "wandb_run_id").read_text().strip()
-    assert runs[0].name.endswith(run_id)  # the id a resumed fit reuses
-    assert (tmp_path / "run" / "fold_0" / "csv" / "version_0" / "metrics.csv").is_file()
-
-
 def test_auto_positive_weight_is_negatives_over_positives():
     dm = VanGoghDataModule(source="synthetic", synthetic_count=40, synthetic_positive_share=0.25,
                            image_size=32, num_workers=0, num_folds=2)

@@ -276,7 +276,7 @@ EVALUATE_RULES: dict[str, Check] = {
     "overwrite": boolean(),
     "device": device(),
     "out_dir": text(),
-    "task.name": choice("select_folds", "classify", "deception"),
+    "task.name": choice("select_folds", "classify", "deception", "dashboard"),
     "task.runs": optional(either(text(), list_of(text(), min_len=1))),
     "task.rule": choice("auroc", "combined"),
     "task.selected_dir": text(),
@@ -285,6 +285,11 @@ EVALUATE_RULES: dict[str, Check] = {
     "task.images": optional(either(text(), list_of(text(), min_len=1))),
     "task.threshold": optional(number(0, 1, low_open=True, high_open=True)),
     "task.batch_size": integer(low=1, high=4096),
+    "task.wandb": choice("auto", True, False),
+    "task.offline": choice("auto", True, False),
+    "task.project": text(),
+    "task.entity": optional(text()),
+    "task.title": text(),
 }
 
 RULES: dict[str, dict[str, Check]] = {"train": TRAIN_RULES, "stylize": STYLIZE_RULES, "evaluate": EVALUATE_RULES}

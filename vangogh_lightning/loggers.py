@@ -108,7 +108,7 @@ def uses_wandb(logger_cfg: DictConfig | None) -> bool:
 
 
 def build_loggers(logger_cfg: DictConfig | None, group: str, tags: list[str] | None = None,
-                  run_id: str | None = None) -> list[Logger]:
+                  run_id: str | None = None, wandb_overrides: dict | None = None) -> list[Logger]:
     """One logger per entry of ``cfg.logger``, as configured (folders come from ``paths.fold_dir``).
 
     Only W&B gets more: the run's group and tags, offline when no server can be reached, and
@@ -125,6 +125,7 @@ def build_loggers(logger_cfg: DictConfig | None, group: str, tags: list[str] | N
             entry["group"] = entry.get("group") or group
             if run_id is not None:
                 entry.update(id=run_id, resume="allow")
+            entry.update(wandb_overrides or {})
         log.debug("logger %s -> %s", key, entry.get("_target_"))
         loggers.append(instantiate(entry))
     return loggers
@@ -137,3 +138,24 @@ def finish_wandb(loggers: list[Logger]) -> None:
             import wandb
 
             wandb.finish()
+
+
+def log_group_summary(logger_cfg: DictConfig | None, group: str, name: str, save_dir: str,
+                      summary: dict, config: dict | None = None) -> None:
+    """One extra W&B run in ``group`` (job type ``cv``) whose summary holds the group's figures.
+
+    W&B has no group-level summary; this run is where the dashboard's runs table finds the
+    cross-validation mean and std of a run's folds. Nothing happens without a W&B logger.
+    """
+    if not uses_wandb(logger_cfg):
+        return
+    resolved = OmegaConf.to_container(logger_cfg, resolve=True)
+    wandb_only = OmegaConf.create({k: v for k, v in resolved.items()
+                                   if v is not None and str(v.get("_target_", "")).endswith("WandbLogger")})
+    loggers = build_loggers(wandb_only, group=group, tags=["cv"],
+                            wandb_overrides={"name": name, "job_type": "cv", "save_dir": save_dir})
+    for logger in loggers:
+        if config:
+            logger.log_hyperparams(config)
+        logger.experiment.summary.update(summary)
+    finish_wandb(loggers)

@@ -35,9 +35,10 @@ from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.images import set_max_pixels
-from vangogh_lightning.loggers import build_loggers, check_wandb_key, finish_wandb, uses_wandb
+from vangogh_lightning.loggers import build_loggers, check_wandb_key, finish_wandb, log_group_summary, uses_wandb
 from vangogh_lightning.pruning import pruning_callbacks, trial_of_this_job
 from vangogh_lightning.rng_state import RngStateCallback
+from vangogh_lightning.run_summary import BestMetrics, flat_config
 from vangogh_lightning.torch_files import check_checkpoint_file
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
     callbacks += [RngStateCallback(), *(extra_callbacks or [])]
     loggers = build_loggers(fold_cfg.logger, group=experiment_group(cfg), tags=[f"fold{fold}", cfg.model.backbone],
                             run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
+    for logger in loggers:  # every logger, W&B and TensorBoard alike, gets the whole resolved config
+        logger.log_hyperparams(flat_config(fold_cfg))
     trainer: L.Trainer = instantiate(fold_cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()])
     try:
@@ -192,8 +195,24 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
         "epochs": trainer.current_epoch,
         "trainable_params": model.trainable_params,
     }
+    bests = next((c for c in trainer.callbacks if isinstance(c, BestMetrics)), None)
+    if bests is not None:
+        summary.update(bests.summary())
     atomic_write_text(json.dumps(summary, indent=2), fold_dir / SUMMARY)
     return summary
+
+
+def cv_statistics(summaries: list[dict[str, Any]]) -> dict[str, float]:
+    """``cv/<metric>_mean`` and ``_std`` over the folds of every ``best/<metric>`` the folds report."""
+    stats: dict[str, float] = {}
+    keys = sorted({k for s in summaries for k in s if k.startswith("best/") and k != "best/epoch"})
+    for key in keys:
+        values = [float(s[key]) for s in summaries if s.get(key) is not None]
+        if values:
+            name = key.removeprefix("best/")
+            stats[f"cv/{name}_mean"] = statistics.fmean(values)
+            stats[f"cv/{name}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return stats
 
 
 def write_job_record(out_dir: Path) -> None:
@@ -260,7 +279,12 @@ def train(cfg: DictConfig) -> float:
         "mean": mean,
         "std": statistics.pstdev(scores.values()) if len(scores) > 1 else 0.0,
     }
+    result.update(cv_statistics(summaries))
     atomic_write_text(json.dumps(result, indent=2), out_dir / "cv_summary.json")
+    if len(summaries) > 1:
+        log_group_summary(cfg.logger, experiment_group(cfg), f"{cfg.model.backbone}-cv", str(out_dir),
+                          {"cv/folds": len(summaries), **{k: v for k, v in result.items() if k.startswith("cv/")}},
+                          flat_config(cfg))
     if cfg.checkpoints.keep_best == "best_trial":
         keep_checkpoints_of_best_trial(out_dir, mean, cfg.monitor.mode)
     atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / "config_resolved.yaml")

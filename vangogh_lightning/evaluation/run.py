@@ -26,6 +26,7 @@ from vangogh_lightning.evaluation.plots import plot_fold_curves
 from vangogh_lightning.evaluation.runs import find_fold_runs
 from vangogh_lightning.evaluation.selection import best_epochs, choose_model, missing_folds, select_fold, summarise
 from vangogh_lightning.evaluation.tables import to_markdown
+from vangogh_lightning.evaluation.wandb_views import build_dashboard, mark_selected_run
 from vangogh_lightning.images import expand_images, refuse_overwrite, set_max_pixels
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,8 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
         how = write_selected(source, target, bool(t.link))
         atomic_write_text(json.dumps(origin, indent=2), record)
         chosen[backbone] = target
+        if t.wandb is not False and mark_selected_run(Path(pick["run"]), t.rule, offline=t.wandb is True or "auto"):
+            print(f"{backbone}: W&B run of fold {pick['fold']} tagged 'selected'")
         print(f"{backbone}: selected fold {pick['fold']} -> {target} ({how}); curves in "
               f"{out_dir / f'curves_{backbone}.png'}")
     return chosen
@@ -158,7 +161,13 @@ def deception(cfg: DictConfig) -> pd.DataFrame:
     return table
 
 
-TASKS = {"select_folds": select_folds, "classify": classify, "deception": deception}
+def dashboard(cfg: DictConfig) -> str:
+    """The fold-selection workspace in W&B (or its spec, offline)."""
+    t = cfg.task
+    return build_dashboard(t.project, t.entity, t.title, t.offline, Path(cfg.out_dir))
+
+
+TASKS = {"select_folds": select_folds, "classify": classify, "deception": deception, "dashboard": dashboard}
 
 
 def evaluate(cfg: DictConfig):

@@ -1,0 +1,99 @@
+"""Fold selection in W&B: mark the selected fold's run, and build the fold-selection workspace."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vangogh_lightning.atomic import atomic_write_text
+from vangogh_lightning.loggers import resolve_wandb_offline
+
+log = logging.getLogger(__name__)
+
+CURVES = ("val/auroc", "val/loss", "val/f1", "val/acc", "train/loss")
+TABLE_COLUMNS = ("run:displayName", "tags", "config:model.backbone.value", "config:fold.value",
+                 "summary:best/auroc", "summary:best/f1", "summary:best/loss", "summary:best/epoch",
+                 "summary:selected", "summary:cv/auroc_mean", "summary:cv/auroc_std")
+
+
+def wandb_project_of(run_dir: Path) -> tuple[str, str | None] | None:
+    """(project, entity) a train run logged to, from its resolved config; None without W&B."""
+    config_file = run_dir / "config_resolved.yaml"
+    if not config_file.is_file():
+        return None
+    loggers = (yaml.safe_load(config_file.read_text()) or {}).get("logger") or {}
+    for entry in loggers.values():
+        if entry and str(entry.get("_target_", "")).endswith("WandbLogger"):
+            return entry.get("project") or "vangogh-lightning", entry.get("entity")
+    return None
+
+
+def mark_selected_run(fold_dir: Path, rule: str, offline: bool | str = "auto") -> str | None:
+    """Tag the W&B run of a selected fold ``selected`` and set ``selected=true`` in its summary.
+
+    The fold's run is resumed by its id (``fold_dir/wandb_run_id``); offline the mark is written to a
+    new offline segment of the same run, which ``wandb sync`` merges into it. Returns the run id, or
+    None when the fold did not log to W&B.
+    """
+    id_file = fold_dir / "wandb_run_id"
+    project = wandb_project_of(fold_dir.parent)
+    if not id_file.is_file() or project is None:
+        return None
+    import wandb
+
+    run_id = id_file.read_text().strip()
+    mode = "offline" if resolve_wandb_offline(offline) else "online"
+    run = wandb.init(id=run_id, resume="allow", project=project[0], entity=project[1], dir=str(fold_dir),
+                     mode=mode, reinit="create_new")
+    run.tags = tuple(sorted({*(run.tags or ()), "selected"}))
+    run.summary.update({"selected": True, "selected_by": rule})
+    run.finish()
+    return run_id
+
+
+def fold_selection_workspace(project: str, entity: str, title: str) -> Any:
+    """A W&B workspace view: validation curves per fold grouped by backbone, the runs table, selected marked."""
+    import wandb_workspaces.reports.v2 as wr
+    import wandb_workspaces.workspaces as ws
+
+    curves = [wr.LinePlot(title=f"{name} per fold", x="epoch", y=[name]) for name in CURVES]
+    by_backbone = [wr.LinePlot(title=f"{name}: mean ± std of folds, per backbone", x="epoch", y=[name],
+                               groupby="model.backbone", groupby_aggfunc="mean", groupby_rangefunc="stddev")
+                   for name in ("val/auroc", "val/loss")]
+    best = [wr.BarPlot(title=f"best {name} per fold", metrics=[f"best/{name}"]) for name in ("auroc", "loss")]
+    return ws.Workspace(
+        entity=entity, project=project, name=title,
+        sections=[
+            ws.Section(name="Validation curves per fold", panels=curves, is_open=True),
+            ws.Section(name="Backbones compared", panels=by_backbone, is_open=True),
+            ws.Section(name="Best epoch of each fold (the run tagged 'selected' is the chosen fold)",
+                       panels=best, is_open=True),
+        ],
+        runset_settings=ws.RunsetSettings(
+            filters=[ws.Config("task_name") == "train"],
+            groupby=[ws.Config("model.backbone")],
+            order=[ws.Ordering(ws.Summary("best/auroc"), ascending=False)],
+            pinned_columns=list(TABLE_COLUMNS),
+        ),
+    )
+
+
+def build_dashboard(project: str, entity: str | None, title: str, offline: bool | str, out_dir: Path) -> str:
+    """Create the fold-selection workspace in W&B; offline, write its spec and say how to create it later."""
+    if resolve_wandb_offline(offline):
+        workspace = fold_selection_workspace(project, entity or "<your-entity>", title)
+        spec = out_dir / "wandb_dashboard.json"
+        atomic_write_text(workspace._to_model().model_dump_json(indent=2), spec)
+        print(f"W&B offline: wrote the workspace it would create to {spec}. To create it: sync the runs "
+              f"(`wandb sync <fold>/wandb/offline-run-*`), then run `python evaluate.py task=dashboard "
+              f"task.project={project}` with WANDB_API_KEY set on a machine that reaches W&B.")
+        return str(spec)
+    import wandb
+
+    entity = entity or wandb.Api().default_entity
+    workspace = fold_selection_workspace(project, entity, title).save()
+    print(f"W&B fold-selection workspace: {workspace.url}")
+    return str(workspace.url)
