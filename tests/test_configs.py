@@ -71,7 +71,7 @@ def test_launcher_configs_for_parallel_trials_and_slurm_compose(launcher, target
 
 @pytest.mark.parametrize("script,groups", [
     ("train", ["data", "model", "trainer", "callbacks", "logger", "paths", "experiment", "hparams_search", "debug"]),
-    ("stylize", ["backbone", "paths"]),
+    ("stylize", ["backbone", "preset", "paths"]),
     ("evaluate", ["task", "paths"]),
 ])
 def test_each_scripts_help_lists_exactly_its_own_groups_and_their_options(script, groups):
@@ -88,3 +88,31 @@ def test_each_scripts_help_lists_exactly_its_own_groups_and_their_options(script
     assert list(listed) == groups
     for group, shown in listed.items():
         assert shown.split(", ") == options(group), f"{script} --help: {group} options are stale"
+
+
+def test_the_report_reproduction_preset_restores_its_training(tmp_path):
+    cfg = compose_cfg("train", ["experiment=report_reproduction", "model=vgg19"], tmp_path)
+    assert (cfg.data.split, cfg.data.split_seed, cfg.data.num_folds) == ("kfold", 42, 5)
+    assert cfg.data.drop_duplicates is False and cfg.model.pos_weight is None
+    assert cfg.trainer.max_epochs == 13
+    stop = cfg.callbacks.early_stopping
+    assert (stop.monitor, stop.mode, stop.patience) == ("val/loss", "min", 3)
+    assert (cfg.callbacks.model_checkpoint.monitor, cfg.callbacks.model_checkpoint.mode) == ("val/loss", "min")
+    assert cfg.model.lr == pytest.approx(2.2012e-05) and cfg.data.batch_size == 4  # the text's VGG-19 optimum
+    notebook = compose_cfg("train", ["experiment=report_reproduction_notebook"], tmp_path)
+    assert notebook.model.backbone == "alexnet" and notebook.trainer.max_epochs == 13
+    assert (notebook.model.lr, notebook.model.weight_decay, notebook.data.batch_size) == (3.02e-05, 1.29e-05, 8)
+
+
+def test_the_report_search_preset_has_its_budget_and_objective(tmp_path):
+    cfg = compose_cfg("train", ["hparams_search=report_optuna"], tmp_path, with_hydra=True)
+    assert cfg.hydra.sweeper.n_trials == 15 and cfg.trainer.max_epochs == 4
+    assert cfg.hydra.sweeper.direction == "minimize" and cfg.monitor.metric == "val/loss"
+    assert cfg.fold is None and cfg.search.pruner is None and cfg.data.split == "kfold"
+    assert cfg.hydra.sweeper.params["model.trainable_feature_modules"] == "choice(6)"
+
+
+def test_the_report_stylize_preset(tmp_path):
+    cfg = compose_cfg("stylize", ["preset=report", "content=x.jpg"], tmp_path)
+    assert (cfg.optimizer, cfg.size, cfg.square, cfg.multiscale) == ("adam", 224, True, False)
+    assert cfg.loss_normalisation == "report" and cfg.tv_weight == 0

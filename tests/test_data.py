@@ -13,7 +13,7 @@ from PIL import Image
 
 from vangogh_lightning.data import VanGoghDataModule
 from vangogh_lightning.data.filenames import canonical_name, unmojibake
-from vangogh_lightning.data.folds import stratified_folds
+from vangogh_lightning.data.folds import shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import file_digest
 from vangogh_lightning.data.transforms import eval_transform, train_transform
 from vangogh_lightning.errors import UserError
@@ -157,6 +157,32 @@ def test_split_is_stable_for_a_seed_and_changes_with_it():
     a, b = stratified_folds(labels, 5, 42), stratified_folds(labels, 5, 42)
     assert (a == b).all()
     assert not (a == stratified_folds(labels, 5, 7)).all()
+
+
+# scikit-learn 1.9.1, KFold(5, shuffle=True, random_state=42).split(range(n)): fold of each position
+SKLEARN_KFOLD_23 = [0, 1, 1, 2, 2, 1, 4, 3, 0, 0, 4, 2, 1, 1, 4, 0, 3, 0, 2, 4, 2, 3, 3]
+SKLEARN_KFOLD_6307_SHA1 = "7352bbc012f68e8abf75fe1fc5f4da613d3f909c"  # of the int8 fold array
+
+
+def test_the_report_split_is_sklearns_shuffled_kfold_with_seed_42():
+    import hashlib
+
+    assert shuffled_kfold(np.arange(23), 23, 5, 42).tolist() == SKLEARN_KFOLD_23
+    folds = shuffled_kfold(np.arange(6307), 6307, 5, 42)  # the report's 6,307 filtered rows
+    assert hashlib.sha1(folds.astype(np.int8).tobytes()).hexdigest() == SKLEARN_KFOLD_6307_SHA1
+    assert np.bincount(folds).tolist() == [1262, 1262, 1261, 1261, 1261]
+
+
+def test_a_dropped_image_does_not_move_any_other_image_to_another_fold(tmp_path):
+    csv = make_wikiart(tmp_path)
+    full = dm_for(tmp_path, csv, split="kfold", num_folds=5)
+    expected = dict(zip(full.index["filename"], full.fold_of_each_sample()))
+    assert list(expected.values()) == shuffled_kfold(np.arange(50), 50, 5, 42).tolist()  # CSV row order
+    missing = "Post_Impressionism/vincent-van-gogh_painting-3.jpg"
+    (tmp_path / missing).unlink()
+    kept = dm_for(tmp_path, csv, split="kfold", num_folds=5, on_missing="skip", validation_cache=False)
+    got = dict(zip(kept.index["filename"], kept.fold_of_each_sample()))
+    assert missing not in got and got == {k: v for k, v in expected.items() if k != missing}
 
 
 def test_fold_k_validates_on_fold_k_and_trains_on_the_rest(tmp_path):

@@ -52,6 +52,19 @@ def test_fold_selection_refuses_to_replace_a_selected_checkpoint(cv_run, tmp_pat
     assert (sel / "alexnet.ckpt").read_bytes() == b"earlier"
 
 
+def test_a_fold_trained_to_the_lowest_validation_loss_is_read_at_that_epoch(tmp_path):
+    """The report's reproduction keeps the lowest-loss epoch: fold selection reads that epoch, not the
+    best-AUROC one, so its row describes the weights of the fold's checkpoint."""
+    from vangogh_lightning.evaluation.runs import FoldRun
+
+    epochs = pd.DataFrame({"epoch": [0, 1, 2], "val/loss": [0.6, 0.3, 0.4], "val/auroc": [0.7, 0.8, 0.9],
+                           "val/f1": [0.5, 0.6, 0.7], "val/acc": [0.6, 0.7, 0.8], "val/bal_acc": [0.6, 0.7, 0.8]})
+    by_loss = FoldRun(tmp_path, "alexnet", 0, None, epochs, monitor="val/loss", mode="min")
+    by_auroc = FoldRun(tmp_path, "alexnet", 1, None, epochs)
+    table = best_epochs([by_loss, by_auroc])
+    assert table["best_epoch"].tolist() == [1, 2] and table["loss"].tolist() == [0.3, 0.4]
+
+
 def test_combined_rule_balances_auroc_f1_and_loss():
     # fold 0: best AUROC only; fold 1: close AUROC, best F1 and loss -> mean rank 4/3 wins
     table = pd.DataFrame({"auroc": [0.95, 0.94, 0.80], "f1": [0.60, 0.90, 0.85],

@@ -65,6 +65,37 @@ def test_gram_matrix_is_normalised_by_positions_so_size_does_not_change_it():
     assert style_loss(gram_matrix(f), gram_matrix(f)).item() == 0
 
 
+def test_the_report_normalisation_is_the_reports_figure_3_code():
+    from vangogh_lightning.style.losses import StyleTransferLoss
+
+    torch.manual_seed(0)
+    content, style, image = (torch.rand(1, 8, 6, 5) for _ in range(3))
+
+    def report_gram(t):  # the tutorial's gram_matrix: F F^T, not normalised
+        _, d, h, w = t.shape
+        flat = t.view(d, h * w)
+        return flat @ flat.t()
+
+    _, d, h, w = image.shape
+    expected_content = torch.mean((image - content) ** 2)
+    expected_style = 0.5 * torch.mean((report_gram(image) - report_gram(style)) ** 2) / (d * h * w)
+    loss = StyleTransferLoss({"c": content}, {"s": gram_matrix(style)}, {"c": 1.0}, {"s": 0.5},
+                             content_weight=2.0, style_weight=3.0, normalisation="report")
+    parts = loss({"c": image, "s": image}, torch.zeros(1, 3, 4, 4))
+    assert parts["content"].item() == pytest.approx(2.0 * expected_content.item(), rel=1e-5)
+    assert parts["style"].item() == pytest.approx(3.0 * expected_style.item(), rel=1e-5)
+
+
+def test_the_report_preset_squashes_to_224_square_and_runs_adam(tmp_path, shared_data):
+    cfg = cfg_for(tmp_path, shared_data / "photos/tubingen.jpg", shared_data / STARRY, "preset=report", "steps=2")
+    assert compose_cfg("stylize", ["preset=report", "content=x.jpg"], tmp_path).size == 224
+    stylize(cfg)  # size=64 on the command line wins over the preset's 224; the square stays
+    width, height = Image.open(shared_data / "photos/tubingen.jpg").size
+    assert width != height
+    assert Image.open(tmp_path / "out" / "tubingen_vgg19.png").size == (64, 64)
+    assert result_json(tmp_path, "tubingen", "vgg19")["config"]["optimizer"] == "adam"
+
+
 def test_total_variation_is_zero_for_flat_images_and_positive_for_noise():
     assert total_variation(torch.full((1, 3, 8, 8), 0.5)).item() == 0
     assert total_variation(torch.rand(1, 3, 8, 8)).item() > 0

@@ -14,7 +14,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from vangogh_lightning.data.datasets import IndexedImages
-from vangogh_lightning.data.folds import check_fold, stratified_folds
+from vangogh_lightning.data.folds import check_fold, shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
 from vangogh_lightning.data.synthetic import synthetic_index
 from vangogh_lightning.data.transforms import eval_transform, train_transform
@@ -24,6 +24,7 @@ from vangogh_lightning.errors import UserError
 log = logging.getLogger(__name__)
 
 SOURCES = ("wikiart", "folder", "synthetic")
+SPLITS = ("stratified", "kfold")
 MAX_AUTO_WORKERS = 8  # an H100 fine-tuning AlexNet: 2 workers 85 img/s, 8 workers 223 (bench/RESULTS.md)
 
 
@@ -64,6 +65,7 @@ class VanGoghDataModule(L.LightningDataModule):
         num_folds: int = 5,
         fold: int = 0,
         split_seed: int = 42,
+        split: str = "stratified",
         image_size: int = 224,
         batch_size: int = 16,
         num_workers: int | str = "auto",
@@ -79,12 +81,15 @@ class VanGoghDataModule(L.LightningDataModule):
         super().__init__()
         if source not in SOURCES:
             raise UserError(f"data.source={source}: unknown; choose one of {', '.join(SOURCES)}")
+        if split not in SPLITS:
+            raise UserError(f"data.split={split}: unknown; choose one of {', '.join(SPLITS)}")
         if batch_size < 1:
             raise UserError(f"data.batch_size={batch_size}: must be at least 1")
         resolve_num_workers(num_workers)  # a bad setting fails here, not when the first loader is built
         self.save_hyperparameters(logger=False)
         self.fold = fold
         self._index: pd.DataFrame | None = None
+        self._listed_rows = 0  # rows the source listed, before validation dropped any
         self._folds: np.ndarray | None = None
         self.train_set: IndexedImages | None = None
         self.val_set: IndexedImages | None = None
@@ -104,16 +109,22 @@ class VanGoghDataModule(L.LightningDataModule):
         """The validated index (built once, then cached)."""
         if self._index is None:
             self._index = self._build_index()
-            groups = self._index["group"].to_numpy() if "group" in self._index else None
-            self._folds = stratified_folds(
-                self._index["label"].to_numpy(), self.hparams.num_folds, self.hparams.split_seed, groups
-            )
+            hp = self.hparams
+            if hp.split == "kfold":
+                rows = self._index["row"].to_numpy() if "row" in self._index else np.arange(len(self._index))
+                self._folds = shuffled_kfold(rows, max(self._listed_rows, len(self._index)), hp.num_folds,
+                                             hp.split_seed)
+            else:
+                groups = self._index["group"].to_numpy() if "group" in self._index else None
+                self._folds = stratified_folds(self._index["label"].to_numpy(), hp.num_folds, hp.split_seed, groups)
         return self._index
 
     def _build_index(self) -> pd.DataFrame:
         hp = self.hparams
         if hp.source == "synthetic":
-            return synthetic_index(hp.synthetic_count, hp.synthetic_positive_share, hp.split_seed)
+            frame = synthetic_index(hp.synthetic_count, hp.synthetic_positive_share, hp.split_seed)
+            self._listed_rows = len(frame)
+            return frame
         if hp.image_root is None:
             raise UserError(f"data.image_root is not set; data.source={hp.source} needs an image folder")
         if hp.source == "wikiart":
@@ -122,6 +133,8 @@ class VanGoghDataModule(L.LightningDataModule):
             frame = read_wikiart_csv(hp.csv_path, hp.image_root, list(hp.styles), hp.positive_artist)
         else:
             frame = read_painting_folder(hp.image_root, hp.positive_artist)
+        frame["row"] = np.arange(len(frame))  # position in the source list (the report's KFold permutes these)
+        self._listed_rows = len(frame)
         cache = None
         if hp.validation_cache:
             path = default_cache_file(hp.image_root) if hp.validation_cache is True else Path(hp.validation_cache)

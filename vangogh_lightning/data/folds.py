@@ -48,6 +48,28 @@ def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.n
     return np.array([fold_of_group[g] for g in groups.tolist()], dtype=int)
 
 
+def shuffled_kfold(rows: np.ndarray, total: int, num_folds: int, seed: int) -> np.ndarray:
+    """The report's split: scikit-learn's ``KFold(num_folds, shuffle=True, random_state=seed)``.
+
+    The permutation is taken over all ``total`` rows the list had (the report's 6,307 filtered CSV
+    rows) and ``rows`` are the positions of the rows kept, so an image dropped later (missing,
+    unreadable) does not move any other image to another fold. Not stratified, and copies of one
+    painting can land on both sides of a split, as in the report. Fold k here is the report's fold k+1.
+    """
+    if num_folds < 2:
+        raise UserError(f"data.num_folds={num_folds}: need at least 2 folds")
+    if total < num_folds:
+        raise UserError(f"data.num_folds={num_folds}: only {total} image(s); lower data.num_folds")
+    # KFold: shuffle arange(total) with RandomState(seed), then cut it into num_folds contiguous
+    # parts, the first total % num_folds of them one longer.
+    order = np.random.RandomState(seed).permutation(total)
+    sizes = np.full(num_folds, total // num_folds)
+    sizes[: total % num_folds] += 1
+    fold_of_row = np.empty(total, dtype=int)
+    fold_of_row[order] = np.repeat(np.arange(num_folds), sizes)
+    return fold_of_row[np.asarray(rows, dtype=int)]
+
+
 def check_fold(fold: int, num_folds: int) -> int:
     """Validate a 0-based fold index."""
     if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < num_folds:

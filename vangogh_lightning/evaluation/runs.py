@@ -25,6 +25,8 @@ class FoldRun:
     epochs: pd.DataFrame  # one row per epoch, columns: epoch, train/loss, val/*
     model: str = ""       # what was trained, apart from the fold (e.g. a search trial's parameters)
     num_folds: int | None = None
+    monitor: str = "val/auroc"  # how its best epoch (and best checkpoint) was chosen
+    mode: str = "max"
 
 
 def read_epoch_metrics(csv_path: Path) -> pd.DataFrame:
@@ -112,6 +114,8 @@ def find_fold_runs(roots: list[str | Path]) -> tuple[list[FoldRun], list[str]]:
                 epochs=read_fold_metrics(fold_dir),
                 model=model,
                 num_folds=num_folds,
+                monitor=summary.get("monitor", "val/auroc"),
+                mode=summary.get("mode", "max"),
             ))
     if not runs:
         raise UserError(

@@ -13,13 +13,19 @@ _COLUMNS = {"val/loss": "loss", "val/auroc": "auroc", "val/f1": "f1", "val/acc":
 
 
 def best_epochs(runs: list[FoldRun]) -> pd.DataFrame:
-    """One row per fold run: its best epoch (by validation AUROC) and that epoch's metrics."""
+    """One row per fold run: its best epoch and that epoch's metrics.
+
+    The best epoch is chosen as training chose it (the run's ``monitor.metric`` and mode: validation
+    AUROC by default, validation loss in the report's reproduction), so it is the epoch whose weights
+    the fold's best checkpoint holds.
+    """
     rows = []
     for run in runs:
-        val = run.epochs.dropna(subset=["val/auroc"]) if "val/auroc" in run.epochs else run.epochs.iloc[:0]
+        metric = run.monitor if run.monitor in run.epochs else "val/auroc"
+        val = run.epochs.dropna(subset=[metric]) if metric in run.epochs else run.epochs.iloc[:0]
         if val.empty:
-            raise UserError(f"{run.fold_dir}: metrics.csv has no val/auroc values")
-        best = val.loc[val["val/auroc"].idxmax()]
+            raise UserError(f"{run.fold_dir}: metrics.csv has no {metric} values")
+        best = val.loc[val[metric].idxmax() if run.mode == "max" else val[metric].idxmin()]
         row = {"backbone": run.backbone, "fold": run.fold, "best_epoch": int(best["epoch"])}
         row.update({_COLUMNS[m]: float(best[m]) if m in best else float("nan") for m in METRICS})
         row["checkpoint"] = str(run.best_checkpoint) if run.best_checkpoint else ""

@@ -7,8 +7,11 @@ from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 
-def fit_size(size: tuple[int, int], longest: int) -> tuple[int, int]:
-    """(w, h) scaled so the longest side is ``longest``, keeping the aspect ratio."""
+def fit_size(size: tuple[int, int], longest: int, square: bool = False) -> tuple[int, int]:
+    """(w, h) scaled so the longest side is ``longest``, keeping the aspect ratio (or ``longest`` x
+    ``longest`` with ``square``, as the report's 224 x 224 resize did)."""
+    if square:
+        return longest, longest
     w, h = size
     if w >= h:
         return longest, max(1, round(h * longest / w))

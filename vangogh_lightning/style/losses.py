@@ -52,28 +52,44 @@ def _mean_square(target: torch.Tensor) -> torch.Tensor:
     return target.float().pow(2).flatten(1).mean(1).clamp_min(EPS)
 
 
-class ContentLoss(nn.Module):
-    """Relative feature error of one layer: MSE to the content's features / their mean square."""
+NORMALISATIONS = ("relative", "report")
 
-    def __init__(self, target: torch.Tensor):
+
+class ContentLoss(nn.Module):
+    """Relative feature error of one layer: MSE to the content's features / their mean square.
+
+    ``relative=False``: the plain MSE, as the report's code computed it.
+    """
+
+    def __init__(self, target: torch.Tensor, relative: bool = True):
         super().__init__()
         self.register_buffer("target", target.detach())
-        self.register_buffer("scale", _mean_square(target))
+        self.register_buffer("scale", _mean_square(target) if relative else torch.ones(len(target)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return content_loss(features, self.target) / self.scale
 
 
 class StyleLoss(nn.Module):
-    """Relative Gram error of one layer: MSE to the style's Gram matrix / its mean square."""
+    """Relative Gram error of one layer: MSE to the style's Gram matrix / its mean square.
 
-    def __init__(self, target_gram: torch.Tensor):
+    ``relative=False``: the report's term, ``mean((G - G_style)**2) / (C*H*W)`` with unnormalised
+    Gram matrices ``G = F F^T``; with our Gram (divided by H*W) that is ``H*W / C`` times the MSE.
+    It depends on the network's scale (the reason the default is relative).
+    """
+
+    def __init__(self, target_gram: torch.Tensor, relative: bool = True):
         super().__init__()
+        self.relative = relative
         self.register_buffer("target", target_gram.detach())
         self.register_buffer("scale", _mean_square(target_gram))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return style_loss(gram_matrix(features), self.target) / self.scale
+        error = style_loss(gram_matrix(features), self.target)
+        if self.relative:
+            return error / self.scale
+        _, c, h, w = features.shape
+        return error * (h * w / c)
 
 
 class StyleTransferLoss(nn.Module):
@@ -81,11 +97,15 @@ class StyleTransferLoss(nn.Module):
 
     def __init__(self, content_features: dict[str, torch.Tensor], style_grams: dict[str, torch.Tensor],
                  content_layers: dict[str, float], style_layers: dict[str, float],
-                 content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0):
+                 content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
+                 normalisation: str = "relative"):
         super().__init__()
+        if normalisation not in NORMALISATIONS:
+            raise ValueError(f"normalisation={normalisation}: choose one of {', '.join(NORMALISATIONS)}")
+        relative = normalisation == "relative"
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
-        self.content = nn.ModuleDict({n: ContentLoss(content_features[n]) for n in self.content_layers})
-        self.style = nn.ModuleDict({n: StyleLoss(style_grams[n]) for n in self.style_layers})
+        self.content = nn.ModuleDict({n: ContentLoss(content_features[n], relative) for n in self.content_layers})
+        self.style = nn.ModuleDict({n: StyleLoss(style_grams[n], relative) for n in self.style_layers})
         self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
 
     def forward(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -33,6 +33,7 @@ class StyleTransfer(L.LightningModule):
         optimizer: str = "lbfgs",
         lr: float | None = None,
         lbfgs_history: int = 50,
+        loss_normalisation: str = "relative",
     ):
         super().__init__()
         if optimizer not in OPTIMIZERS:
@@ -50,7 +51,7 @@ class StyleTransfer(L.LightningModule):
         with torch.no_grad():
             feats = extractor(content)
         self.loss = StyleTransferLoss(feats, style_grams, content_layers, style_layers,
-                                      content_weight, style_weight, tv_weight)
+                                      content_weight, style_weight, tv_weight, loss_normalisation)
         # L-BFGS without line search can blow up late in a run: keep each image's best iterate.
         self.register_buffer("best_image", self.image.detach().clone())
         self.register_buffer("best_total", torch.full((init.shape[0],), float("inf")))

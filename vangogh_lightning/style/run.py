@@ -194,7 +194,7 @@ class Stylizer:
         if scale not in self._grams:
             blended: dict[str, torch.Tensor] = {}
             for image, weight in zip(self.styles, self.style_mix):
-                tensor = to_tensor(image, fit_size(image.size, scale)).unsqueeze(0).to(self.device)
+                tensor = to_tensor(image, fit_size(image.size, scale, self.cfg.square)).unsqueeze(0).to(self.device)
                 with torch.no_grad():
                     feats = self.extractor(tensor)
                 for name in self.style_layers:
@@ -221,11 +221,11 @@ class Stylizer:
         scales = scales_for(cfg.size, cfg.multiscale, cfg.min_scale)
         # Coarse scales at which a narrow image would be too thin are skipped (the final one is checked).
         need = MIN_SHORT_SIDE
-        scales = [s for s in scales[:-1] if short_side_at(items[0].image.size, s) >= need] + scales[-1:]
+        scales = [s for s in scales[:-1] if short_side_at(items[0].image.size, s, cfg.square) >= need] + scales[-1:]
         result: torch.Tensor | None = None
         module: StyleTransfer | None = None
         for scale in scales:
-            size = fit_size(items[0].image.size, scale)
+            size = fit_size(items[0].image.size, scale, cfg.square)
             content = torch.stack([to_tensor(it.image, size) for it in items]).to(self.device)
             if result is None:
                 init = initial_image(cfg.init, content.cpu(), self.styles[0], cfg.seed).to(self.device)
@@ -237,7 +237,7 @@ class Stylizer:
                 module = StyleTransfer(
                     self.extractor, content, self.style_grams(scale), self.content_layers,
                     self.style_layers, init, steps, cfg.content_weight, cfg.style_weight,
-                    cfg.tv_weight, cfg.optimizer, cfg.lr, cfg.lbfgs_history,
+                    cfg.tv_weight, cfg.optimizer, cfg.lr, cfg.lbfgs_history, cfg.loss_normalisation,
                 )
             except RuntimeError as exc:
                 if "size" not in str(exc).lower():
@@ -258,9 +258,9 @@ class Stylizer:
 MIN_SHORT_SIDE = 32
 
 
-def short_side_at(size: tuple[int, int], longest: int) -> int:
+def short_side_at(size: tuple[int, int], longest: int, square: bool = False) -> int:
     """Short side of an image of ``size`` scaled to ``longest`` px on its long side."""
-    return min(fit_size(size, longest))
+    return min(fit_size(size, longest, square))
 
 
 def check_not_too_thin(path: Path, source: tuple[int, int], size: int, backbone: str) -> None:
@@ -291,7 +291,8 @@ def _load_contents(cfg: DictConfig, out_dir: Path) -> list[ContentItem]:
         image = load_rgb(path, max_side=cfg.size)  # validates the file first
         with Image.open(path) as probe:
             source_size = probe.size
-        check_not_too_thin(path, source_size, cfg.size, cfg.backbone.name)
+        if not cfg.square:  # squashed to size x size, nothing is too thin
+            check_not_too_thin(path, source_size, cfg.size, cfg.backbone.name)
         if max(source_size) > cfg.size:
             print(f"note: {path} is {source_size[0]}x{source_size[1]}; working at "
                   f"{image.width}x{image.height} (size={cfg.size})")
@@ -337,7 +338,7 @@ def stylize(cfg: DictConfig) -> list[Path]:
     styler = Stylizer(cfg, device)
     groups: dict[tuple[int, int], list[ContentItem]] = defaultdict(list)
     for item in items:
-        groups[fit_size(item.image.size, cfg.size)].append(item)
+        groups[fit_size(item.image.size, cfg.size, cfg.square)].append(item)
     written = []
     for (width, height), group in groups.items():
         batch_size = batch_size_for(cfg.batch_size, device, width * height)
