@@ -86,3 +86,21 @@ def test_a_checkpoint_file_resumes_one_fold_only(tmp_path):
     cfg = compose_cfg("train", [*TINY_TRAIN, "ckpt_path=/some/file.ckpt"], tmp_path)
     with pytest.raises(UserError, match="ckpt_path=/some/file.ckpt: a checkpoint file resumes one fold; add fold="):
         train(cfg)
+
+
+def test_each_fold_saves_out_of_fold_predictions_of_its_best_weights(cv_run):
+    from torchmetrics.functional.classification import binary_auroc
+
+    from vangogh_lightning.out_of_fold import artists_taken_for_van_gogh, confusion
+
+    for fold_dir in fold_dirs(cv_run):
+        summary = json.loads((fold_dir / "summary.json").read_text())
+        oof = pd.read_csv(fold_dir / "oof_predictions.csv")
+        assert list(oof.columns) == ["filename", "path", "artist", "label", "fold", "p_van_gogh", "predicted"]
+        assert (oof["fold"] == summary["fold"]).all() and oof["p_van_gogh"].between(0, 1).all()
+        # the validation images of this fold, each once, scored by the best checkpoint's weights
+        auroc = binary_auroc(torch.tensor(oof["p_van_gogh"].values), torch.tensor(oof["label"].values))
+        assert auroc.item() == pytest.approx(summary["best_score"], abs=1e-4)
+        assert oof["filename"].is_unique and sum(confusion(oof).values()) == len(oof)
+        taken = artists_taken_for_van_gogh(oof)
+        assert set(taken["artist"]) <= set(oof.loc[oof["label"] == 0, "artist"])

@@ -36,6 +36,7 @@ from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.images import set_max_pixels
 from vangogh_lightning.loggers import build_loggers, check_wandb_key, finish_wandb, log_group_summary, uses_wandb
+from vangogh_lightning.out_of_fold import OOF_FILE, out_of_fold_predictions
 from vangogh_lightning.pruning import pruning_callbacks, trial_of_this_job
 from vangogh_lightning.rng_state import RngStateCallback
 from vangogh_lightning.run_summary import BestMetrics, flat_config
@@ -182,6 +183,9 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
         raise never_validated(fold, cfg)
     best_path = Path(ckpt.best_model_path) if ckpt is not None and ckpt.best_model_path else None
     best_path = finish_checkpoints(cfg, ckpt_dir, best_path)
+    if best_path is not None:  # folds that keep their best weights: the validation images scored by them
+        oof = out_of_fold_predictions(model, datamodule, best_path)
+        atomic_write_text(oof.to_csv(index=False), fold_dir / OOF_FILE)
     summary = {
         "backbone": cfg.model.backbone,
         "fold": fold,
