@@ -7,6 +7,7 @@ import pytest
 from tests.conftest import compose_cfg
 from vangogh_lightning.config_checks import (
     EVALUATE_RULES,
+    STUDY_RULES,
     STYLIZE_RULES,
     TRAIN_RULES,
     check_config,
@@ -15,7 +16,7 @@ from vangogh_lightning.config_checks import (
 from vangogh_lightning.errors import UserError
 
 SCRIPTS = {"train": ([], TRAIN_RULES), "stylize": (["content=x.jpg"], STYLIZE_RULES),
-           "evaluate": (["task=classify"], EVALUATE_RULES)}
+           "evaluate": (["task=classify"], EVALUATE_RULES), "study": (["content=x.jpg"], STUDY_RULES)}
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -130,6 +130,8 @@ def test_deception_table_equals_a_hand_count():
     assert table.loc["VGG19 identified as Van Gogh", "alexnet transfer"] == 3 / 5
     assert table.loc["AlexNet identified as Van Gogh", "alexnet transfer"] == 3 / 5
     assert table.loc["Both models agreed", "alexnet transfer"] == 2 / 5
+    assert table.loc["Only one of them"].tolist() == [2 / 4, 2 / 5]
+    assert table.loc["Neither"].tolist() == [1 / 4, 1 / 5]
     assert table.loc["images"].tolist() == [4, 5]
 
 

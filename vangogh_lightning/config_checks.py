@@ -295,4 +295,19 @@ EVALUATE_RULES: dict[str, Check] = {
     "task.title": text(),
 }
 
-RULES: dict[str, dict[str, Check]] = {"train": TRAIN_RULES, "stylize": STYLIZE_RULES, "evaluate": EVALUATE_RULES}
+STUDY_RULES: dict[str, Check] = {
+    **COMMON_RULES,
+    "out_dir": text(),
+    "search": boolean(),
+    "search_overrides": list_of(text()),
+    "backbones": list_of(choice("alexnet", "vgg19"), min_len=1),
+    "train_overrides": list_of(text()),
+    "content": either(text(), list_of(text(), min_len=1)),
+    "styles": list_of(text(), min_len=1),
+    "stylize_overrides": list_of(text()),
+    "rule": choice("auroc", "combined"),
+    "threshold": number(0, 1, low_open=True, high_open=True),
+}
+
+RULES: dict[str, dict[str, Check]] = {"train": TRAIN_RULES, "stylize": STYLIZE_RULES, "evaluate": EVALUATE_RULES,
+                                      "study": STUDY_RULES}

@@ -58,6 +58,9 @@ def stylized_images(spec, key: str) -> list[Path]:
 def deception_table(verdicts: pd.DataFrame) -> pd.DataFrame:
     """Rows = condition, columns = transfer backbone, values = share in [0, 1].
 
+    The report's three rows (judged Van Gogh by VGG-19, by AlexNet, by both), then the images only one
+    classifier took for Van Gogh and those neither did; the last three add up to one.
+
     ``verdicts`` has one row per image with columns ``transfer`` and boolean ``vgg19``,
     ``alexnet`` (judged Van Gogh by that classifier).
     """
@@ -68,6 +71,8 @@ def deception_table(verdicts: pd.DataFrame) -> pd.DataFrame:
             "VGG19 identified as Van Gogh": group["vgg19"].mean(),
             "AlexNet identified as Van Gogh": group["alexnet"].mean(),
             "Both models agreed": both.mean(),
+            "Only one of them": (group["vgg19"] ^ group["alexnet"]).mean(),
+            "Neither": (~group["vgg19"] & ~group["alexnet"]).mean(),
             "images": len(group),
         }
     return pd.DataFrame(rows)

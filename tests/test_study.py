@@ -1,0 +1,104 @@
+"""The whole study in one command (quick variant): hand-offs, resume, and the page a person reads."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tests.conftest import ROOT
+from tests.helpers.browser import rendered_dom, screenshot, tables
+
+BACKBONES = ("vgg19", "alexnet")
+STARRY = "vincent-van-gogh_the-starry-night-1889"
+
+
+def study(out: Path) -> str:
+    env = {**os.environ, "WANDB_MODE": "offline"}
+    proc = subprocess.run([sys.executable, "study.py", "scale=quick", f"out_dir={out}"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def stylize_commands(log: str) -> list[str]:
+    return [line for line in log.splitlines() if re.match(r"\[study\] stylize \w+ \S+: python", line)]
+
+
+@pytest.fixture(scope="module")
+def quick_study(tmp_path_factory, request) -> tuple[Path, str]:
+    if not (ROOT.parent / "shared" / "data" / "photos").is_dir():
+        pytest.skip("../shared/data is not present")
+    out = tmp_path_factory.mktemp("study") / "quick"
+    return out, study(out)
+
+
+@pytest.mark.slow
+def test_the_quick_study_goes_from_training_to_table_1(quick_study):
+    out, log = quick_study
+    for backbone in BACKBONES:
+        assert (out / "selected" / f"{backbone}.ckpt").is_file()
+        assert len(list((out / "train" / backbone).glob("fold_*/oof_predictions.csv"))) == 2
+    table = pd.read_csv(out / "deception" / "deception.csv", index_col="condition")
+    assert list(table.index) == ["VGG19 identified as Van Gogh", "AlexNet identified as Van Gogh",
+                                 "Both models agreed", "Only one of them", "Neither", "images"]
+    assert table.loc["images"].tolist() == [2, 2]
+    assert table.loc[["Both models agreed", "Only one of them", "Neither"]].sum().tolist() == pytest.approx([1, 1])
+    # the judged images are exactly the results stylize recorded (no sheets, no snapshots)
+    verdicts = pd.read_csv(out / "deception" / "verdicts.csv")
+    recorded = {str((p.parent / json.loads(p.read_text())["image"]).resolve())
+                for p in (out / "stylized").glob(f"*/{STARRY}/*.json")}
+    assert {str(Path(p).resolve()) for p in verdicts["image"]} == recorded and len(recorded) == 4
+    assert "[study] done" in log and (out / "report.html").is_file()
+
+
+@pytest.mark.slow
+def test_running_it_again_skips_every_step_and_an_interrupted_step_redoes_only_what_is_missing(quick_study):
+    out, _ = quick_study
+    selected = (out / "selected" / "alexnet.ckpt").stat().st_mtime_ns
+    again = study(out)
+    assert again.count("already done, skipped") == 6 and ": python " not in again
+    assert (out / "selected" / "alexnet.ckpt").stat().st_mtime_ns == selected
+    # as if stylize had been killed after the first of its two images
+    folder = out / "stylized" / "alexnet" / STARRY
+    record = next(p for p in sorted(folder.glob("*.json")) if "tubingen" in p.name)
+    (folder / json.loads(record.read_text())["image"]).unlink()
+    record.unlink()
+    resumed = study(out)
+    (command,) = stylize_commands(resumed)
+    assert "tubingen.jpg" in command and "photo-00.jpg" not in command and "stylize alexnet" in command
+    assert "[study] deception table: python" in resumed  # its inputs changed: recomputed
+    assert len(pd.read_csv(out / "deception" / "verdicts.csv")) == 4
+
+
+@pytest.mark.slow
+def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_study, tmp_path):
+    out, _ = quick_study
+    dom = rendered_dom(out / "report.html", tmp_path)
+    loaded, total = map(int, re.search(r'data-images="(\d+)/(\d+)"', dom).groups())
+    # curves per backbone + (content, style, two results) per stylized content
+    assert total == 2 + 2 * 4 and loaded == total
+    found = tables(dom)
+    deception = next(t for t in found if t[0][0] == "condition")
+    numbers = pd.read_csv(out / "deception" / "deception.csv", index_col="condition")
+    shown = {row[0]: row[1:] for row in deception[1:]}
+    for condition in ("VGG19 identified as Van Gogh", "Both models agreed", "Neither"):
+        assert shown[condition] == [f"{v:.0%}" for v in numbers.loc[condition]]
+    selection = pd.read_csv(out / "selection" / "fold_selection.csv")
+    cv_tables = [t for t in found if t[0][:2] == ["fold", "best_epoch"]]
+    assert len(cv_tables) == 2
+    for backbone, table in zip(BACKBONES, cv_tables):
+        rows = selection[selection["backbone"] == backbone]
+        assert [r[2] for r in table[1:3]] == [f"{v:.4f}" for v in rows["auroc"]]
+    grid = next(t for t in found if t[0][:2] == ["content", "style"])
+    assert len(grid) == 1 + 2 and all("vgg19:" in cell and "alexnet:" in cell for row in grid[1:] for cell in row[2:])
+    png = screenshot(out / "report.html", tmp_path / "report.png")
+    image = Image.open(png).convert("L")
+    assert image.size == (1200, 2400) and image.getextrema()[0] < 100  # drawn, not a blank page

@@ -1,0 +1,174 @@
+"""``report.html``: one self-contained page of a study (tables, curves, images embedded)."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import html
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from PIL import Image
+
+from vangogh_lightning.atomic import atomic_write_text
+from vangogh_lightning.images import load_rgb
+from vangogh_lightning.out_of_fold import OOF_FILE, artists_taken_for_van_gogh, confusion
+from vangogh_lightning.style import STYLIZED_RECORD_KIND
+
+THUMB = 224
+STYLE = """
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:2px solid #e6b422;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
+th{background:#f4f1e8}td:first-child,th:first-child{text-align:left}tr.selected td{background:#fff3c4;font-weight:600}
+figure{display:inline-block;margin:.3em;text-align:center;vertical-align:top}figcaption{font-size:.85em}
+img{max-width:100%;border:1px solid #ddd}.grid td,.grid th{vertical-align:top;text-align:center}
+.grid img{width:210px}.yes{color:#0a7d28;font-weight:600}.no{color:#a11}.note{color:#666;font-size:.9em}
+"""
+
+
+def _data_uri(image: Image.Image, max_side: int = THUMB) -> str:
+    image = image.convert("RGB")
+    image.thumbnail((max_side, max_side))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=88)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _img(path: Path, alt: str, max_side: int = THUMB) -> str:
+    if not path.is_file():
+        return f'<span class="note">({html.escape(alt)}: missing)</span>'
+    return f'<img src="{_data_uri(load_rgb(path), max_side)}" alt="{html.escape(alt)}">'
+
+
+def _table(frame: pd.DataFrame, selected_row: int | None = None, floatfmt: str = "{:.4f}") -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for i, (_, row) in enumerate(frame.iterrows()):
+        cells = "".join(f"<td>{html.escape(floatfmt.format(v) if isinstance(v, float) else str(v))}</td>"
+                        for v in row)
+        css = ' class="selected"' if i == selected_row else ""
+        rows.append(f"<tr{css}>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _verdict(p: float, yes: bool) -> str:
+    css, word = ("yes", "Van Gogh") if yes else ("no", "not Van Gogh")
+    return f'<span class="{css}">{word}</span> ({p:.2f})'
+
+
+def _cross_validation(out: Path, backbones: list[str]) -> str:
+    table_path = out / "selection" / "fold_selection.csv"
+    if not table_path.is_file():
+        return '<p class="note">No fold selection yet.</p>'
+    table = pd.read_csv(table_path)
+    parts = []
+    for backbone in backbones:
+        rows = table[table["backbone"] == backbone].reset_index(drop=True)
+        if rows.empty:
+            continue
+        record = out / "selected" / f"{backbone}.json"
+        fold = json.loads(record.read_text())["fold"] if record.is_file() else None
+        shown = rows[["fold", "best_epoch", "auroc", "f1", "acc", "bal_acc", "loss"]].copy()
+        mean = {c: f"{shown[c].mean():.4f} ± {shown[c].std(ddof=0):.4f}" for c in ("auroc", "f1", "acc", "bal_acc",
+                                                                                  "loss")}
+        shown = pd.concat([shown, pd.DataFrame([{"fold": "mean ± std", "best_epoch": "", **mean}])],
+                          ignore_index=True)
+        pick = int(rows.index[rows["fold"] == fold][0]) if fold is not None and (rows["fold"] == fold).any() else None
+        parts.append(f"<h3>{backbone}</h3>" + _table(shown, pick)
+                     + (f'<p>Selected: <b>fold {fold}</b> (highlighted) → <code>selected/{backbone}.ckpt</code></p>'
+                        if fold is not None else ""))
+        curves = out / "selection" / f"curves_{backbone}.png"
+        if curves.is_file():
+            parts.append(f'<figure>{_img(curves, f"{backbone} training curves", 1100)}'
+                         f"<figcaption>{backbone}: loss, AUROC and F1 per epoch, one line per fold"
+                         "</figcaption></figure>")
+    return "".join(parts)
+
+
+def _out_of_fold(out: Path, backbones: list[str]) -> str:
+    parts = []
+    for backbone in backbones:
+        files = sorted((out / "train" / backbone).glob(f"fold_*/{OOF_FILE}"))
+        if not files:
+            continue
+        frames = [pd.read_csv(f) for f in files]
+        rows = [{"fold": int(f["fold"].iloc[0]), **confusion(f), "images": len(f)} for f in frames]
+        confusions = pd.DataFrame(rows).rename(columns={
+            "tp": "Van Gogh → Van Gogh", "fn": "Van Gogh → other", "fp": "other → Van Gogh", "tn": "other → other"})
+        taken = artists_taken_for_van_gogh(pd.concat(frames, ignore_index=True))
+        parts.append(f"<h3>{backbone}</h3><p>Confusion matrix per fold (true → predicted, threshold of the "
+                     "model):</p>" + _table(confusions))
+        if taken.empty:
+            parts.append('<p class="note">No painting by another artist was taken for Van Gogh.</p>')
+        else:
+            parts.append("<p>Artists most often taken for Van Gogh (all folds):</p>"
+                         + _table(taken, floatfmt="{:.0%}"))
+    return "".join(parts) or '<p class="note">No out-of-fold predictions.</p>'
+
+
+def _deception(out: Path) -> str:
+    path = out / "deception" / "deception.csv"
+    if not path.is_file():
+        return '<p class="note">No deception table (needs both backbones).</p>'
+    table = pd.read_csv(path)
+    for col in table.columns[1:]:
+        table[col] = [f"{v:.0%}" if cond != "images" else str(int(v))
+                      for cond, v in zip(table["condition"], table[col])]
+    return _table(table)
+
+
+def _records(folder: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        if isinstance(record, dict) and record.get("kind") == STYLIZED_RECORD_KIND:
+            out.append({**record, "path": folder / record["image"]})
+    return out
+
+
+def _grid(out: Path, backbones: list[str], styles: list[Path]) -> str:
+    verdicts_path = out / "deception" / "verdicts.csv"
+    verdicts = pd.read_csv(verdicts_path) if verdicts_path.is_file() else pd.DataFrame(columns=["image"])
+    by_image = {str(Path(p).resolve()): row for p, row in zip(verdicts["image"], verdicts.to_dict("records"))}
+    head = "<tr><th>content</th><th>style</th>" + "".join(f"<th>{b} result</th>" for b in backbones) + "</tr>"
+    rows = []
+    for style in styles:
+        results = {b: {r["content"]: r for r in _records(out / "stylized" / b / style.stem)} for b in backbones}
+        contents = sorted({c for per in results.values() for c in per})
+        for content in contents:
+            cells = [_img(Path(content), "content"), _img(style, "style")]
+            for backbone in backbones:
+                record = results[backbone].get(content)
+                if record is None:
+                    cells.append('<span class="note">not stylized</span>')
+                    continue
+                verdict = by_image.get(str(Path(record["path"]).resolve()))
+                caption = "".join(f"<br>{j}: {_verdict(verdict[f'p_{j}'], bool(verdict[j]))}"
+                                  for j in ("vgg19", "alexnet") if verdict is not None and j in verdict)
+                cells.append(_img(Path(record["path"]), f"{backbone} result") + caption)
+            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    if not rows:
+        return '<p class="note">No stylized images.</p>'
+    return f'<table class="grid">{head}{"".join(rows)}</table>'
+
+
+def write_report(out: Path, backbones: list[str], styles: list[Path], config: dict[str, Any] | None = None) -> Path:
+    """Write ``<out>/report.html`` from the study's files and return its path."""
+    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    settings = html.escape(json.dumps(config or {}, indent=1, default=str))
+    body = f"""<h1>Bring Van Gogh back to life: study report</h1>
+<p class="note">{html.escape(str(out))} · written {when}</p>
+<h2>1. Cross-validation and fold selection</h2>{_cross_validation(out, backbones)}
+<h2>2. Out-of-fold predictions</h2>{_out_of_fold(out, backbones)}
+<h2>3. Deception rate (the report's Table 1)</h2>{_deception(out)}
+<h2>4. Stylized images and both classifiers' verdicts</h2>{_grid(out, backbones, styles)}
+<h2>Settings</h2><details><summary>study configuration</summary><pre>{settings}</pre></details>"""
+    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Van Gogh study report</title>'
+            f"<style>{STYLE}</style></head><body>{body}</body></html>")
+    path = out / "report.html"
+    atomic_write_text(page, path)
+    return path

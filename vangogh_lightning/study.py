@@ -1,0 +1,202 @@
+"""One command from paintings to Table 1: the whole study, resumable.
+
+Steps (each is the real script in its own process, exactly what a user would type):
+optional search -> K-fold training of each backbone (with the search's best parameters) -> fold
+selection -> stylization of the content set with each style by each backbone -> the deception
+table -> ``report.html``. A step whose outputs exist is skipped, and training resumes unfinished
+folds (``ckpt_path=last``), so running the same command again continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from vangogh_lightning.config_checks import check_output_dir
+from vangogh_lightning.errors import UserError
+from vangogh_lightning.images import expand_images
+from vangogh_lightning.style import STYLIZED_RECORD_KIND
+
+ROOT = Path(__file__).resolve().parents[1]
+JUDGES = ("vgg19", "alexnet")
+
+
+@dataclass
+class Step:
+    """One command of the study and how to tell it has already been done."""
+
+    name: str
+    script: str
+    args: list[str]
+    done: Callable[[], bool]
+
+
+def _listed(values) -> str:
+    """A Hydra list override value: [a,b] (items quoted when they hold a comma or space)."""
+    items = [str(v) for v in values]
+    return "[" + ",".join(f"'{v}'" if any(c in v for c in ", ") else v for v in items) + "]"
+
+
+def stylized_contents(folder: Path) -> set[str]:
+    """Content paths (resolved) that stylize.py has finished in ``folder``, from its JSON records."""
+    done = set()
+    for record_path in folder.glob("*.json"):
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            continue
+        finished = isinstance(record, dict) and record.get("kind") == STYLIZED_RECORD_KIND
+        if finished and (folder / record["image"]).is_file():
+            done.add(str(Path(record["content"]).resolve()))
+    return done
+
+
+def best_parameters(search_dir: Path, backbone: str) -> list[str]:
+    """The search's best parameters for ``backbone`` as train.py overrides (none without a search)."""
+    path = search_dir / "best_params.yaml"
+    if not path.is_file():
+        return []
+    best = (yaml.safe_load(path.read_text()) or {}).get(backbone)
+    if not best:
+        print(f"[study] note: the search has no completed {backbone} trial; training {backbone} with its defaults")
+        return []
+    return [f"{key}={value}" for key, value in best["params"].items() if key != "model"]
+
+
+class Study:
+    """The study's steps under one folder."""
+
+    def __init__(self, cfg: DictConfig):
+        self.cfg = cfg
+        self.out = Path(cfg.out_dir).resolve()
+        self.contents = [p.resolve() for p in expand_images(cfg.content, what="content")]
+        self.styles = [Path(s).expanduser().resolve() for s in cfg.styles]
+        missing = [str(s) for s in self.styles if not s.is_file()]
+        if missing:
+            raise UserError(f"styles: {', '.join(missing)} not found; pass styles=[<painting.jpg>,...]")
+        if len({s.stem for s in self.styles}) != len(self.styles):
+            raise UserError("styles: two style images share a file name; rename one (outputs are named after it)")
+
+    # folders ----------------------------------------------------------------------------------
+    @property
+    def search_dir(self) -> Path:
+        return self.out / "search"
+
+    def train_dir(self, backbone: str) -> Path:
+        return self.out / "train" / backbone
+
+    @property
+    def selected_dir(self) -> Path:
+        return self.out / "selected"
+
+    def stylized_dir(self, backbone: str, style: Path) -> Path:
+        return self.out / "stylized" / backbone / style.stem
+
+    # steps ------------------------------------------------------------------------------------
+    def common(self) -> list[str]:
+        return [f"paths.log_dir={self.out / 'logs'}"]
+
+    def steps(self) -> list[Step]:
+        cfg, steps = self.cfg, []
+        if cfg.search:
+            steps.append(Step("search", "train.py",
+                              ["-m", *cfg.search_overrides, *cfg.train_overrides, *self.common(),
+                               f"hydra.sweep.dir={self.search_dir}"],
+                              lambda: (self.search_dir / "best_params.yaml").is_file()))
+        for backbone in cfg.backbones:
+            run = self.train_dir(backbone)
+            steps.append(Step(
+                f"train {backbone}", "train.py",
+                [f"model={backbone}", *cfg.train_overrides, "fold=null", "ckpt_path=last", *self.common(),
+                 f"hydra.run.dir={run}"],
+                lambda run=run: (run / "cv_summary.json").is_file()))
+            # (the search's best parameters are added when the step runs: the search may run first)
+        runs = [str(self.train_dir(b)) for b in cfg.backbones]
+        steps.append(Step("select folds", "evaluate.py",
+                          ["task=select_folds", f"task.runs={_listed(runs)}", f"task.selected_dir={self.selected_dir}",
+                           f"task.rule={cfg.rule}", f"out_dir={self.out / 'selection'}", "overwrite=true",
+                           *self.common()],
+                          lambda: all((self.selected_dir / f"{b}.json").is_file() for b in cfg.backbones)
+                          and all(self._selection_current(b) for b in cfg.backbones)))
+        for backbone in cfg.backbones:
+            for style in self.styles:
+                folder = self.stylized_dir(backbone, style)
+                steps.append(Step(f"stylize {backbone} {style.stem}", "stylize.py",
+                                  [f"backbone={backbone}", f"style={style}", *cfg.stylize_overrides,
+                                   f"out_dir={folder}", *self.common()],
+                                  lambda folder=folder: self._todo(folder) == []))
+        if set(JUDGES) <= set(cfg.backbones):
+            args = ["task=deception", f"task.threshold={cfg.threshold}", f"out_dir={self.out / 'deception'}",
+                    "overwrite=true", *self.common()]
+            args += [f"task.classifiers.{j}={self.selected_dir / f'{j}.ckpt'}" for j in JUDGES]
+            for backbone in cfg.backbones:
+                dirs = [str(self.stylized_dir(backbone, s)) for s in self.styles]
+                args.append(f"task.stylized.{backbone}={_listed(dirs)}")
+            steps.append(Step("deception table", "evaluate.py", args, self._deception_current))
+        return steps
+
+    def _selection_current(self, backbone: str) -> bool:
+        summary = self.train_dir(backbone) / "cv_summary.json"
+        record = self.selected_dir / f"{backbone}.json"
+        return summary.is_file() and record.stat().st_mtime >= summary.stat().st_mtime
+
+    def _todo(self, folder: Path) -> list[Path]:
+        done = stylized_contents(folder) if folder.is_dir() else set()
+        return [p for p in self.contents if str(p.resolve()) not in done]
+
+    def _deception_current(self) -> bool:
+        table = self.out / "deception" / "verdicts.csv"
+        if not table.is_file():
+            return False
+        inputs = [self.selected_dir / f"{j}.json" for j in JUDGES]
+        inputs += [p for b in self.cfg.backbones for s in self.styles for p in self.stylized_dir(b, s).glob("*.json")]
+        return all(p.stat().st_mtime <= table.stat().st_mtime for p in inputs if p.is_file())
+
+    def _args_now(self, step: Step) -> list[str]:
+        """Arguments that depend on earlier steps: best parameters, the contents still to stylize."""
+        args = list(step.args)
+        if step.name.startswith("train "):
+            args[1:1] = best_parameters(self.search_dir, step.name.split()[1])
+        if step.name.startswith("stylize "):
+            folder = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
+            # Only contents without a finished record are passed; files of theirs that exist were left by
+            # an interrupted run (the record is written last), so replacing them loses nothing.
+            args[:0] = [f"content={_listed(self._todo(folder))}", "overwrite=true"]
+        return args
+
+    def run(self) -> Path:
+        """Run every step not done yet; write report.html; return its path."""
+        check_output_dir(self.out, "out_dir")
+        started = time.perf_counter()
+        for step in self.steps():
+            if step.done():
+                print(f"[study] {step.name}: already done, skipped")
+                continue
+            args = self._args_now(step)
+            print(f"[study] {step.name}: python {step.script} {' '.join(args)}", flush=True)
+            t0 = time.perf_counter()
+            code = subprocess.run([sys.executable, str(ROOT / step.script), *args], cwd=ROOT).returncode
+            if code != 0:
+                raise UserError(f"study step '{step.name}' failed (exit status {code}, its message is above); fix it "
+                                "and run the same command again: finished steps are skipped")
+            print(f"[study] {step.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+        from vangogh_lightning.report_html import write_report
+
+        report = write_report(self.out, list(self.cfg.backbones), self.styles, OmegaConf.to_container(self.cfg))
+        print(f"[study] done in {time.perf_counter() - started:.0f} s; open {report}")
+        return report
+
+
+def run_study(cfg: DictConfig) -> Path:
+    """``python study.py``: the whole study under ``cfg.out_dir``."""
+    if cfg.content is None:
+        raise UserError("content is not set; pass content=<folder of photos to stylize> (a file, folder or glob)")
+    return Study(cfg).run()
