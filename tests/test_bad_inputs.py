@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +27,7 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-@pytest.fixture
-def earlier_output(tmp_path) -> Path:
+def make_earlier_output(tmp_path: Path) -> Path:
     """A run folder that already holds a result which must survive every failed run."""
     out = tmp_path / "run"
     out.mkdir()
@@ -35,8 +35,7 @@ def earlier_output(tmp_path) -> Path:
     return out
 
 
-@pytest.fixture
-def files(tmp_path) -> dict[str, Path]:
+def make_files(tmp_path: Path) -> dict[str, Path]:
     arr = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
     good = tmp_path / "good.jpg"
     Image.fromarray(arr).save(good)
@@ -56,6 +55,16 @@ def files(tmp_path) -> dict[str, Path]:
     return {"good": good, "truncated": trunc, "empty_csv": empty_csv, "cols_csv": cols_csv,
             "empty_dir": tmp_path / "empty_dir", "missing": tmp_path / "missing.jpg", "notes": notes,
             "strip": strip, "bomb": bomb}
+
+
+@pytest.fixture
+def earlier_output(tmp_path) -> Path:
+    return make_earlier_output(tmp_path)
+
+
+@pytest.fixture
+def files(tmp_path) -> dict[str, Path]:
+    return make_files(tmp_path)
 
 
 CASES = [
@@ -119,11 +128,28 @@ CASES = [
 ]
 
 
+CASE_IDS = [f"{c[0]}:{c[2][:30]}" for c in CASES]
+
+
+@pytest.fixture(scope="module")
+def case_results(tmp_path_factory) -> list[tuple[subprocess.CompletedProcess, Path]]:
+    """Every case run once, three processes at a time (each is mostly interpreter start-up and imports,
+    so they overlap well even on 2 cores), each in its own folders."""
+    def one(index: int) -> tuple[subprocess.CompletedProcess, Path]:
+        script, make_args = CASES[index][:2]
+        root = tmp_path_factory.mktemp(f"case{index}")
+        out = make_earlier_output(root)
+        return run(script, *make_args(make_files(root)), f"hydra.run.dir={out}"), out
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        return list(pool.map(one, range(len(CASES))))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("script,make_args,messages", [(c[0], c[1], c[2:]) for c in CASES],
-                         ids=[f"{c[0]}:{c[2][:30]}" for c in CASES])
-def test_bad_input_gets_one_clear_line_and_loses_nothing(script, make_args, messages, files, earlier_output):
-    proc = run(script, *make_args(files), f"hydra.run.dir={earlier_output}")
+@pytest.mark.parametrize("case", range(len(CASES)), ids=CASE_IDS)
+def test_bad_input_gets_one_clear_line_and_loses_nothing(case, case_results):
+    messages = CASES[case][2:]
+    proc, earlier_output = case_results[case]
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1 and all(m in errors[0] for m in messages), proc.stderr[-2000:]
