@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import sys
 import time
@@ -20,7 +21,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from omegaconf import OmegaConf
 from torch import nn
 from torchvision import models
 
@@ -28,10 +28,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import OUT, SHARED, device_name, write_result  # noqa: E402
 from vangogh_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from vangogh_lightning.images import load_rgb  # noqa: E402
+from vangogh_lightning.style.engine import Backbone, Settings, Stylizer  # noqa: E402
 from vangogh_lightning.style.imaging import fit_size, to_tensor  # noqa: E402
 from vangogh_lightning.style.layers import layer_names  # noqa: E402
 from vangogh_lightning.style.losses import StyleTransferLoss, gram_matrix  # noqa: E402
-from vangogh_lightning.style.run import ContentItem, Stylizer  # noqa: E402
+from vangogh_lightning.style.plan import ContentItem  # noqa: E402
 
 CONTENT_LAYERS = {"conv4_2": 1.0}
 STYLE_LAYERS = {"conv1_1": 1.0, "conv2_1": 0.75, "conv3_1": 0.2, "conv4_1": 0.2}
@@ -123,16 +124,24 @@ class _Trace(L.Callback):
             self.trace.append((time.perf_counter() - self.t0, float(outputs["loss"])))
 
 
-def product(cfg, contents, steps, device):
+@dataclasses.dataclass
+class Product:
+    """What the product's engine is given: backbone, settings, the style image."""
+
+    backbone: Backbone
+    settings: Settings
+    style: object
+
+
+def product(cfg: Product, contents, steps, device):
     """The product: Stylizer (Lightning, L-BFGS, truncated network, batched, optional multi-scale)."""
-    cfg = OmegaConf.merge(cfg, {"steps": steps})
+    settings = dataclasses.replace(cfg.settings, steps=steps)
+    w, h = fit_size(contents[0][1].size, settings.size)
+    tracer = _Trace(0.0, (h, w))
     torch.manual_seed(0)  # same random VGG-19 as the baselines' models.vgg19() after manual_seed(0)
-    styler = Stylizer(cfg, device)  # building the network is outside the timer, as for the baselines
-    w, h = fit_size(contents[0][1].size, cfg.size)
-    t0 = time.perf_counter()
-    tracer = _Trace(t0, (h, w))
-    original_fit = styler._fit
-    styler._fit = lambda module, n, callbacks: original_fit(module, n, [*callbacks, tracer])
+    # building the network is outside the timer, as for the baselines
+    styler = Stylizer(cfg.backbone, [cfg.style], [1.0], settings, device, callbacks=[tracer])
+    tracer.t0 = time.perf_counter()
     items = [ContentItem(p, img, img.size, {}) for p, img in contents]
     result, module, _ = styler.run_batch(items)
     module.float()
@@ -197,17 +206,15 @@ def main() -> None:
     style_img = load_rgb(style_path, max_side=args.size)
     contents = [(p, load_rgb(p, max_side=args.size)) for p in photos]
     square = [(p, img.resize(fit_size((1, 1), args.size))) for p, img in contents]  # one shape for batching
-    cfg = OmegaConf.create({
-        "backbone": {"name": "vgg19", "pretrained": False, "weights_path": None, "pooling": "max",
-                     "content_layers": list(CONTENT_LAYERS), "content_layer_weights": None,
-                     "style_layers": list(STYLE_LAYERS), "style_layer_weights": list(STYLE_LAYERS.values())},
-        "style": [str(style_path)], "style_weights": None, "default_style": None, "size": args.size,
-        "multiscale": {"true": True, "false": False}.get(args.multiscale, args.multiscale),
-        "min_scale": args.min_scale, "coarse_steps": args.coarse_steps,
-        "optimizer": "lbfgs", "lr": None, "init": "content", "lbfgs_history": args.lbfgs_history,
-        "seed": 0, **{f"{k}_weight": v for k, v in WEIGHTS.items()}, "progress_bar": False,
-        "precision": args.precision, "save_every": 0,
-    })
+    cfg = Product(
+        Backbone("vgg19", dict(CONTENT_LAYERS), dict(STYLE_LAYERS), pretrained=False),
+        Settings(size=args.size, multiscale={"true": True, "false": False}.get(args.multiscale, args.multiscale),
+                 min_scale=args.min_scale, coarse_steps=args.coarse_steps, optimizer="lbfgs", lr=None,
+                 init="content", lbfgs_history=args.lbfgs_history, seed=0,
+                 **{f"{k}_weight": v for k, v in WEIGHTS.items()}, progress_bar=False, precision=args.precision,
+                 save_every=0),
+        load_rgb(style_path, max_side=2 * args.size),
+    )
     if device.type == "cuda":
         warm_up(vgg.features, fit_size(contents[0][1].size, args.size), device)
     record = {"benchmark": "stylize", "device": device_name(device), "size": args.size,
@@ -257,8 +264,8 @@ def main() -> None:
         "speedup_vs_B": None if (t_p is None or t_b is None) else round(t_b / t_p, 2),
         "product_final_loss": trace_p[-1][1], "product_result_loss_fp32": fp32_final,
         "B_final_loss": trace_b[-1][1], "product_precision": args.precision,
-        "product_multiscale": cfg.multiscale, "product_min_scale": cfg.min_scale,
-        "product_coarse_steps": cfg.coarse_steps,
+        "product_multiscale": cfg.settings.multiscale, "product_min_scale": cfg.settings.min_scale,
+        "product_coarse_steps": cfg.settings.coarse_steps,
     })
     write_result(f"stylize-{args.size}", record)
 

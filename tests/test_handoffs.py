@@ -21,7 +21,7 @@ from vangogh_lightning.errors import UserError
 from vangogh_lightning.evaluation.checkpoints import load_classifier
 from vangogh_lightning.evaluation.deception import stylized_images
 from vangogh_lightning.evaluation.run import select_folds
-from vangogh_lightning.style.run import plan_outputs
+from vangogh_lightning.style.plan import plan_outputs
 from vangogh_lightning.training import train
 
 TWO_FOLDS = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=40", "trainer.max_epochs=2",

@@ -28,6 +28,16 @@ def cfg_for(tmp_path: Path, content, style, *extra: str):
                                    f"out_dir={tmp_path / 'out'}", *extra], tmp_path)
 
 
+def engine_for(cfg, callbacks=()):
+    """The engine with explicit arguments, as stylize() builds it from a config."""
+    from vangogh_lightning.style.engine import Stylizer
+    from vangogh_lightning.style.run import backbone_from_config, settings_from_config
+
+    style = load_rgb(cfg.style, max_side=2 * cfg.size)
+    return Stylizer(backbone_from_config(cfg), [style], [1.0], settings_from_config(cfg), torch.device("cpu"),
+                    callbacks)
+
+
 def result_json(tmp_path: Path, stem: str, backbone: str) -> dict:
     return json.loads((tmp_path / "out" / f"{stem}_{backbone}.json").read_text())
 
@@ -131,7 +141,6 @@ def test_loss_falls_by_half_in_30_steps_and_beats_the_content_style_loss(tmp_pat
 def test_the_progress_bar_shows_the_losses_and_without_it_nothing_is_logged(tmp_path, shared_data):
     from lightning.pytorch.callbacks import Callback
 
-    from vangogh_lightning.style import run as style_run
 
     seen = {}
 
@@ -139,12 +148,11 @@ def test_the_progress_bar_shows_the_losses_and_without_it_nothing_is_logged(tmp_
         def on_train_end(self, trainer, module):
             seen[trainer.progress_bar_callback is not None] = set(trainer.progress_bar_metrics)
 
-    original = style_run.Stylizer._fit
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(style_run.Stylizer, "_fit", lambda self, m, n, cbs: original(self, m, n, [*cbs, Spy()]))
-        for i, shown in enumerate(["true", "false"]):
-            stylize(cfg_for(tmp_path / str(i), shared_data / "photos/photo-02.jpg", shared_data / STARRY,
-                            "steps=2", f"progress_bar={shown}"))
+    for i, shown in enumerate(["true", "false"]):
+        cfg = cfg_for(tmp_path / str(i), shared_data / "photos/photo-02.jpg", shared_data / STARRY,
+                      "steps=2", f"progress_bar={shown}")
+        styler = engine_for(cfg, callbacks=[Spy()])
+        styler.run_batch([_item(shared_data / "photos/photo-02.jpg", tmp_path)])
     assert seen == {True: {"content", "style", "tv", "total"}, False: set()}
 
 
@@ -165,17 +173,15 @@ def test_output_keeps_the_content_aspect_ratio_and_writes_json_and_sheet(tmp_pat
 
 
 def test_the_only_parameters_are_the_image_pixels(tmp_path, shared_data):
-    from vangogh_lightning.style.run import Stylizer, pick_device
-
     cfg = cfg_for(tmp_path, shared_data / "photos/photo-01.jpg", shared_data / STARRY, "steps=1")
-    styler = Stylizer(cfg, pick_device("cpu"))
+    styler = engine_for(cfg)
     _, module, _ = styler.run_batch([_item(shared_data / "photos/photo-01.jpg", tmp_path)])
     params = list(module.parameters())
     assert len(params) == 1 and params[0] is module.image
 
 
 def _item(path: Path, tmp_path: Path):
-    from vangogh_lightning.style.run import ContentItem
+    from vangogh_lightning.style.plan import ContentItem
 
     img = load_rgb(path, max_side=64)
     return ContentItem(path, img, img.size, {"image": tmp_path / "x.png"})
@@ -287,7 +293,7 @@ def test_bf16_mixed_precision_runs_and_still_lowers_the_loss(tmp_path, shared_da
 
 
 def test_batch_size_auto_is_one_on_cpu_and_rejects_nonsense():
-    from vangogh_lightning.style.run import batch_size_for
+    from vangogh_lightning.style.plan import batch_size_for
 
     assert batch_size_for("auto", torch.device("cpu")) == 1
     assert batch_size_for(3, torch.device("cpu")) == 3
@@ -297,7 +303,7 @@ def test_batch_size_auto_is_one_on_cpu_and_rejects_nonsense():
 
 
 def test_batch_size_auto_on_cuda_fits_half_the_free_memory_and_stops_at_eight():
-    from vangogh_lightning.style.run import batch_size_for
+    from vangogh_lightning.style.plan import batch_size_for
 
     gib, cuda = 2**30, torch.device("cuda")
     assert batch_size_for("auto", cuda, 512 * 512, free_bytes=78 * gib) == 8  # an idle H100
@@ -319,7 +325,7 @@ def test_layers_and_weights_are_chosen_by_name_from_the_command_line(tmp_path, s
 
 
 def test_output_names_keep_dotted_stems_and_repeated_stems_get_a_suffix(tmp_path):
-    from vangogh_lightning.style.run import plan_outputs
+    from vangogh_lightning.style.plan import plan_outputs
 
     plans = plan_outputs([Path("a/photo.v2.jpg"), Path("b/photo.v2.png"), Path("c/photo.jpg")],
                          tmp_path, "vgg19")
