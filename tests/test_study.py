@@ -102,3 +102,14 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
     png = screenshot(out / "report.html", tmp_path / "report.png")
     image = Image.open(png).convert("L")
     assert image.size == (1200, 2400) and image.getextrema()[0] < 100  # drawn, not a blank page
+
+
+def test_a_second_study_on_the_same_folder_is_refused_while_the_first_runs(tmp_path, shared_data):
+    from tests.conftest import compose_cfg
+    from vangogh_lightning.errors import UserError
+    from vangogh_lightning.study import exclusive, run_study
+
+    cfg = compose_cfg("study", ["scale=quick", f"out_dir={tmp_path / 'study'}"], tmp_path)
+    with exclusive(tmp_path / "study"), pytest.raises(UserError, match="a study is already running there"):
+        run_study(cfg)  # refused before any step starts
+    assert not (tmp_path / "study" / "train").exists()

@@ -9,7 +9,10 @@ folds (``ckpt_path=last``), so running the same command again continues where it
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
 import subprocess
 import sys
 import time
@@ -69,6 +72,27 @@ def best_parameters(search_dir: Path, backbone: str) -> list[str]:
         print(f"[study] note: the search has no completed {backbone} trial; training {backbone} with its defaults")
         return []
     return [f"{key}={value}" for key, value in best["params"].items() if key != "model"]
+
+
+@contextlib.contextmanager
+def exclusive(out: Path):
+    """Hold ``<out>/study.lock`` for the whole run: a second study on the same folder (another shell)
+    is refused at once instead of training the same folds twice. The OS drops the lock when the
+    process ends, however it ends, so a killed study never blocks the next one."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "study.lock", "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserError(f"out_dir={out}: a study is already running there ({holder}); wait for it, "
+                            "or pass another out_dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        yield
 
 
 class Study:
@@ -175,6 +199,10 @@ class Study:
     def run(self) -> Path:
         """Run every step not done yet; write report.html; return its path."""
         check_output_dir(self.out, "out_dir")
+        with exclusive(self.out):
+            return self._run()
+
+    def _run(self) -> Path:
         started = time.perf_counter()
         for step in self.steps():
             if step.done():
