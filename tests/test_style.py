@@ -180,10 +180,10 @@ def test_the_only_parameters_are_the_image_pixels(tmp_path, shared_data):
     assert len(params) == 1 and params[0] is module.image
 
 
-def _item(path: Path, tmp_path: Path):
+def _item(path: Path, tmp_path: Path, side: int = 64):
     from vangogh_lightning.style.plan import ContentItem
 
-    img = load_rgb(path, max_side=64)
+    img = load_rgb(path, max_side=side)
     return ContentItem(path, img, img.size, {"image": tmp_path / "x.png"})
 
 
@@ -442,3 +442,26 @@ def test_random_vgg19_features_are_initialised_like_torchvision_without_building
     fan_out = first.shape[0] * first.shape[2] * first.shape[3]
     assert first.std().item() == pytest.approx((2 / fan_out) ** 0.5, rel=0.15)  # Kaiming normal, fan-out
     assert not ex.body[0].bias.any()
+
+
+def test_multiscale_runs_coarse_to_fine_and_frees_each_coarse_scale_before_the_next(tmp_path, shared_data):
+    import weakref
+
+    from lightning.pytorch.callbacks import Callback
+
+    modules, alive_at_start = [], []
+
+    class Recorder(Callback):
+        def on_train_start(self, trainer, module):
+            alive_at_start.append([ref() is not None for _, ref in modules])  # earlier scales, no gc here
+            modules.append((tuple(module.image.shape[-2:]), weakref.ref(module)))
+
+    cfg = cfg_for(tmp_path, shared_data / "photos/tubingen.jpg", shared_data / STARRY, "size=96", "multiscale=true",
+                  "min_scale=48", "steps=2")
+    result, last, scales = engine_for(cfg, callbacks=[Recorder()]).run_batch(
+        [_item(shared_data / "photos/tubingen.jpg", tmp_path, side=96)])
+    assert scales == [48, 96] and max(result.shape[-2:]) == 96
+    (coarse_shape, _), (fine_shape, fine) = modules
+    assert max(coarse_shape) == 48 and max(fine_shape) == 96 and fine() is last
+    # when the fine scale starts, the coarse scale's module (features, L-BFGS state) is already gone
+    assert alive_at_start == [[], [False]]
