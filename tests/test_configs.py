@@ -73,6 +73,7 @@ def test_launcher_configs_for_parallel_trials_and_slurm_compose(launcher, target
     ("train", ["data", "model", "trainer", "callbacks", "logger", "paths", "experiment", "hparams_search", "debug"]),
     ("stylize", ["backbone", "preset", "paths"]),
     ("evaluate", ["task", "paths"]),
+    ("study", ["scale", "paths"]),
 ])
 def test_each_scripts_help_lists_exactly_its_own_groups_and_their_options(script, groups):
     import subprocess
