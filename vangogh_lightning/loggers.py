@@ -101,10 +101,14 @@ def resolve_wandb_offline(setting: bool | str) -> bool:
     )
 
 
+def is_wandb_entry(entry) -> bool:
+    """True for a logger config entry (or its plain-dict form) that instantiates a WandbLogger."""
+    return entry is not None and str(entry.get("_target_", "")).endswith("WandbLogger")
+
+
 def uses_wandb(logger_cfg: DictConfig | None) -> bool:
     """True when one of the configured loggers is a WandbLogger."""
-    return any(entry is not None and str(entry.get("_target_", "")).endswith("WandbLogger")
-               for entry in (logger_cfg or {}).values())
+    return any(is_wandb_entry(entry) for entry in (logger_cfg or {}).values())
 
 
 def build_loggers(logger_cfg: DictConfig | None, group: str, tags: list[str] | None = None,
@@ -118,7 +122,7 @@ def build_loggers(logger_cfg: DictConfig | None, group: str, tags: list[str] | N
     for key, entry in (logger_cfg or {}).items():
         if entry is None:
             continue
-        if str(entry.get("_target_", "")).endswith("WandbLogger"):
+        if is_wandb_entry(entry):
             entry = OmegaConf.to_container(entry, resolve=True)
             entry["offline"] = resolve_wandb_offline(entry.get("offline", "auto"))
             entry["tags"] = list(entry.get("tags") or []) + list(tags or [])
@@ -150,8 +154,7 @@ def log_group_summary(logger_cfg: DictConfig | None, group: str, name: str, save
     if not uses_wandb(logger_cfg):
         return
     resolved = OmegaConf.to_container(logger_cfg, resolve=True)
-    wandb_only = OmegaConf.create({k: v for k, v in resolved.items()
-                                   if v is not None and str(v.get("_target_", "")).endswith("WandbLogger")})
+    wandb_only = OmegaConf.create({k: v for k, v in resolved.items() if is_wandb_entry(v)})
     loggers = build_loggers(wandb_only, group=group, tags=["cv"],
                             wandb_overrides={"name": name, "job_type": "cv", "save_dir": save_dir})
     for logger in loggers:

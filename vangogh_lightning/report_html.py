@@ -14,9 +14,10 @@ import pandas as pd
 from PIL import Image
 
 from vangogh_lightning.atomic import atomic_write_text
+from vangogh_lightning.evaluation.selection import summarise
 from vangogh_lightning.images import load_rgb
 from vangogh_lightning.out_of_fold import OOF_FILE, artists_taken_for_van_gogh, confusion
-from vangogh_lightning.style import STYLIZED_RECORD_KIND
+from vangogh_lightning.style.records import finished_records
 
 THUMB = 224
 STYLE = """
@@ -73,8 +74,7 @@ def _cross_validation(out: Path, backbones: list[str]) -> str:
         record = out / "selected" / f"{backbone}.json"
         fold = json.loads(record.read_text())["fold"] if record.is_file() else None
         shown = rows[["fold", "best_epoch", "auroc", "f1", "acc", "bal_acc", "loss"]].copy()
-        mean = {c: f"{shown[c].mean():.4f} ± {shown[c].std(ddof=0):.4f}" for c in ("auroc", "f1", "acc", "bal_acc",
-                                                                                  "loss")}
+        mean = summarise(rows).loc[backbone].to_dict()  # the same "mean ± std" fold_selection.md shows
         shown = pd.concat([shown, pd.DataFrame([{"fold": "mean ± std", "best_epoch": "", **mean}])],
                           ignore_index=True)
         pick = int(rows.index[rows["fold"] == fold][0]) if fold is not None and (rows["fold"] == fold).any() else None
@@ -121,15 +121,6 @@ def _deception(out: Path) -> str:
     return _table(table)
 
 
-def _records(folder: Path) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted(folder.glob("*.json")):
-        record = json.loads(path.read_text())
-        if isinstance(record, dict) and record.get("kind") == STYLIZED_RECORD_KIND:
-            out.append({**record, "path": folder / record["image"]})
-    return out
-
-
 def _grid(out: Path, backbones: list[str], styles: list[Path]) -> str:
     verdicts_path = out / "deception" / "verdicts.csv"
     verdicts = pd.read_csv(verdicts_path) if verdicts_path.is_file() else pd.DataFrame(columns=["image"])
@@ -137,7 +128,7 @@ def _grid(out: Path, backbones: list[str], styles: list[Path]) -> str:
     head = "<tr><th>content</th><th>style</th>" + "".join(f"<th>{b} result</th>" for b in backbones) + "</tr>"
     rows = []
     for style in styles:
-        results = {b: {r["content"]: r for r in _records(out / "stylized" / b / style.stem)} for b in backbones}
+        results = {b: {r["content"]: r for r in finished_records(out / "stylized" / b / style.stem)} for b in backbones}
         contents = sorted({c for per in results.values() for c in per})
         for content in contents:
             cells = [_img(Path(content), "content"), _img(style, "style")]

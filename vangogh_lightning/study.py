@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from vangogh_lightning.config_checks import check_output_dir
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.images import expand_images
-from vangogh_lightning.style import STYLIZED_RECORD_KIND
+from vangogh_lightning.style.records import finished_records
 
 ROOT = Path(__file__).resolve().parents[1]
 JUDGES = ("vgg19", "alexnet")
@@ -34,11 +33,14 @@ JUDGES = ("vgg19", "alexnet")
 
 @dataclass
 class Step:
-    """One command of the study and how to tell it has already been done."""
+    """One command of the study and how to tell it has already been done.
+
+    ``args`` is called when the step runs: some depend on earlier steps (the search's best
+    parameters, the contents still to stylize)."""
 
     name: str
     script: str
-    args: list[str]
+    args: Callable[[], list[str]]
     done: Callable[[], bool]
 
 
@@ -50,16 +52,7 @@ def _listed(values) -> str:
 
 def stylized_contents(folder: Path) -> set[str]:
     """Content paths (resolved) that stylize.py has finished in ``folder``, from its JSON records."""
-    done = set()
-    for record_path in folder.glob("*.json"):
-        try:
-            record = json.loads(record_path.read_text())
-        except (OSError, ValueError):
-            continue
-        finished = isinstance(record, dict) and record.get("kind") == STYLIZED_RECORD_KIND
-        if finished and (folder / record["image"]).is_file():
-            done.add(str(Path(record["content"]).resolve()))
-    return done
+    return {str(Path(r["content"]).resolve()) for r in finished_records(folder)}
 
 
 def best_parameters(search_dir: Path, backbone: str) -> list[str]:
@@ -132,30 +125,33 @@ class Study:
         cfg, steps = self.cfg, []
         if cfg.search:
             steps.append(Step("search", "train.py",
-                              ["-m", *cfg.search_overrides, *cfg.train_overrides, *self.common(),
-                               f"hydra.sweep.dir={self.search_dir}"],
+                              lambda: ["-m", *cfg.search_overrides, *cfg.train_overrides, *self.common(),
+                                       f"hydra.sweep.dir={self.search_dir}"],
                               lambda: (self.search_dir / "best_params.yaml").is_file()))
         for backbone in cfg.backbones:
             run = self.train_dir(backbone)
             steps.append(Step(
                 f"train {backbone}", "train.py",
-                [f"model={backbone}", *cfg.train_overrides, "fold=null", "ckpt_path=last", *self.common(),
-                 f"hydra.run.dir={run}"],
+                lambda backbone=backbone, run=run: [
+                    f"model={backbone}", *best_parameters(self.search_dir, backbone), *cfg.train_overrides,
+                    "fold=null", "ckpt_path=last", *self.common(), f"hydra.run.dir={run}"],
                 lambda run=run: (run / "cv_summary.json").is_file()))
-            # (the search's best parameters are added when the step runs: the search may run first)
         runs = [str(self.train_dir(b)) for b in cfg.backbones]
-        steps.append(Step("select folds", "evaluate.py",
-                          ["task=select_folds", f"task.runs={_listed(runs)}", f"task.selected_dir={self.selected_dir}",
-                           f"task.rule={cfg.rule}", f"out_dir={self.out / 'selection'}", "overwrite=true",
-                           *self.common()],
+        selection = ["task=select_folds", f"task.runs={_listed(runs)}", f"task.selected_dir={self.selected_dir}",
+                     f"task.rule={cfg.rule}", f"out_dir={self.out / 'selection'}", "overwrite=true", *self.common()]
+        steps.append(Step("select folds", "evaluate.py", lambda: selection,
                           lambda: all((self.selected_dir / f"{b}.json").is_file() for b in cfg.backbones)
                           and all(self._selection_current(b) for b in cfg.backbones)))
         for backbone in cfg.backbones:
             for style in self.styles:
                 folder = self.stylized_dir(backbone, style)
+                # Only contents without a finished record are passed; files of theirs that exist were left
+                # by an interrupted run (the record is written last), so replacing them loses nothing.
                 steps.append(Step(f"stylize {backbone} {style.stem}", "stylize.py",
-                                  [f"backbone={backbone}", f"style={style}", *cfg.stylize_overrides,
-                                   f"out_dir={folder}", *self.common()],
+                                  lambda backbone=backbone, style=style, folder=folder: [
+                                      f"content={_listed(self._todo(folder))}", "overwrite=true",
+                                      f"backbone={backbone}", f"style={style}", *cfg.stylize_overrides,
+                                      f"out_dir={folder}", *self.common()],
                                   lambda folder=folder: self._todo(folder) == []))
         if set(JUDGES) <= set(cfg.backbones):
             args = ["task=deception", f"task.threshold={cfg.threshold}", f"out_dir={self.out / 'deception'}",
@@ -164,7 +160,7 @@ class Study:
             for backbone in cfg.backbones:
                 dirs = [str(self.stylized_dir(backbone, s)) for s in self.styles]
                 args.append(f"task.stylized.{backbone}={_listed(dirs)}")
-            steps.append(Step("deception table", "evaluate.py", args, self._deception_current))
+            steps.append(Step("deception table", "evaluate.py", lambda: args, self._deception_current))
         return steps
 
     def _selection_current(self, backbone: str) -> bool:
@@ -184,18 +180,6 @@ class Study:
         inputs += [p for b in self.cfg.backbones for s in self.styles for p in self.stylized_dir(b, s).glob("*.json")]
         return all(p.stat().st_mtime <= table.stat().st_mtime for p in inputs if p.is_file())
 
-    def _args_now(self, step: Step) -> list[str]:
-        """Arguments that depend on earlier steps: best parameters, the contents still to stylize."""
-        args = list(step.args)
-        if step.name.startswith("train "):
-            args[1:1] = best_parameters(self.search_dir, step.name.split()[1])
-        if step.name.startswith("stylize "):
-            folder = Path(next(a for a in args if a.startswith("out_dir=")).split("=", 1)[1])
-            # Only contents without a finished record are passed; files of theirs that exist were left by
-            # an interrupted run (the record is written last), so replacing them loses nothing.
-            args[:0] = [f"content={_listed(self._todo(folder))}", "overwrite=true"]
-        return args
-
     def run(self) -> Path:
         """Run every step not done yet; write report.html; return its path."""
         check_output_dir(self.out, "out_dir")
@@ -208,7 +192,7 @@ class Study:
             if step.done():
                 print(f"[study] {step.name}: already done, skipped")
                 continue
-            args = self._args_now(step)
+            args = step.args()
             print(f"[study] {step.name}: python {step.script} {' '.join(args)}", flush=True)
             t0 = time.perf_counter()
             code = subprocess.run([sys.executable, str(ROOT / step.script), *args], cwd=ROOT).returncode

@@ -111,8 +111,7 @@ class VanGoghDataModule(L.LightningDataModule):
             self._index = self._build_index()
             hp = self.hparams
             if hp.split == "kfold":
-                rows = self._index["row"].to_numpy() if "row" in self._index else np.arange(len(self._index))
-                self._folds = shuffled_kfold(rows, max(self._listed_rows, len(self._index)), hp.num_folds,
+                self._folds = shuffled_kfold(self._index["row"].to_numpy(), self._listed_rows, hp.num_folds,
                                              hp.split_seed)
             else:
                 groups = self._index["group"].to_numpy() if "group" in self._index else None
@@ -123,6 +122,7 @@ class VanGoghDataModule(L.LightningDataModule):
         hp = self.hparams
         if hp.source == "synthetic":
             frame = synthetic_index(hp.synthetic_count, hp.synthetic_positive_share, hp.split_seed)
+            frame["row"] = np.arange(len(frame))
             self._listed_rows = len(frame)
             return frame
         if hp.image_root is None:

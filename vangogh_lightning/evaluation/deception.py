@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -10,25 +9,10 @@ from PIL import Image, ImageDraw
 
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.images import atomic_save, expand_images, load_rgb
-from vangogh_lightning.style import STYLIZED_RECORD_KIND
+from vangogh_lightning.style.records import finished_records
 
 JUDGES = ("vgg19", "alexnet")
 NOT_RESULTS = ("_sheet.png",)  # comparison sheets stylize.py writes beside its results
-
-
-def _recorded_results(folder: Path) -> list[Path]:
-    """Results named by stylize.py's per-image JSON records in ``folder`` (those that exist)."""
-    found = []
-    for record_path in sorted(folder.glob("*.json")):
-        try:
-            record = json.loads(record_path.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(record, dict) and record.get("kind") == STYLIZED_RECORD_KIND:
-            image = folder / str(record.get("image", ""))
-            if image.is_file():
-                found.append(image)
-    return found
 
 
 def stylized_images(spec, key: str) -> list[Path]:
@@ -42,7 +26,7 @@ def stylized_images(spec, key: str) -> list[Path]:
     paths: list[Path] = []
     for item in items:
         folder = Path(str(item)).expanduser()
-        recorded = _recorded_results(folder) if folder.is_dir() else []
+        recorded = [r["path"] for r in finished_records(folder)] if folder.is_dir() else []
         if recorded:
             paths += recorded
             continue

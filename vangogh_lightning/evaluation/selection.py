@@ -21,11 +21,12 @@ def best_epochs(runs: list[FoldRun]) -> pd.DataFrame:
     """
     rows = []
     for run in runs:
-        metric = run.monitor if run.monitor in run.epochs else "val/auroc"
+        # (runs from before the monitor was recorded, or whose monitor was never logged: by AUROC)
+        metric, mode = (run.monitor, run.mode) if run.monitor in run.epochs else ("val/auroc", "max")
         val = run.epochs.dropna(subset=[metric]) if metric in run.epochs else run.epochs.iloc[:0]
         if val.empty:
             raise UserError(f"{run.fold_dir}: metrics.csv has no {metric} values")
-        best = val.loc[val[metric].idxmax() if run.mode == "max" else val[metric].idxmin()]
+        best = val.loc[val[metric].idxmax() if mode == "max" else val[metric].idxmin()]
         row = {"backbone": run.backbone, "fold": run.fold, "best_epoch": int(best["epoch"])}
         row.update({_COLUMNS[m]: float(best[m]) if m in best else float("nan") for m in METRICS})
         row["checkpoint"] = str(run.best_checkpoint) if run.best_checkpoint else ""

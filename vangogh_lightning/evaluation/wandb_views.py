@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from vangogh_lightning.atomic import atomic_write_text
-from vangogh_lightning.loggers import resolve_wandb_offline
+from vangogh_lightning.loggers import is_wandb_entry, resolve_wandb_offline
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def wandb_project_of(run_dir: Path) -> tuple[str, str | None] | None:
         return None
     loggers = (yaml.safe_load(config_file.read_text()) or {}).get("logger") or {}
     for entry in loggers.values():
-        if entry and str(entry.get("_target_", "")).endswith("WandbLogger"):
+        if entry and is_wandb_entry(entry):
             return entry.get("project") or "vangogh-lightning", entry.get("entity")
     return None
 

@@ -64,7 +64,8 @@ class ContentLoss(nn.Module):
     def __init__(self, target: torch.Tensor, relative: bool = True):
         super().__init__()
         self.register_buffer("target", target.detach())
-        self.register_buffer("scale", _mean_square(target) if relative else torch.ones(len(target)))
+        scale = _mean_square(target) if relative else torch.ones(len(target), device=target.device)
+        self.register_buffer("scale", scale)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return content_loss(features, self.target) / self.scale

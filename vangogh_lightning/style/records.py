@@ -1,0 +1,26 @@
+"""Reading the JSON records stylize.py writes beside each finished result (no torch needed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from vangogh_lightning.style import STYLIZED_RECORD_KIND
+
+
+def finished_records(folder: Path) -> list[dict[str, Any]]:
+    """stylize.py's records in ``folder`` whose result image exists, by file name, each with ``path``
+    (the result image). The record is written last, so a result without one is unfinished; other
+    JSON files and unreadable ones are not records."""
+    found = []
+    for record_path in sorted(folder.glob("*.json")):
+        try:
+            record = json.loads(record_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("kind") == STYLIZED_RECORD_KIND:
+            image = folder / str(record.get("image", ""))
+            if image.is_file():
+                found.append({**record, "path": image})
+    return found
