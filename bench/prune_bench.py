@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def search(log_dir: Path, trials: int, folds: int, epochs: int, pruning: bool, pruner: list[str] | None = None,
-           sampler: str = "tpe") -> dict:
+           sampler: str = "tpe", seed: int = 0) -> dict:
     args = ["-m", "hparams_search=optuna", "experiment=synthetic_smoke", "model=alexnet", "data.synthetic_count=40",
             f"data.num_folds={folds}", f"trainer.max_epochs={epochs}", "trainer.enable_progress_bar=false",
             "trainer.enable_model_summary=false", "callbacks.early_stopping=null", f"hydra.sweeper.n_trials={trials}",
-            "hydra.sweeper.n_jobs=1", "search.seed=0", "model.lr=tag(log, interval(1e-7, 1e-3))",
+            "hydra.sweeper.n_jobs=1", f"search.seed={seed}", "model.lr=tag(log, interval(1e-7, 1e-3))",
             f"paths.log_dir={log_dir}", f"hydra/sweeper/sampler={sampler}"]
     if not pruning:
         args.append("search.pruner=null")
@@ -62,21 +62,22 @@ def main() -> None:
                         help="overrides for the pruned run, e.g. '~search.pruner' 'search.pruner=...'")
     parser.add_argument("--sampler", default="tpe", choices=["tpe", "random"],
                         help="random: both runs try the same 20 settings, so only the pruner differs")
+    parser.add_argument("--seed", type=int, default=0, help="sampler seed of both searches")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a previous result JSON whose run without pruning is reused (same settings)")
     opts = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="prune-bench-") as tmp:
         record = {"trials": opts.trials, "folds": opts.folds, "epochs": opts.epochs, "pruner_overrides": opts.pruner,
-                  "sampler": opts.sampler}
+                  "sampler": opts.sampler, "seed": opts.seed}
         if opts.baseline is not None:
             record["without_pruning"] = json.loads(opts.baseline.read_text())["without_pruning"]
             record["baseline_reused_from"] = str(opts.baseline)
         else:
             record["without_pruning"] = search(Path(tmp) / "plain", opts.trials, opts.folds, opts.epochs, False,
-                                               sampler=opts.sampler)
+                                               sampler=opts.sampler, seed=opts.seed)
         print(record, flush=True)
         record["with_pruning"] = search(Path(tmp) / "pruned", opts.trials, opts.folds, opts.epochs, True,
-                                        opts.pruner, opts.sampler)
+                                        opts.pruner, opts.sampler, opts.seed)
     plain, pruned = record["without_pruning"], record["with_pruning"]
     record["epochs_ratio"] = round(pruned["epochs_run"] / plain["epochs_run"], 3)
     record["best_at_least_as_good"] = pruned["best_value"] >= plain["best_value"]
