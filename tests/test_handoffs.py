@@ -11,18 +11,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from PIL import Image
 
 from tests.conftest import ROOT, TINY_TRAIN, compose_cfg
 from vangogh_lightning.atomic import FILE_MODE
+from vangogh_lightning.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.evaluation.checkpoints import load_classifier
 from vangogh_lightning.evaluation.deception import stylized_images
 from vangogh_lightning.evaluation.run import select_folds
 from vangogh_lightning.style.plan import plan_outputs
-from vangogh_lightning.training import train
+from vangogh_lightning.training import check_train_inputs, train
 
 TWO_FOLDS = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=40", "trainer.max_epochs=2",
              "model.pos_weight=auto"]
@@ -73,6 +75,44 @@ def test_keep_last_keeps_the_resume_point_and_keep_best_false_keeps_nothing(tmp_
     train(compose_cfg("train", [*overrides, "checkpoints.keep_best=false"], tmp_path / "b"))
     assert not list((tmp_path / "b/fold_0/checkpoints").iterdir())
     assert json.loads((tmp_path / "b/fold_0/summary.json").read_text())["best_checkpoint"] is None
+
+
+def test_a_search_trial_writes_no_checkpoint_and_still_scores_its_best_epoch(tmp_path, monkeypatch):
+    """What nothing keeps is never written: a trial's best.ckpt was deleted at the end, and a trial
+    is never resumed. Its score is still the best epoch's, not the last one's."""
+    written = []
+    save = AtomicCheckpointIO.save_checkpoint
+
+    def spy(self, checkpoint, path, *args, **kwargs):
+        written.append(Path(path).name)
+        return save(self, checkpoint, path, *args, **kwargs)
+
+    monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", spy)
+    overrides = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=24", "fold=0", "trainer.max_epochs=3",
+                 "callbacks.early_stopping=null", "model.lr=3e-4"]
+    train(compose_cfg("train", [*overrides, "checkpoints.keep_best=false"], tmp_path / "no_best"))
+    assert set(written) == {"last.ckpt"}  # the resume point only
+    written.clear()
+    cfg = compose_cfg("train", ["hparams_search=optuna", *overrides], tmp_path / "trial")
+    assert cfg.checkpoints.keep_best is False and cfg.checkpoints.resume_point is False
+    train(cfg)
+    assert written == []
+    summary = json.loads((tmp_path / "trial/fold_0/summary.json").read_text())
+    (metrics_csv,) = (tmp_path / "trial/fold_0/csv").glob("version_*/metrics.csv")
+    per_epoch = pd.read_csv(metrics_csv).dropna(subset=["val/auroc"])
+    assert len(per_epoch) == 3
+    assert summary["best_score"] == pytest.approx(per_epoch["val/auroc"].max())
+    assert summary["best/epoch"] == int(per_epoch.loc[per_epoch["val/auroc"].idxmax(), "epoch"])
+    # nor does Lightning add its own every-epoch checkpoint when the config has none
+    none = [o for o in overrides if not o.startswith("callbacks.")]
+    train(compose_cfg("train", [*none, "callbacks=none", "trainer.max_epochs=1"], tmp_path / "none"))
+    assert written == [] and not (tmp_path / "none/fold_0/checkpoints").exists()
+
+
+def test_keeping_a_resume_point_that_is_not_written_is_refused(tmp_path):
+    cfg = compose_cfg("train", [*TINY_TRAIN, "checkpoints.keep_last=true", "checkpoints.resume_point=false"], tmp_path)
+    with pytest.raises(UserError, match=r"^checkpoints.keep_last=true: .*set checkpoints.resume_point=true$"):
+        check_train_inputs(cfg)
 
 
 def test_a_temp_file_left_by_a_killed_save_is_removed_at_the_next_start(tmp_path):

@@ -188,6 +188,7 @@ TRAIN_RULES: dict[str, Check] = {
     "ckpt_path": optional(text()),
     "checkpoints.keep_best": choice(True, False, "best_trial"),
     "checkpoints.keep_last": boolean(),
+    "checkpoints.resume_point": boolean(),
     "search.seed": optional(integer()),
     "search.trial": optional(integer(low=0)),
     "monitor.metric": text(),

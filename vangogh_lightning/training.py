@@ -24,7 +24,6 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from vangogh_lightning.atomic import atomic_write_text, remove_stale_temps
@@ -34,11 +33,11 @@ from vangogh_lightning.config_checks import TRAIN_RULES, check_config, check_out
 from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
+from vangogh_lightning.fold_callbacks import fold_callbacks, tracked_best, writes_checkpoints
 from vangogh_lightning.images import set_max_pixels
 from vangogh_lightning.loggers import build_loggers, check_wandb_key, finish_wandb, log_group_summary, uses_wandb
 from vangogh_lightning.out_of_fold import OOF_FILE, out_of_fold_predictions
 from vangogh_lightning.pruning import pruning_callbacks, trial_of_this_job
-from vangogh_lightning.rng_state import RngStateCallback
 from vangogh_lightning.run_summary import BestMetrics, flat_config
 from vangogh_lightning.torch_files import check_checkpoint_file
 
@@ -156,14 +155,15 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
     datamodule.fold = fold
     print(datamodule.describe())
     model = instantiate(fold_cfg.model, _convert_="all")
-    callbacks = [instantiate(entry) for entry in (fold_cfg.callbacks or {}).values() if entry is not None]
-    callbacks += [RngStateCallback(), *(extra_callbacks or [])]
+    callbacks = fold_callbacks(fold_cfg, extra_callbacks)
     loggers = build_loggers(fold_cfg.logger, group=experiment_group(cfg), tags=[f"fold{fold}", cfg.model.backbone],
                             run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
     for logger in loggers:  # every logger, W&B and TensorBoard alike, gets the whole resolved config
         logger.log_hyperparams(flat_config(fold_cfg))
+    # Without a checkpoint callback of ours Lightning would add its own, saving every epoch.
     trainer: L.Trainer = instantiate(fold_cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                     default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()])
+                                     default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()],
+                                     enable_checkpointing=writes_checkpoints(callbacks))
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
     except Exception as exc:
@@ -177,11 +177,10 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
         raise UserError(
             f"fold {fold} was interrupted; resume it with ckpt_path=last hydra.run.dir={fold_dir.parent}"
         )
-    ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor), None)
-    best_score = ckpt.best_model_score if ckpt is not None else trainer.callback_metrics.get(cfg.monitor.metric)
+    best_score, best_file = tracked_best(trainer, cfg.monitor.metric)
     if best_score is None or math.isnan(float(best_score)):
         raise never_validated(fold, cfg)
-    best_path = Path(ckpt.best_model_path) if ckpt is not None and ckpt.best_model_path else None
+    best_path = Path(best_file) if best_file else None
     best_path = finish_checkpoints(cfg, ckpt_dir, best_path)
     if best_path is not None:  # folds that keep their best weights: the validation images scored by them
         oof = out_of_fold_predictions(model, datamodule, best_path)
@@ -199,9 +198,7 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
         "epochs": trainer.current_epoch,
         "trainable_params": model.trainable_params,
     }
-    bests = next((c for c in trainer.callbacks if isinstance(c, BestMetrics)), None)
-    if bests is not None:
-        summary.update(bests.summary())
+    summary.update(next(c for c in trainer.callbacks if isinstance(c, BestMetrics)).summary())
     atomic_write_text(json.dumps(summary, indent=2), fold_dir / SUMMARY)
     return summary
 
@@ -251,6 +248,9 @@ def keep_checkpoints_of_best_trial(out_dir: Path, mean: float, mode: str) -> Non
 def check_train_inputs(cfg: DictConfig) -> Path:
     """Every user-settable key and file of a training run, checked before any work; returns the run dir."""
     check_config(cfg, TRAIN_RULES)
+    if cfg.checkpoints.keep_last and not cfg.checkpoints.resume_point:
+        raise UserError("checkpoints.keep_last=true: there is no last.ckpt to keep with "
+                        "checkpoints.resume_point=false; set checkpoints.resume_point=true")
     set_max_pixels(cfg.max_image_pixels)
     if cfg.get("ckpt_path") not in (None, "last"):
         if len(folds_to_run(cfg)) > 1:
