@@ -134,12 +134,13 @@ CASE_IDS = [f"{c[0]}:{c[2][:30]}" for c in CASES]
 @pytest.fixture(scope="module")
 def case_results(tmp_path_factory) -> list[tuple[subprocess.CompletedProcess, Path]]:
     """Every case run once, three processes at a time (each is mostly interpreter start-up and imports,
-    so they overlap well even on 2 cores), each in its own folders."""
+    so they overlap well even on 2 cores), each with its own run folder; the bad files are made once."""
+    files = make_files(tmp_path_factory.mktemp("inputs"))
+
     def one(index: int) -> tuple[subprocess.CompletedProcess, Path]:
         script, make_args = CASES[index][:2]
-        root = tmp_path_factory.mktemp(f"case{index}")
-        out = make_earlier_output(root)
-        return run(script, *make_args(make_files(root)), f"hydra.run.dir={out}"), out
+        out = make_earlier_output(tmp_path_factory.mktemp(f"case{index}"))
+        return run(script, *make_args(files), f"hydra.run.dir={out}"), out
 
     with ThreadPoolExecutor(max_workers=3) as pool:
         return list(pool.map(one, range(len(CASES))))
@@ -174,20 +175,22 @@ class _RunsCodeWhenUnpickled:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_a_crafted_checkpoint_cannot_run_code(tmp_path, files, earlier_output):
+def test_a_crafted_checkpoint_cannot_run_code(tmp_path, files):
     import torch
 
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"backbone": "alexnet"},
                 "payload": _RunsCodeWhenUnpickled(marker)}, evil)
-    for script, args in [("evaluate.py", ["task=classify", f"task.checkpoint={evil}", f"task.images={files['good']}"]),
-                         ("evaluate.py", ["task=deception", f"task.classifiers.vgg19={evil}",
-                                          f"task.classifiers.alexnet={evil}", f"task.stylized.vgg19={files['good']}",
-                                          f"task.stylized.alexnet={files['good']}"]),
-                         ("train.py", [*TRAIN, "fold=0", f"ckpt_path={evil}"]),
-                         ("train.py", [*TRAIN, "model.pretrained=true", f"model.weights_path={evil}"])]:
-        proc = run(script, *args, f"hydra.run.dir={earlier_output}")
+    cases = [("evaluate.py", ["task=classify", f"task.checkpoint={evil}", f"task.images={files['good']}"]),
+             ("evaluate.py", ["task=deception", f"task.classifiers.vgg19={evil}", f"task.classifiers.alexnet={evil}",
+                              f"task.stylized.vgg19={files['good']}", f"task.stylized.alexnet={files['good']}"]),
+             ("train.py", [*TRAIN, "fold=0", f"ckpt_path={evil}"]),
+             ("train.py", [*TRAIN, "model.pretrained=true", f"model.weights_path={evil}"])]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each its own run folder
+        procs = list(pool.map(lambda i: run(cases[i][0], *cases[i][1], f"hydra.run.dir={tmp_path / f'run{i}'}"),
+                              range(len(cases))))
+    for (script, _), proc in zip(cases, procs, strict=True):
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         assert "refused" in proc.stderr and "could run code" in proc.stderr
         assert not marker.exists(), f"{script} ran code from a crafted file"

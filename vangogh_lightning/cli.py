@@ -41,9 +41,9 @@ def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, rules: st
     stderr and exit status 2."""
     try:
         if rules is not None:
-            from vangogh_lightning.config_checks import RULES, check_config
+            from vangogh_lightning.config_checks import check_script_config
 
-            check_config(cfg, RULES[rules])
+            check_script_config(cfg, rules)
         if isinstance(task, str):
             module, name = task.split(":")
             task = getattr(importlib.import_module(module), name)

@@ -15,6 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
 
 # A check returns None when the value is fine, else what the value must be ("an integer >= 1").
@@ -312,3 +313,22 @@ STUDY_RULES: dict[str, Check] = {
 
 RULES: dict[str, dict[str, Check]] = {"train": TRAIN_RULES, "stylize": STYLIZE_RULES, "evaluate": EVALUATE_RULES,
                                       "study": STUDY_RULES}
+
+
+def check_train_combinations(cfg: DictConfig) -> None:
+    """Train keys that are only wrong together (each one alone passed its rule)."""
+    if cfg.get("fold") is not None:
+        check_fold(cfg.fold, int(cfg.data.num_folds))
+    if cfg.checkpoints.keep_last and not cfg.checkpoints.resume_point:
+        raise UserError("checkpoints.keep_last=true: there is no last.ckpt to keep with "
+                        "checkpoints.resume_point=false; set checkpoints.resume_point=true")
+
+
+COMBINATIONS: dict[str, Callable[[DictConfig], None]] = {"train": check_train_combinations}
+
+
+def check_script_config(cfg: DictConfig, script: str) -> None:
+    """Every rule of ``script`` (train, stylize, evaluate or study), then the keys checked together."""
+    check_config(cfg, RULES[script])
+    if script in COMBINATIONS:
+        COMBINATIONS[script](cfg)

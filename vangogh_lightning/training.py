@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from vangogh_lightning.atomic import atomic_write_text, remove_stale_temps
 from vangogh_lightning.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.cli import in_multirun
-from vangogh_lightning.config_checks import TRAIN_RULES, check_config, check_output_dir
+from vangogh_lightning.config_checks import check_output_dir, check_script_config
 from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
@@ -247,10 +247,7 @@ def keep_checkpoints_of_best_trial(out_dir: Path, mean: float, mode: str) -> Non
 
 def check_train_inputs(cfg: DictConfig) -> Path:
     """Every user-settable key and file of a training run, checked before any work; returns the run dir."""
-    check_config(cfg, TRAIN_RULES)
-    if cfg.checkpoints.keep_last and not cfg.checkpoints.resume_point:
-        raise UserError("checkpoints.keep_last=true: there is no last.ckpt to keep with "
-                        "checkpoints.resume_point=false; set checkpoints.resume_point=true")
+    check_script_config(cfg, "train")
     set_max_pixels(cfg.max_image_pixels)
     if cfg.get("ckpt_path") not in (None, "last"):
         if len(folds_to_run(cfg)) > 1:
