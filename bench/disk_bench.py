@@ -111,7 +111,7 @@ def main() -> None:
             print(backbone, variant, res, flush=True)
     if opts.search_trials:
         variants = [("now", [])] + ([("before", [*BEFORE, "checkpoints.keep_best=true"])] if opts.search_before else [])
-        variants += [("previous release", PREVIOUS_SEARCH)] if opts.search_previous else []
+        variants += [("previous", PREVIOUS_SEARCH)] if opts.search_previous else []
         for variant, extra in variants:
             log_dir = work / f"search-{variant}"
             res = measure(["-m", "hparams_search=optuna", *QUICK, f"data.num_folds={opts.search_folds}",
