@@ -113,6 +113,17 @@ def test_the_report_search_preset_has_its_budget_and_objective(tmp_path):
     assert cfg.hydra.sweeper.params["model.trainable_feature_modules"] == "choice(6)"
 
 
+def test_the_fast_search_preset_is_the_same_search_with_the_measured_sampler_and_pruner(tmp_path):
+    base = compose_cfg("train", ["hparams_search=optuna"], tmp_path, with_hydra=True)
+    fast = compose_cfg("train", ["hparams_search=optuna_fast"], tmp_path, with_hydra=True)
+    assert fast.hydra.sweeper.sampler._target_ == "optuna.samplers.RandomSampler"
+    assert base.hydra.sweeper.sampler._target_ == "optuna.samplers.TPESampler"
+    assert (fast.search.pruner.n_startup_trials, fast.search.pruner.n_warmup_steps) == (2, 0)
+    for key in ("params", "storage", "study_name", "n_trials", "direction", "_target_"):
+        assert fast.hydra.sweeper[key] == base.hydra.sweeper[key], key
+    assert fast.checkpoints == base.checkpoints
+
+
 def test_the_report_stylize_preset(tmp_path):
     cfg = compose_cfg("stylize", ["preset=report", "content=x.jpg"], tmp_path)
     assert (cfg.optimizer, cfg.size, cfg.square, cfg.multiscale) == ("adam", 224, True, False)
