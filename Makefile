@@ -19,9 +19,11 @@ venv: $(VENV)/.installed
 demo: venv
 	$(PY) -m vangogh_lightning.demo
 
+# Two pytest workers, one test module each at a time (a module's shared fixture runs once): much of
+# the suite is interpreter start-up and imports of script runs, which overlap well on 2 cores.
 test: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadscope
 
 lint: venv
 	$(PY) -m ruff check .
