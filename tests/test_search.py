@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, compose_cfg
+from vangogh_lightning.study import best_parameters
 
 TINY = ["experiment=synthetic_smoke", "model=alexnet", "data.synthetic_count=24", "data.num_folds=2",
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
@@ -62,6 +63,15 @@ def test_sweep_records_trials_resumes_the_same_study_and_writes_tables(tmp_path)
     best = yaml.safe_load((first / "best_params.yaml").read_text())
     assert best["alexnet"]["value"] == pytest.approx(table["value"].max())
     assert "| trial |" in (first / "trials.md").read_text()
+    # the hand-off to training (study.py): the best trial's parameters as train.py overrides
+    overrides = best_parameters(first, "alexnet")
+    trained = compose_cfg("train", ["model=alexnet", *overrides])
+    winner = table.loc[table["value"].idxmax()]
+    assert trained.model.lr == pytest.approx(winner["param:model.lr"])
+    assert trained.model.weight_decay == pytest.approx(winner["param:model.weight_decay"])
+    assert trained.data.batch_size == winner["param:data.batch_size"]
+    assert trained.model.trainable_feature_modules == winner["param:model.trainable_feature_modules"]
+    assert best_parameters(first, "vgg19") == []  # no vgg19 trial: its training keeps the defaults
 
     sweep(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=1", *TINY)
     (name,) = optuna.get_all_study_summaries(storage=f"sqlite:///{db}")
