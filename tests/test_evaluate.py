@@ -14,7 +14,9 @@ from tests.conftest import compose_cfg
 from vangogh_lightning.data.transforms import eval_transform
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.evaluation.deception import deception_table
+from vangogh_lightning.evaluation.plots import draw_fold_curves
 from vangogh_lightning.evaluation.run import classify, deception, select_folds
+from vangogh_lightning.evaluation.runs import find_fold_runs
 from vangogh_lightning.evaluation.selection import best_epochs, select_fold
 from vangogh_lightning.images import load_rgb
 from vangogh_lightning.models.classifier import VanGoghClassifier
@@ -40,6 +42,23 @@ def test_fold_selection_picks_the_highest_auroc_and_saves_plots(cv_run, tmp_path
     assert selected.read_bytes() == (source["dir"] / source["best_checkpoint"]).read_bytes()
     assert (tmp_path / "eval" / "curves_alexnet.png").stat().st_size > 10_000
     assert "± " in (tmp_path / "eval" / "fold_selection.md").read_text()
+
+
+def test_the_curves_show_each_fold_per_metric_on_whole_epochs(cv_run):
+    import matplotlib.pyplot as plt
+
+    runs, _ = find_fold_runs([cv_run])
+    fig = draw_fold_curves(runs, "alexnet")
+    loss, auroc, f1 = fig.axes
+    assert [ax.get_title() for ax in fig.axes] == ["alexnet: loss", "alexnet: AUROC", "alexnet: F1"]
+    assert [line.get_label() for line in loss.lines] == ["fold 0 train", "fold 0 val", "fold 1 train", "fold 1 val"]
+    assert [line.get_linestyle() for line in loss.lines] == ["--", "-", "--", "-"]  # training dashed
+    assert [len(ax.lines) for ax in (auroc, f1)] == [2, 2]
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        shown = [t for t in ax.get_xticks() if low <= t <= high]
+        assert len(shown) >= 2 and all(float(t).is_integer() for t in shown)  # epochs, not 0.2 steps
+    plt.close(fig)
 
 
 def test_fold_selection_refuses_to_replace_a_selected_checkpoint(cv_run, tmp_path):
