@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from tests.conftest import compose_cfg
+from tests.conftest import ROOT, compose_cfg
 from vangogh_lightning.config_checks import (
     EVALUATE_RULES,
     STUDY_RULES,
@@ -89,3 +92,35 @@ def test_checkpoint_and_search_keys_are_checked(tmp_path):
         check_config(compose_cfg("train", ["checkpoints.keep_best=best"], tmp_path), TRAIN_RULES)
     with pytest.raises(UserError, match="search.seed=abc: must be null or an integer"):
         check_config(compose_cfg("train", ["hparams_search=optuna", "search.seed=abc"], tmp_path), TRAIN_RULES)
+
+
+MISSING_INPUTS = [
+    ("train", ["data=wikiart", "data.csv_path=/nowhere/classes.csv"], "data.csv_path=/nowhere/classes.csv: "),
+    ("stylize", ["content=/nowhere/cat.jpg"], "content=/nowhere/cat.jpg: file not found"),
+    ("stylize", ["content=PHOTO", "style=/nowhere/*.jpg"], "style=/nowhere/*.jpg: the pattern matches no image"),
+    ("evaluate", ["task=classify", "task.images=/nowhere"], "task.images=/nowhere: file not found"),
+]
+
+
+def test_missing_input_files_are_reported_before_torch_is_imported(shared_data, tmp_path):
+    """A mistyped path answers in about a second: the check needs neither torch nor Lightning."""
+    photo = shared_data / "photos" / "photo-00.jpg"
+    cases = [(s, [o.replace("PHOTO", str(photo)) for o in over], m) for s, over, m in MISSING_INPUTS]
+    code = f"""
+import sys
+from pathlib import Path
+from tests.conftest import compose_cfg
+from vangogh_lightning.config_checks import check_script_config
+from vangogh_lightning.errors import UserError
+for script, overrides, message in {cases!r}:
+    try:
+        check_script_config(compose_cfg(script, overrides, Path({str(tmp_path)!r})), script)
+    except UserError as error:
+        assert str(error).startswith(message), (str(error), message)
+    else:
+        raise SystemExit(f"no error for {{script}} {{overrides}}")
+heavy = sorted(m for m in ("torch", "lightning", "torchvision") if m in sys.modules)
+assert not heavy, heavy
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -76,13 +76,19 @@ class IndexReport:
         return "\n".join(lines)
 
 
+def check_csv_path(csv_path: str | Path) -> Path:
+    """The WikiArt ``classes.csv`` exists (its content is checked when it is read)."""
+    csv_path = Path(csv_path)
+    if not csv_path.is_file():
+        raise UserError(f"data.csv_path={csv_path}: file not found; point it at WikiArt's classes.csv")
+    return csv_path
+
+
 def read_wikiart_csv(
     csv_path: str | Path, image_root: str | Path, styles: list[str], positive_artist: str
 ) -> pd.DataFrame:
     """Read a Kaggle WikiArt ``classes.csv``, keep ``styles``, label ``positive_artist`` as 1."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise UserError(f"data.csv_path={csv_path}: file not found; point it at WikiArt's classes.csv")
+    csv_path = check_csv_path(csv_path)
     try:
         frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
     except pd.errors.EmptyDataError:
