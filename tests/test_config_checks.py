@@ -94,7 +94,9 @@ def test_checkpoint_and_search_keys_are_checked(tmp_path):
         check_config(compose_cfg("train", ["hparams_search=optuna", "search.seed=abc"], tmp_path), TRAIN_RULES)
 
 
-MISSING_INPUTS = [
+EARLY_ERRORS = [
+    ("train", ["fold=7", "data.num_folds=2"], "fold=7: out of range"),
+    ("train", ["checkpoints.keep_last=true", "checkpoints.resume_point=false"], "checkpoints.keep_last=true: "),
     ("train", ["data=wikiart", "data.csv_path=/nowhere/classes.csv"], "data.csv_path=/nowhere/classes.csv: "),
     ("stylize", ["content=/nowhere/cat.jpg"], "content=/nowhere/cat.jpg: file not found"),
     ("stylize", ["content=PHOTO", "style=/nowhere/*.jpg"], "style=/nowhere/*.jpg: the pattern matches no image"),
@@ -102,10 +104,10 @@ MISSING_INPUTS = [
 ]
 
 
-def test_missing_input_files_are_reported_before_torch_is_imported(shared_data, tmp_path):
-    """A mistyped path answers in about a second: the check needs neither torch nor Lightning."""
+def test_missing_files_and_bad_key_combinations_are_reported_before_torch_is_imported(shared_data, tmp_path):
+    """A mistyped path or fold answers in about a second: the checks need neither torch nor Lightning."""
     photo = shared_data / "photos" / "photo-00.jpg"
-    cases = [(s, [o.replace("PHOTO", str(photo)) for o in over], m) for s, over, m in MISSING_INPUTS]
+    cases = [(s, [o.replace("PHOTO", str(photo)) for o in over], m) for s, over, m in EARLY_ERRORS]
     code = f"""
 import sys
 from pathlib import Path

@@ -24,7 +24,7 @@ from vangogh_lightning.evaluation.checkpoints import load_classifier
 from vangogh_lightning.evaluation.deception import stylized_images
 from vangogh_lightning.evaluation.run import select_folds
 from vangogh_lightning.style.plan import plan_outputs
-from vangogh_lightning.training import check_train_inputs, train
+from vangogh_lightning.training import train
 
 TWO_FOLDS = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=40", "trainer.max_epochs=2",
              "model.pos_weight=auto"]
@@ -107,12 +107,6 @@ def test_a_search_trial_writes_no_checkpoint_and_still_scores_its_best_epoch(tmp
     none = [o for o in overrides if not o.startswith("callbacks.")]
     train(compose_cfg("train", [*none, "callbacks=none", "trainer.max_epochs=1"], tmp_path / "none"))
     assert written == [] and not (tmp_path / "none/fold_0/checkpoints").exists()
-
-
-def test_keeping_a_resume_point_that_is_not_written_is_refused(tmp_path):
-    cfg = compose_cfg("train", [*TINY_TRAIN, "checkpoints.keep_last=true", "checkpoints.resume_point=false"], tmp_path)
-    with pytest.raises(UserError, match=r"^checkpoints.keep_last=true: .*set checkpoints.resume_point=true$"):
-        check_train_inputs(cfg)
 
 
 def test_a_temp_file_left_by_a_killed_save_is_removed_at_the_next_start(tmp_path):
