@@ -100,7 +100,13 @@ EARLY_ERRORS = [
     ("train", ["data=wikiart", "data.csv_path=/nowhere/classes.csv"], "data.csv_path=/nowhere/classes.csv: "),
     ("stylize", ["content=/nowhere/cat.jpg"], "content=/nowhere/cat.jpg: file not found"),
     ("stylize", ["content=PHOTO", "style=/nowhere/*.jpg"], "style=/nowhere/*.jpg: the pattern matches no image"),
+    ("train", ["experiment=synthetic_smoke", "fold=0", "ckpt_path=/nowhere/last.ckpt"],
+     "ckpt_path=/nowhere/last.ckpt: checkpoint not found"),
     ("evaluate", ["task=classify", "task.images=/nowhere"], "task.images=/nowhere: file not found"),
+    ("evaluate", ["task=classify", "task.checkpoint=/nowhere/best.ckpt", "task.images=PHOTO"],
+     "task.checkpoint=/nowhere/best.ckpt: checkpoint not found"),
+    ("evaluate", ["task=deception", "task.classifiers.vgg19=/nowhere/v.ckpt"],
+     "task.classifiers.vgg19=/nowhere/v.ckpt: checkpoint not found"),
 ]
 
 

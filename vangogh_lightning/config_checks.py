@@ -329,6 +329,10 @@ def check_train_files(cfg: DictConfig) -> None:
         from vangogh_lightning.data.index import check_csv_path
 
         check_csv_path(cfg.data.csv_path)
+    if cfg.get("ckpt_path") not in (None, "last"):
+        from vangogh_lightning.torch_files import require_file
+
+        require_file(cfg.ckpt_path, "ckpt_path", "checkpoint")
 
 
 def check_stylize_files(cfg: DictConfig) -> None:
@@ -340,10 +344,19 @@ def check_stylize_files(cfg: DictConfig) -> None:
 
 
 def check_evaluate_files(cfg: DictConfig) -> None:
-    if cfg.task.name == "classify" and cfg.task.get("images") is not None:
-        from vangogh_lightning.images import expand_images
+    from vangogh_lightning.images import expand_images
+    from vangogh_lightning.torch_files import require_file
 
-        expand_images(cfg.task.images, what="task.images")
+    task = cfg.task
+    if task.name == "classify":
+        if task.get("checkpoint") is not None:
+            require_file(task.checkpoint, "task.checkpoint", "checkpoint")
+        if task.get("images") is not None:
+            expand_images(task.images, what="task.images")
+    elif task.name == "deception":
+        for backbone, path in (task.get("classifiers") or {}).items():
+            if path is not None:
+                require_file(path, f"task.classifiers.{backbone}", "checkpoint")
 
 
 COMBINATIONS: dict[str, Callable[[DictConfig], None]] = {"train": check_train_combinations}

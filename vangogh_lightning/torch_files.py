@@ -10,9 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from vangogh_lightning.errors import UserError
+
+
+def require_file(path: str | Path, key: str, what: str, hint: str = "") -> Path:
+    """``path`` is a file, else :class:`UserError` naming ``key`` (needs no torch: used before it is imported)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UserError(f"{key}={path}: {what} not found" + (f"; {hint}" if hint else ""))
+    return path
 
 
 def load_torch_file(path: str | Path, key: str, what: str, hint: str = "", mmap: bool = False) -> Any:
@@ -20,10 +26,10 @@ def load_torch_file(path: str | Path, key: str, what: str, hint: str = "", mmap:
 
     ``mmap=True`` maps tensors instead of reading them (cheap for a check of a large checkpoint).
     """
-    path = Path(path).expanduser()
+    import torch
+
+    path = require_file(path, key, what, hint)
     suffix = f"; {hint}" if hint else ""
-    if not path.is_file():
-        raise UserError(f"{key}={path}: {what} not found{suffix}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=mmap)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad or unsafe file
