@@ -319,6 +319,9 @@ def check_train_combinations(cfg: DictConfig) -> None:
     """Train keys that are only wrong together (each one alone passed its rule)."""
     if cfg.get("fold") is not None:
         check_fold(cfg.fold, int(cfg.data.num_folds))
+    elif cfg.get("ckpt_path") not in (None, "last"):
+        raise UserError(f"ckpt_path={cfg.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
+                        "(or use ckpt_path=last to resume every fold of the run)")
     if cfg.checkpoints.keep_last and not cfg.checkpoints.resume_point:
         raise UserError("checkpoints.keep_last=true: there is no last.ckpt to keep with "
                         "checkpoints.resume_point=false; set checkpoints.resume_point=true")

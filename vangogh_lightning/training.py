@@ -250,9 +250,6 @@ def check_train_inputs(cfg: DictConfig) -> Path:
     check_script_config(cfg, "train")
     set_max_pixels(cfg.max_image_pixels)
     if cfg.get("ckpt_path") not in (None, "last"):
-        if len(folds_to_run(cfg)) > 1:
-            raise UserError(f"ckpt_path={cfg.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
-                            "(or use ckpt_path=last to resume every fold of the run)")
         check_checkpoint_file(cfg.ckpt_path, "ckpt_path")
     if uses_wandb(cfg.logger):
         check_wandb_key()
