@@ -31,7 +31,6 @@ from vangogh_lightning.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.cli import in_multirun
 from vangogh_lightning.config_checks import check_output_dir, check_script_config
 from vangogh_lightning.data.datamodule import VanGoghDataModule
-from vangogh_lightning.data.folds import check_fold
 from vangogh_lightning.errors import UserError
 from vangogh_lightning.fold_callbacks import fold_callbacks, tracked_best, writes_checkpoints
 from vangogh_lightning.images import set_max_pixels
@@ -62,11 +61,12 @@ def experiment_group(cfg: DictConfig) -> str:
 
 
 def folds_to_run(cfg: DictConfig) -> list[int]:
-    """``fold=k`` runs fold k only; ``fold=null`` runs every fold (full cross-validation)."""
-    num_folds = int(cfg.data.num_folds)
+    """``fold=k`` runs fold k only; ``fold=null`` runs every fold (full cross-validation).
+
+    ``fold`` is range-checked with the other train keys (``check_train_inputs``) before any work."""
     if cfg.fold is None:
-        return list(range(num_folds))
-    return [check_fold(cfg.fold, num_folds)]
+        return list(range(int(cfg.data.num_folds)))
+    return [int(cfg.fold)]
 
 
 def wandb_run_id(fold_dir: Path) -> str:
