@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,27 @@ HEADER = 7
 FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 
-def records(path: Path) -> list[Any]:
-    """Every Record of a ``.wandb`` file, in order."""
+def records(path: Path, wait_s: float = 60.0) -> list[Any]:
+    """Every Record of a finished run's ``.wandb`` file, in order.
+
+    ``run.finish()`` can return before the W&B service has flushed the file (seen under load: only
+    the 7-byte header on disk), so the file is re-read until its last record is the run's ``exit``.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = _parse(path)
+        if found and found[-1].WhichOneof("record_type") == "exit":
+            return found
+        assert time.monotonic() < deadline, f"{path}: no exit record after {wait_s} s (run not finished?)"
+        time.sleep(0.2)
+
+
+def _parse(path: Path) -> list[Any]:
     from wandb.proto import wandb_internal_pb2
 
     data = Path(path).read_bytes()
+    if len(data) < HEADER:  # created, header not yet written
+        return []
     assert data[:4] == b":W&B", f"{path}: not a W&B run file"
     out, pending, pos = [], b"", HEADER
     while pos + HEADER <= len(data):
@@ -30,6 +47,8 @@ def records(path: Path) -> list[Any]:
             pos += room
             continue
         _checksum, length, kind = struct.unpack("<IHB", data[pos:pos + HEADER])
+        if pos + HEADER + length > len(data):  # a chunk still being written
+            break
         chunk = data[pos + HEADER:pos + HEADER + length]
         pos += HEADER + length
         if kind == 0 and length == 0:  # zero padding
