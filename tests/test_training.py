@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -104,3 +105,15 @@ def test_each_fold_saves_out_of_fold_predictions_of_its_best_weights(cv_run):
         assert oof["filename"].is_unique and sum(confusion(oof).values()) == len(oof)
         taken = artists_taken_for_van_gogh(oof)
         assert set(taken["artist"]) <= set(oof.loc[oof["label"] == 0, "artist"])
+
+
+def test_a_fold_resumes_from_a_checkpoint_file_given_under_the_home_folder(tmp_path, monkeypatch):
+    tiny = [*TINY_TRAIN, "data.num_folds=2", "fold=0", "callbacks.early_stopping=null"]
+    train(compose_cfg("train", [*tiny, "trainer.max_epochs=1", "checkpoints.keep_last=true"], tmp_path / "first"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home").mkdir()
+    shutil.copy(tmp_path / "first/fold_0/checkpoints/last.ckpt", tmp_path / "home/last.ckpt")
+    train(compose_cfg("train", [*tiny, "trainer.max_epochs=2", "ckpt_path='~/last.ckpt'"], tmp_path / "again"))
+    (metrics_csv,) = (tmp_path / "again/fold_0/csv").glob("version_*/metrics.csv")
+    validated = pd.read_csv(metrics_csv).dropna(subset=["val/auroc"])["epoch"].tolist()
+    assert validated == [1]  # epoch 0 came from the checkpoint; only epoch 1 was trained

@@ -38,7 +38,7 @@ from vangogh_lightning.loggers import build_loggers, check_wandb_key, finish_wan
 from vangogh_lightning.out_of_fold import OOF_FILE, out_of_fold_predictions
 from vangogh_lightning.pruning import pruning_callbacks, trial_of_this_job
 from vangogh_lightning.run_summary import BestMetrics, flat_config
-from vangogh_lightning.torch_files import check_checkpoint_file
+from vangogh_lightning.torch_files import check_checkpoint_file, require_file
 
 log = logging.getLogger(__name__)
 
@@ -92,10 +92,7 @@ def _resume_path(fold_dir: Path, ckpt_path: str | None) -> str | None:
         if (fold_dir / SUMMARY).exists():
             return None  # finished already; train() reuses its summary
         return str(last) if last.exists() else None
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise UserError(f"ckpt_path={ckpt_path}: checkpoint not found")
-    return str(path)
+    return str(require_file(ckpt_path, "ckpt_path", "checkpoint"))
 
 
 def fold_config(cfg: DictConfig, fold: int) -> DictConfig:
