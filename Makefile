@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(PY) -m vangogh_lightning.demo
+	$(PY) -m vangogh_lightning.study.demo
 
 # Two pytest workers, one test module each at a time (a module's shared fixture runs once): much of
 # the suite is interpreter start-up and imports of script runs, which overlap well on 2 cores.

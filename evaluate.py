@@ -3,12 +3,12 @@
 import hydra
 from omegaconf import DictConfig
 
-from vangogh_lightning.cli import run_task
+from vangogh_lightning.config.entry import run_task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    run_task("vangogh_lightning.evaluation.run:evaluate", cfg, rules="evaluate")
+    run_task("vangogh_lightning.evaluation.tasks:evaluate", cfg, script="evaluate")
 
 
 if __name__ == "__main__":

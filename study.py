@@ -3,12 +3,12 @@
 import hydra
 from omegaconf import DictConfig
 
-from vangogh_lightning.cli import run_task
+from vangogh_lightning.config.entry import run_task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="study")
 def main(cfg: DictConfig) -> None:
-    run_task("vangogh_lightning.study:run_study", cfg, rules="study")
+    run_task("vangogh_lightning.study.pipeline:run_study", cfg, script="study")
 
 
 if __name__ == "__main__":

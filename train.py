@@ -3,12 +3,12 @@
 import hydra
 from omegaconf import DictConfig
 
-from vangogh_lightning.cli import run_task
+from vangogh_lightning.config.entry import run_task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float:
-    return run_task("vangogh_lightning.training:train", cfg, rules="train")
+    return run_task("vangogh_lightning.training.cross_validation:train", cfg, script="train")
 
 
 if __name__ == "__main__":

@@ -26,10 +26,11 @@ from torchvision import models
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import OUT, SHARED, device_name, write_result  # noqa: E402
-from vangogh_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from vangogh_lightning.images import load_rgb  # noqa: E402
-from vangogh_lightning.style.engine import Backbone, Settings, Stylizer  # noqa: E402
-from vangogh_lightning.style.imaging import fit_size, to_tensor  # noqa: E402
+from vangogh_lightning.config.schema import StyleSettings  # noqa: E402
+from vangogh_lightning.core.images import load_rgb  # noqa: E402
+from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from vangogh_lightning.style.engine import Backbone, Stylizer  # noqa: E402
+from vangogh_lightning.style.image_ops import fit_size, to_tensor  # noqa: E402
 from vangogh_lightning.style.layers import layer_names  # noqa: E402
 from vangogh_lightning.style.losses import StyleTransferLoss, gram_matrix  # noqa: E402
 from vangogh_lightning.style.plan import ContentItem  # noqa: E402
@@ -129,13 +130,13 @@ class Product:
     """What the product's engine is given: backbone, settings, the style image."""
 
     backbone: Backbone
-    settings: Settings
+    settings: StyleSettings
     style: object
 
 
 def product(cfg: Product, contents, steps, device):
     """The product: Stylizer (Lightning, L-BFGS, truncated network, batched, optional multi-scale)."""
-    settings = dataclasses.replace(cfg.settings, steps=steps)
+    settings = cfg.settings.model_copy(update={"steps": steps})
     w, h = fit_size(contents[0][1].size, settings.size)
     tracer = _Trace(0.0, (h, w))
     torch.manual_seed(0)  # same random VGG-19 as the baselines' models.vgg19() after manual_seed(0)
@@ -207,12 +208,14 @@ def main() -> None:
     contents = [(p, load_rgb(p, max_side=args.size)) for p in photos]
     square = [(p, img.resize(fit_size((1, 1), args.size))) for p, img in contents]  # one shape for batching
     cfg = Product(
-        Backbone("vgg19", dict(CONTENT_LAYERS), dict(STYLE_LAYERS), pretrained=False),
-        Settings(size=args.size, multiscale={"true": True, "false": False}.get(args.multiscale, args.multiscale),
-                 min_scale=args.min_scale, coarse_steps=args.coarse_steps, optimizer="lbfgs", lr=None,
-                 init="content", lbfgs_history=args.lbfgs_history, seed=0,
-                 **{f"{k}_weight": v for k, v in WEIGHTS.items()}, progress_bar=False, precision=args.precision,
-                 save_every=0),
+        Backbone("vgg19", dict(CONTENT_LAYERS), dict(STYLE_LAYERS), pretrained=False, weights_path=None,
+                 pooling="max"),
+        StyleSettings(size=args.size, square=False,
+                      multiscale={"true": True, "false": False}.get(args.multiscale, args.multiscale),
+                      min_scale=args.min_scale, steps=args.max_steps, coarse_steps=args.coarse_steps,
+                      optimizer="lbfgs", lr=None, init="content", lbfgs_history=args.lbfgs_history, seed=0,
+                      **{f"{k}_weight": v for k, v in WEIGHTS.items()}, loss_normalisation="relative",
+                      progress_bar=False, precision=args.precision, save_every=0),
         load_rgb(style_path, max_side=2 * args.size),
     )
     if device.type == "cuda":

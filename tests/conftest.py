@@ -58,7 +58,7 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def cv_run(tmp_path_factory) -> Path:
     """Two trained folds of AlexNet on synthetic data (reused by training and evaluation tests)."""
-    from vangogh_lightning.training import train
+    from vangogh_lightning.training.cross_validation import train
 
     out = tmp_path_factory.mktemp("cv_run")
     for fold in (0, 1):

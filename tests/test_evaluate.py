@@ -11,14 +11,14 @@ import pytest
 import torch
 
 from tests.conftest import compose_cfg
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.data.transforms import eval_transform
-from vangogh_lightning.errors import UserError
 from vangogh_lightning.evaluation.deception import deception_table
+from vangogh_lightning.evaluation.fold_runs import find_fold_runs
 from vangogh_lightning.evaluation.plots import draw_fold_curves
-from vangogh_lightning.evaluation.run import classify, deception, select_folds
-from vangogh_lightning.evaluation.runs import find_fold_runs
 from vangogh_lightning.evaluation.selection import best_epochs, select_fold
-from vangogh_lightning.images import load_rgb
+from vangogh_lightning.evaluation.tasks import classify, deception, select_folds
 from vangogh_lightning.models.classifier import VanGoghClassifier
 
 
@@ -74,7 +74,7 @@ def test_fold_selection_refuses_to_replace_a_selected_checkpoint(cv_run, tmp_pat
 def test_a_fold_trained_to_the_lowest_validation_loss_is_read_at_that_epoch(tmp_path):
     """The report's reproduction keeps the lowest-loss epoch: fold selection reads that epoch, not the
     best-AUROC one, so its row describes the weights of the fold's checkpoint."""
-    from vangogh_lightning.evaluation.runs import FoldRun
+    from vangogh_lightning.evaluation.fold_runs import FoldRun
 
     epochs = pd.DataFrame({"epoch": [0, 1, 2], "val/loss": [0.6, 0.3, 0.4], "val/auroc": [0.7, 0.8, 0.9],
                            "val/f1": [0.5, 0.6, 0.7], "val/acc": [0.6, 0.7, 0.8], "val/bal_acc": [0.6, 0.7, 0.8]})
@@ -95,7 +95,7 @@ def test_combined_rule_balances_auroc_f1_and_loss():
 
 
 def test_best_epoch_is_the_epoch_of_highest_auroc(cv_run):
-    from vangogh_lightning.evaluation.runs import find_fold_runs
+    from vangogh_lightning.evaluation.fold_runs import find_fold_runs
 
     runs, warnings = find_fold_runs([cv_run])
     assert not warnings

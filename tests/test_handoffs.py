@@ -17,14 +17,14 @@ import torch
 from PIL import Image
 
 from tests.conftest import ROOT, TINY_TRAIN, compose_cfg
-from vangogh_lightning.atomic import FILE_MODE
-from vangogh_lightning.checkpoint_io import AtomicCheckpointIO
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.core.atomic import FILE_MODE
+from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.evaluation.checkpoints import load_classifier
 from vangogh_lightning.evaluation.deception import stylized_images
-from vangogh_lightning.evaluation.run import select_folds
+from vangogh_lightning.evaluation.tasks import select_folds
 from vangogh_lightning.style.plan import plan_outputs
-from vangogh_lightning.training import train
+from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
+from vangogh_lightning.training.cross_validation import train
 
 TWO_FOLDS = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=40", "trainer.max_epochs=2",
              "model.pos_weight=auto"]
@@ -241,7 +241,7 @@ def test_stylize_never_gives_two_inputs_the_same_output_name(tmp_path):
 
 
 def test_keep_best_trial_keeps_checkpoints_of_the_best_finished_trial_only(tmp_path):
-    from vangogh_lightning.training import keep_checkpoints_of_best_trial
+    from vangogh_lightning.training.run_folder import keep_checkpoints_of_best_trial
 
     sweep = tmp_path / "sweep"
     for job, mean in (("0-a", 0.7), ("1-a", 0.9), ("2-a", 0.8)):

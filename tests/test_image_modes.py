@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import load_rgb, to_rgb
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import load_rgb, to_rgb
 
 W, H = 64, 8
 GRAY = np.tile(np.linspace(0, 255, W).round().astype(np.uint8), (H, 1))

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchvision import models
 
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.models.backbones import build_backbone, weights_cache_path
 from vangogh_lightning.models.classifier import VanGoghClassifier, make_metrics
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, compose_cfg
-from vangogh_lightning.study import best_parameters
+from vangogh_lightning.study.pipeline import best_parameters
 
 TINY = ["experiment=synthetic_smoke", "model=alexnet", "data.synthetic_count=24", "data.num_folds=2",
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
@@ -102,7 +102,7 @@ hydra:
       model.trainable_feature_modules: choice(6, 99)
   callbacks:
     study_report:
-      _target_: vangogh_lightning.search.StudyReport
+      _target_: vangogh_lightning.training.sweep.SweepReport
       storage: ${hydra.sweeper.storage}
       study_name: ${hydra.sweeper.study_name}
 """
@@ -159,7 +159,7 @@ def test_a_killed_sweep_leaves_no_trial_running_for_ever(tmp_path):
 
     from optuna.trial import TrialState
 
-    from vangogh_lightning.search import close_orphaned_trials, sweep_jobs, trials_table
+    from vangogh_lightning.training.sweep import close_orphaned_trials, sweep_jobs, trials_table
 
     study = optuna.create_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}", direction="maximize")
     root = tmp_path / "multiruns"
@@ -195,7 +195,7 @@ def test_a_trial_reports_each_validation_epoch_and_is_pruned_when_behind():
 
     import torch
 
-    from vangogh_lightning.pruning import TrialPruning
+    from vangogh_lightning.training.pruning import TrialPruning
 
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1,
                                                                                           n_warmup_steps=0))
@@ -216,7 +216,7 @@ def test_a_trial_reports_the_value_logged_in_that_same_epoch():
     import lightning as L
     import torch
 
-    from vangogh_lightning.pruning import TrialPruning
+    from vangogh_lightning.training.pruning import TrialPruning
 
     logged = [0.3, 0.6, 0.9]
 

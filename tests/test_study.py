@@ -106,8 +106,8 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
 
 def test_a_second_study_on_the_same_folder_is_refused_while_the_first_runs(tmp_path, shared_data):
     from tests.conftest import compose_cfg
-    from vangogh_lightning.errors import UserError
-    from vangogh_lightning.study import exclusive, run_study
+    from vangogh_lightning.core.errors import UserError
+    from vangogh_lightning.study.pipeline import exclusive, run_study
 
     cfg = compose_cfg("study", ["scale=quick", f"out_dir={tmp_path / 'study'}"], tmp_path)
     with exclusive(tmp_path / "study"), pytest.raises(UserError, match="a study is already running there"):

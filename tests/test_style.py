@@ -11,12 +11,12 @@ import torch
 from PIL import Image
 
 from tests.conftest import compose_cfg
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import load_rgb
-from vangogh_lightning.style.imaging import preserve_colors, scales_for
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import load_rgb
+from vangogh_lightning.style.image_ops import preserve_colors, scales_for
 from vangogh_lightning.style.layers import FeatureExtractor
 from vangogh_lightning.style.losses import gram_matrix, style_loss, total_variation
-from vangogh_lightning.style.run import stylize
+from vangogh_lightning.style.task import stylize
 
 STARRY = "paintings/vincent-van-gogh_the-starry-night-1889.jpg"
 
@@ -31,7 +31,7 @@ def cfg_for(tmp_path: Path, content, style, *extra: str):
 def engine_for(cfg, callbacks=()):
     """The engine with explicit arguments, as stylize() builds it from a config."""
     from vangogh_lightning.style.engine import Stylizer
-    from vangogh_lightning.style.run import backbone_from_config, settings_from_config
+    from vangogh_lightning.style.task import backbone_from_config, settings_from_config
 
     style = load_rgb(cfg.style, max_side=2 * cfg.size)
     return Stylizer(backbone_from_config(cfg), [style], [1.0], settings_from_config(cfg), torch.device("cpu"),
@@ -275,7 +275,7 @@ def test_odd_image_modes_are_converted_to_rgb(tmp_path, mode):
 
 
 def test_empty_content_folder_and_unmatched_glob_are_errors(tmp_path):
-    from vangogh_lightning.images import expand_images
+    from vangogh_lightning.core.images import expand_images
 
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="content=.*empty: the folder holds no image files"):

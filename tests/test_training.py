@@ -11,11 +11,11 @@ import pytest
 import torch
 
 from tests.conftest import TINY_TRAIN, compose_cfg
+from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data import VanGoghDataModule
-from vangogh_lightning.errors import UserError
 from vangogh_lightning.evaluation.checkpoints import load_classifier
 from vangogh_lightning.models.classifier import VanGoghClassifier
-from vangogh_lightning.training import train
+from vangogh_lightning.training.cross_validation import train
 
 
 def fold_dirs(run: Path) -> list[Path]:
@@ -92,7 +92,7 @@ def test_a_checkpoint_file_resumes_one_fold_only(tmp_path):
 def test_each_fold_saves_out_of_fold_predictions_of_its_best_weights(cv_run):
     from torchmetrics.functional.classification import binary_auroc
 
-    from vangogh_lightning.out_of_fold import artists_taken_for_van_gogh, confusion
+    from vangogh_lightning.evaluation.oof_tables import artists_taken_for_van_gogh, confusion
 
     for fold_dir in fold_dirs(cv_run):
         summary = json.loads((fold_dir / "summary.json").read_text())

@@ -12,8 +12,8 @@ import yaml
 
 from tests.conftest import TINY_TRAIN, compose_cfg
 from tests.helpers.wandb_records import run_config, run_info, run_summary
-from vangogh_lightning.evaluation.run import dashboard, select_folds
-from vangogh_lightning.training import train
+from vangogh_lightning.evaluation.tasks import dashboard, select_folds
+from vangogh_lightning.training.cross_validation import train
 
 
 def wandb_files(folder: Path) -> list[Path]:

@@ -1,7 +1,11 @@
-"""vangogh-lightning: Van Gogh classification, style transfer and evaluation."""
+"""vangogh-lightning: Van Gogh classification, style transfer and evaluation.
 
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.resolvers import register as _register_resolvers
+Layers, from the ground up: ``core`` (plumbing) -> ``config`` (schema, pre-flight, entry point)
+-> ``models`` -> ``data``, ``style`` -> ``training``, ``evaluation`` -> ``study``.
+"""
+
+from vangogh_lightning.config.resolvers import register as _register_resolvers
+from vangogh_lightning.core.errors import UserError
 
 _register_resolvers()
 

@@ -12,13 +12,13 @@ from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
 
 
 class PruningOptunaSweeper(OptunaSweeper):
-    """``hydra/sweeper: optuna`` with ``_target_`` pointing here (conf/hparams_search/optuna.yaml)."""
+    """``hydra/sweeper: optuna`` with ``_target_`` pointing here (conf/hparams_search/optuna.yaml).
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    The stock class only builds its implementation and forwards ``setup`` and ``sweep`` to it; this
+    one builds the pruning implementation with the same arguments instead.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # noqa: D107 - no super().__init__: it builds the stock impl
         from hydra_plugins.vangogh_optuna_sweeper._impl import PruningSweeperImpl
 
-        stock = self.sweeper
-        self.sweeper = PruningSweeperImpl.__new__(PruningSweeperImpl)
-        self.sweeper.__dict__.update(stock.__dict__)
-        self.sweeper.pruned = set()
+        self.sweeper = PruningSweeperImpl(*args, **kwargs)

@@ -13,19 +13,18 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
+from vangogh_lightning.config.schema import Source, Split, choices
+from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data.datasets import IndexedImages
 from vangogh_lightning.data.folds import check_fold, shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
 from vangogh_lightning.data.synthetic import synthetic_index
 from vangogh_lightning.data.transforms import eval_transform, train_transform
 from vangogh_lightning.data.validation_cache import ValidationCache, default_cache_file
-from vangogh_lightning.errors import UserError
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("wikiart", "folder", "synthetic")
-SPLITS = ("stratified", "kfold")
-MAX_AUTO_WORKERS = 8  # an H100 fine-tuning AlexNet: 2 workers 85 img/s, 8 workers 223 (bench/RESULTS.md)
+MAX_AUTO_WORKERS = 8  # enough to feed a GPU fine-tuning AlexNet (bench/RESULTS.md)
 
 
 def usable_cpus() -> int:
@@ -55,7 +54,7 @@ class VanGoghDataModule(L.LightningDataModule):
 
     def __init__(
         self,
-        source: str = "wikiart",
+        source: Source = "wikiart",
         image_root: str | None = None,
         csv_path: str | None = None,
         styles: list[str] | tuple[str, ...] = ("Post_Impressionism",),
@@ -65,7 +64,7 @@ class VanGoghDataModule(L.LightningDataModule):
         num_folds: int = 5,
         fold: int = 0,
         split_seed: int = 42,
-        split: str = "stratified",
+        split: Split = "stratified",
         image_size: int = 224,
         batch_size: int = 16,
         num_workers: int | str = "auto",
@@ -79,12 +78,8 @@ class VanGoghDataModule(L.LightningDataModule):
         validation_cache: bool | str | None = True,
     ):
         super().__init__()
-        if source not in SOURCES:
-            raise UserError(f"data.source={source}: unknown; choose one of {', '.join(SOURCES)}")
-        if split not in SPLITS:
-            raise UserError(f"data.split={split}: unknown; choose one of {', '.join(SPLITS)}")
-        if batch_size < 1:
-            raise UserError(f"data.batch_size={batch_size}: must be at least 1")
+        if source not in choices(Source):  # the index builder below dispatches on it
+            raise UserError(f"data.source={source}: unknown; choose one of {', '.join(choices(Source))}")
         resolve_num_workers(num_workers)  # a bad setting fails here, not when the first loader is built
         self.save_hyperparameters(logger=False)
         self.fold = fold

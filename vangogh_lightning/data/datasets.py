@@ -8,8 +8,8 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.data.synthetic import render_synthetic
-from vangogh_lightning.images import load_rgb
 
 
 class IndexedImages(Dataset):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.config.schema import fold_problem
+from vangogh_lightning.core.errors import UserError
 
 
 def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.ndarray | None = None
@@ -13,12 +14,9 @@ def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.n
 
     ``groups`` (one id per sample) keeps identical items together: all members of a group land in
     the same fold, so a painting listed twice is never on both sides of a split. A group counts
-    as positive when any member is. Without groups every sample is its own group (same folds as
-    before groups existed).
+    as positive when any member is. Without groups every sample is its own group.
     """
     labels = np.asarray(labels)
-    if num_folds < 2:
-        raise UserError(f"data.num_folds={num_folds}: need at least 2 folds")
     groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
     # Unique groups in order of first appearance, each with its label (any positive member -> 1).
     _, first = np.unique(groups, return_index=True)
@@ -56,8 +54,6 @@ def shuffled_kfold(rows: np.ndarray, total: int, num_folds: int, seed: int) -> n
     unreadable) does not move any other image to another fold. Not stratified, and copies of one
     painting can land on both sides of a split, as in the report. Fold k here is the report's fold k+1.
     """
-    if num_folds < 2:
-        raise UserError(f"data.num_folds={num_folds}: need at least 2 folds")
     if total < num_folds:
         raise UserError(f"data.num_folds={num_folds}: only {total} image(s); lower data.num_folds")
     # KFold: shuffle arange(total) with RandomState(seed), then cut it into num_folds contiguous
@@ -71,10 +67,8 @@ def shuffled_kfold(rows: np.ndarray, total: int, num_folds: int, seed: int) -> n
 
 
 def check_fold(fold: int, num_folds: int) -> int:
-    """Validate a 0-based fold index."""
-    if not isinstance(fold, int) or isinstance(fold, bool) or not 0 <= fold < num_folds:
-        raise UserError(
-            f"fold={fold}: out of range; folds are 0-based, so data.num_folds={num_folds} "
-            f"allows fold=0..{num_folds - 1}"
-        )
+    """Validate a 0-based fold index (the config's check, for folds chosen at run time)."""
+    problem = fold_problem(fold, num_folds)
+    if problem:
+        raise UserError(problem)
     return fold

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vangogh_lightning.config.preflight import check_csv_path
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import IMAGE_SUFFIXES, check_readable
 from vangogh_lightning.data.filenames import FileResolver
 from vangogh_lightning.data.validation_cache import ValidationCache
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import IMAGE_SUFFIXES, check_readable
 
 log = logging.getLogger(__name__)
 
@@ -74,14 +75,6 @@ class IndexReport:
         for kind, names in self.duplicates.items():
             lines += [f"  duplicate ({DUPLICATE_KINDS[kind]}): {name}" for name in names[:3]]
         return "\n".join(lines)
-
-
-def check_csv_path(csv_path: str | Path) -> Path:
-    """The WikiArt ``classes.csv`` exists (its content is checked when it is read)."""
-    csv_path = Path(csv_path)
-    if not csv_path.is_file():
-        raise UserError(f"data.csv_path={csv_path}: file not found; point it at WikiArt's classes.csv")
-    return csv_path
 
 
 def read_wikiart_csv(
@@ -203,8 +196,6 @@ def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool =
     are dropped with ``drop_duplicates``; otherwise they stay and the ``group`` column keeps each
     set of copies in one fold, so no image is ever on both sides of a split.
     """
-    if on_missing not in ("error", "skip"):
-        raise UserError(f"data.on_missing={on_missing}: must be 'error' or 'skip'")
     report = IndexReport(total=len(frame), duplicates_dropped=drop_duplicates)
     bad = pd.Series(False, index=frame.index)
     digests: dict = {}

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from torchvision.transforms import v2
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 
 def _to_normalised_tensor() -> list:

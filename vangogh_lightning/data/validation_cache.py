@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vangogh_lightning.atomic import atomic_write_text
+from vangogh_lightning.core.atomic import atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -7,15 +7,22 @@ from pathlib import Path
 
 import torch
 
-from vangogh_lightning.atomic import atomic_link, atomic_write, remove_stale_temps
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.core.atomic import atomic_link, atomic_write, remove_stale_temps
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.torch_files import load_torch_file
 from vangogh_lightning.models.classifier import VanGoghClassifier
-from vangogh_lightning.torch_files import load_torch_file
 
 
 def load_classifier(path: str | Path, key: str = "checkpoint",
                     expect_backbone: str | None = None) -> tuple[VanGoghClassifier, int]:
-    """(model in eval mode, training image size) from a Lightning checkpoint of train.py."""
+    """(model in eval mode, training image size) from a Lightning checkpoint of train.py.
+
+    Built as Lightning's ``load_from_checkpoint`` builds it (the class from the saved
+    hyper-parameters, ``on_load_checkpoint``, ``load_state_dict``), from the one read of the file
+    with ``weights_only=True``. ``load_from_checkpoint`` itself would read the file a second time
+    (0.5 GB for VGG-19) and refuses files without Lightning's version stamp (a state dict and
+    hyper-parameters saved by other code), which this accepts.
+    """
     raw = load_torch_file(path, key, "checkpoint")
     hparams = raw.get("hyper_parameters", {}) if isinstance(raw, dict) else {}
     if "backbone" not in hparams or "state_dict" not in raw:
@@ -26,15 +33,13 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
         )
     # The checkpoint carries all weights: never fetch ImageNet weights again.
     model = VanGoghClassifier(**{**hparams, "pretrained": False, "weights_path": None})
-    # Checkpoints from before pos_weight was a non-persistent buffer carry the training loss's weight.
-    state = {k: v for k, v in raw["state_dict"].items() if k != "loss_fn.pos_weight"}
+    model.on_load_checkpoint(raw)
     try:
-        model.load_state_dict(state)
+        model.load_state_dict(raw["state_dict"])
     except RuntimeError as exc:
         raise UserError(f"{key}={path}: weights do not fit the model ({str(exc).splitlines()[0]})") from None
-    model.eval()
     size = raw.get("datamodule_hyper_parameters", {}).get("image_size", 224)
-    return model, int(size)
+    return model.eval(), int(size)
 
 
 def write_selected(source: Path, target: Path, link: bool) -> str:

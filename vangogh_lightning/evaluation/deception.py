@@ -7,11 +7,13 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import atomic_save, expand_images, load_rgb
+from vangogh_lightning.config.schema import BackboneName, choices
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import atomic_save, expand_images, load_rgb
 from vangogh_lightning.style.records import finished_records
 
-JUDGES = ("vgg19", "alexnet")
+# The two classifiers that judge, in the report's order (Table 1's VGG19 row first).
+JUDGES = tuple(reversed(choices(BackboneName)))
 NOT_RESULTS = ("_sheet.png",)  # comparison sheets stylize.py writes beside its results
 
 

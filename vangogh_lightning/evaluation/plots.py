@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from vangogh_lightning.atomic import atomic_write  # noqa: E402
-from vangogh_lightning.evaluation.runs import FoldRun  # noqa: E402
+from vangogh_lightning.core.atomic import atomic_write  # noqa: E402
+from vangogh_lightning.evaluation.fold_runs import FoldRun  # noqa: E402
 
 PANELS = (("loss", ("train/loss", "val/loss")), ("AUROC", ("val/auroc",)), ("F1", ("val/f1",)))
 

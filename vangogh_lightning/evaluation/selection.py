@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.evaluation.runs import METRICS, FoldRun
+from vangogh_lightning.config.schema import SelectionRule, choices
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.evaluation.fold_runs import FoldRun
+from vangogh_lightning.models.metrics import METRICS
 
-RULES = ("auroc", "combined")
 _COLUMNS = {"val/loss": "loss", "val/auroc": "auroc", "val/f1": "f1", "val/acc": "acc",
             "val/bal_acc": "bal_acc"}
 
@@ -41,8 +42,8 @@ def select_fold(table: pd.DataFrame, rule: str) -> int:
     ``auroc``: highest AUROC. ``combined``: best mean rank over AUROC (high), F1 (high) and
     validation loss (low), ties broken by AUROC - the balance the report describes.
     """
-    if rule not in RULES:
-        raise UserError(f"rule={rule}: choose one of {', '.join(RULES)}")
+    if rule not in choices(SelectionRule):  # a direct call; the scripts' configs are checked before
+        raise UserError(f"rule={rule}: choose one of {', '.join(choices(SelectionRule))}")
     if rule == "auroc":
         return int(table["auroc"].idxmax())
     ranks = (table["auroc"].rank(ascending=False) + table["f1"].rank(ascending=False)

@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
-from vangogh_lightning.atomic import atomic_write_text
-from vangogh_lightning.loggers import is_wandb_entry, resolve_wandb_offline
+from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.wandb_mode import is_wandb_entry, resolve_wandb_offline
+from vangogh_lightning.training.run_folder import RESOLVED_CONFIG, WANDB_RUN_ID
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +22,7 @@ TABLE_COLUMNS = ("run:displayName", "tags", "config:model.backbone.value", "conf
 
 def wandb_project_of(run_dir: Path) -> tuple[str, str | None] | None:
     """(project, entity) a train run logged to, from its resolved config; None without W&B."""
-    config_file = run_dir / "config_resolved.yaml"
+    config_file = run_dir / RESOLVED_CONFIG
     if not config_file.is_file():
         return None
     loggers = (yaml.safe_load(config_file.read_text()) or {}).get("logger") or {}
@@ -38,7 +39,7 @@ def mark_selected_run(fold_dir: Path, rule: str, offline: bool | str = "auto") -
     new offline segment of the same run, which ``wandb sync`` merges into it. Returns the run id, or
     None when the fold did not log to W&B.
     """
-    id_file = fold_dir / "wandb_run_id"
+    id_file = fold_dir / WANDB_RUN_ID
     project = wandb_project_of(fold_dir.parent)
     if not id_file.is_file() or project is None:
         return None
@@ -86,6 +87,7 @@ def build_dashboard(project: str, entity: str | None, title: str, offline: bool 
     if resolve_wandb_offline(offline):
         workspace = fold_selection_workspace(project, entity or "<your-entity>", title)
         spec = out_dir / "wandb_dashboard.json"
+        # wandb-workspaces serialises a workspace only through its (private) pydantic model.
         atomic_write_text(workspace._to_model().model_dump_json(indent=2), spec)
         print(f"W&B offline: wrote the workspace it would create to {spec}. To create it: sync the runs "
               f"(`wandb sync <fold>/wandb/offline-run-*`), then run `python evaluate.py task=dashboard "

@@ -9,13 +9,16 @@ import torch
 from torch import nn
 from torchvision import models
 
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.torch_files import load_torch_file
+from vangogh_lightning.config.schema import BackboneName, choices
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.torch_files import load_torch_file
 
-BACKBONES = {
-    "alexnet": (models.alexnet, models.AlexNet_Weights.IMAGENET1K_V1),
-    "vgg19": (models.vgg19, models.VGG19_Weights.IMAGENET1K_V1),
-}
+# name -> (torchvision builder, its ImageNet weights), for every backbone the config allows.
+BACKBONES = {name: (models.get_model_builder(name), models.get_model_weights(name).IMAGENET1K_V1)
+             for name in choices(BackboneName)}
+# The normalisation the ImageNet weights were trained with (the same for both backbones).
+_PRESET = next(iter(BACKBONES.values()))[1].transforms()
+IMAGENET_MEAN, IMAGENET_STD = tuple(_PRESET.mean), tuple(_PRESET.std)
 
 
 def check_backbone(name: str) -> str:
@@ -84,7 +87,7 @@ def build_features(name: str, pretrained: bool, weights_path: str | None = None,
     """Only the convolutional ``features`` of AlexNet/VGG-19 (what style transfer uses).
 
     The classifier is built on the meta device and never initialised: VGG-19's 120 M classifier
-    parameters cost ~1.4-2 s of random initialisation at every stylize start for nothing. Random
+    parameters would cost seconds of random initialisation at every stylize start (bench/RESULTS.md). Random
     features are initialised as torchvision does (VGG: Kaiming normal, fan-out, zero bias; AlexNet:
     PyTorch's default), ImageNet ones are loaded from the ``features.*`` part of the state dict.
     """

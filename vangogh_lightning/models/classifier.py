@@ -8,40 +8,13 @@ import lightning as L
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.classification import (
-    BinaryAccuracy,
-    BinaryAUROC,
-    BinaryF1Score,
-    MulticlassAccuracy,
-)
+from torchmetrics import MeanMetric
 
-from vangogh_lightning.errors import UserError
 from vangogh_lightning.models.backbones import build_backbone
 from vangogh_lightning.models.freezing import apply_freeze, count_parameters
+from vangogh_lightning.models.metrics import make_metrics
 
 log = logging.getLogger(__name__)
-
-
-class BalancedAccuracy(MulticlassAccuracy):
-    """Mean of the per-class recalls of a binary problem, fed with probabilities."""
-
-    def __init__(self, threshold: float = 0.5, **kwargs):
-        super().__init__(num_classes=2, average="macro", **kwargs)
-        self.threshold = threshold
-
-    def update(self, preds: torch.Tensor, target: torch.Tensor) -> None:
-        super().update((preds >= self.threshold).long(), target.long())
-
-
-def make_metrics(threshold: float) -> MetricCollection:
-    """AUROC, F1, accuracy and balanced accuracy for probabilities vs. 0/1 targets."""
-    return MetricCollection({
-        "auroc": BinaryAUROC(),
-        "f1": BinaryF1Score(threshold=threshold),
-        "acc": BinaryAccuracy(threshold=threshold),
-        "bal_acc": BalancedAccuracy(threshold=threshold),
-    })
 
 
 class VanGoghClassifier(L.LightningModule):
@@ -62,10 +35,6 @@ class VanGoghClassifier(L.LightningModule):
         compile: bool = False,
     ):
         super().__init__()
-        if isinstance(pos_weight, str) and pos_weight != "auto":
-            raise UserError(f"model.pos_weight={pos_weight}: use a number, 'auto' or null")
-        if not 0.0 < threshold < 1.0:
-            raise UserError(f"model.threshold={threshold}: must be between 0 and 1")
         self.save_hyperparameters()
         net = build_backbone(backbone, pretrained, weights_path)
         last = net.classifier[-1]
@@ -92,6 +61,15 @@ class VanGoghClassifier(L.LightningModule):
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
         """Probability of 'Van Gogh' for a batch of normalised images."""
         return torch.sigmoid(self(images))
+
+    def predict_step(self, batch: torch.Tensor | tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        """``Trainer.predict``: P(Van Gogh) per image of a batch (images, or (images, targets))."""
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.predict_proba(images).float()
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Checkpoints of earlier versions stored the loss's class weight, now a non-persistent buffer.
+        checkpoint.get("state_dict", {}).pop("loss_fn.pos_weight", None)
 
     def setup(self, stage: str) -> None:
         pos_weight = self.hparams.pos_weight

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.core.errors import UserError
 
 
 def apply_freeze(net: nn.Module, trainable_feature_modules: int,

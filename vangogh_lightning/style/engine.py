@@ -1,7 +1,8 @@
 """The stylize engine: style targets, coarse-to-fine optimisation of a batch of same-size images.
 
 Everything it needs comes as explicit arguments (no config object): the backbone, the style images,
-the loss and optimiser settings, and any extra Lightning callbacks (benchmarks add a timer there).
+the loss and optimiser settings (``StyleSettings``, checked like every config) and any extra
+Lightning callbacks (benchmarks add a timer there).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import lightning as L
 import torch
 from PIL import Image
 
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import atomic_save
-from vangogh_lightning.style.imaging import fit_size, scales_for, to_image, to_tensor
+from vangogh_lightning.config.schema import Init, Pooling, StyleSettings
+from vangogh_lightning.core.devices import trainer_device
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import atomic_save
+from vangogh_lightning.style.image_ops import fit_size, scales_for, to_image, to_tensor
 from vangogh_lightning.style.layers import FeatureExtractor
 from vangogh_lightning.style.losses import gram_matrix
-from vangogh_lightning.style.module import INITS, StyleTransfer
+from vangogh_lightning.style.module import StyleTransfer
 from vangogh_lightning.style.plan import MIN_SHORT_SIDE, ContentItem, short_side_at
 
 
@@ -31,46 +34,20 @@ class Backbone:
     name: str
     content_layers: dict[str, float]
     style_layers: dict[str, float]
-    pretrained: bool = True
-    weights_path: str | None = None
-    pooling: str = "max"
+    pretrained: bool
+    weights_path: str | None
+    pooling: Pooling
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Loss balance, optimiser and schedule of one stylize run (conf/stylize.yaml documents each)."""
-
-    size: int = 512
-    square: bool = False
-    multiscale: bool | str = "auto"
-    min_scale: int = 256
-    steps: int = 300
-    coarse_steps: int | None = None
-    optimizer: str = "lbfgs"
-    lr: float | None = None
-    lbfgs_history: int = 50
-    init: str = "content"
-    seed: int = 0
-    content_weight: float = 1.0
-    style_weight: float = 4.0e3
-    tv_weight: float = 70.0
-    loss_normalisation: str = "relative"
-    precision: str = "32-true"
-    progress_bar: bool = True
-    save_every: int = 0
-
-
-def initial_image(kind: str, content: torch.Tensor, style: Image.Image, seed: int) -> torch.Tensor:
+def initial_image(kind: Init, content: torch.Tensor, style: Image.Image, seed: int) -> torch.Tensor:
     """Starting pixels: the content, the (resized) style image, or seeded uniform noise."""
-    if kind == "content":
-        return content.clone()
     if kind == "style":
         h, w = content.shape[-2:]
         return to_tensor(style, (w, h)).expand_as(content).clone()
     if kind == "noise":
         gen = torch.Generator().manual_seed(seed)
         return torch.rand(content.shape, generator=gen)
-    raise UserError(f"init={kind}: choose one of {', '.join(INITS)}")
+    return content.clone()
 
 
 class _Snapshots(L.Callback):
@@ -93,7 +70,7 @@ class Stylizer:
     """Holds the extractor and the style targets; stylizes batches of same-size content images."""
 
     def __init__(self, backbone: Backbone, styles: Sequence[Image.Image], style_mix: Sequence[float],
-                 settings: Settings, device: torch.device, callbacks: Sequence[L.Callback] = ()):
+                 settings: StyleSettings, device: torch.device, callbacks: Sequence[L.Callback] = ()):
         self.backbone, self.settings, self.device = backbone, settings, device
         self.styles, self.style_mix = list(styles), list(style_mix)
         self.callbacks = list(callbacks)
@@ -119,9 +96,8 @@ class Stylizer:
         return self._grams[scale]
 
     def _fit(self, module: StyleTransfer, steps: int, callbacks: list[L.Callback]) -> None:
-        accelerator = "gpu" if self.device.type == "cuda" else "cpu"
         trainer = L.Trainer(
-            max_epochs=1, max_steps=steps, accelerator=accelerator, devices=1,
+            max_epochs=1, max_steps=steps, **trainer_device(self.device),
             logger=False, enable_checkpointing=False, enable_model_summary=False,
             enable_progress_bar=bool(self.settings.progress_bar), callbacks=[*callbacks, *self.callbacks],
             precision=self.settings.precision,
@@ -135,27 +111,28 @@ class Stylizer:
 
     def run_batch(self, items: list[ContentItem]) -> tuple[torch.Tensor, StyleTransfer, list[int]]:
         """Stylize images that share one working size; returns (images, last module, scales)."""
-        s = self.settings
-        planned = scales_for(s.size, s.multiscale, s.min_scale)
+        settings = self.settings
+        planned = scales_for(settings.size, settings.multiscale, settings.min_scale)
         # Coarse scales at which a narrow image would be too thin are skipped (the final one is checked).
-        scales = [c for c in planned[:-1] if short_side_at(items[0].image.size, c, s.square) >= MIN_SHORT_SIDE]
+        scales = [c for c in planned[:-1] if short_side_at(items[0].image.size, c, settings.square) >= MIN_SHORT_SIDE]
         scales += planned[-1:]
         result: torch.Tensor | None = None
         module: StyleTransfer | None = None
         for scale in scales:
-            size = fit_size(items[0].image.size, scale, s.square)
+            size = fit_size(items[0].image.size, scale, settings.square)
             content = torch.stack([to_tensor(it.image, size) for it in items]).to(self.device)
             if result is None:
-                init = initial_image(s.init, content.cpu(), self.styles[0], s.seed).to(self.device)
+                init = initial_image(settings.init, content.cpu(), self.styles[0], settings.seed).to(self.device)
             else:
                 init = torch.nn.functional.interpolate(result, size=content.shape[-2:], mode="bicubic",
                                                        align_corners=False).clamp(0, 1)
-            steps = s.steps if scale == scales[-1] or s.coarse_steps is None else s.coarse_steps
+            steps = settings.steps if scale == scales[-1] or settings.coarse_steps is None else settings.coarse_steps
             try:
                 module = StyleTransfer(
                     self.extractor, content, self.style_grams(scale), self.backbone.content_layers,
-                    self.backbone.style_layers, init, steps, s.content_weight, s.style_weight,
-                    s.tv_weight, s.optimizer, s.lr, s.lbfgs_history, s.loss_normalisation,
+                    self.backbone.style_layers, init, steps, settings.content_weight, settings.style_weight,
+                    settings.tv_weight, settings.optimizer, settings.lr, settings.lbfgs_history,
+                    settings.loss_normalisation,
                 )
             except RuntimeError as exc:
                 if "size" not in str(exc).lower():
@@ -164,7 +141,7 @@ class Stylizer:
                     f"{items[0].path}: {size[0]}x{size[1]} px is too small for the layers of "
                     f"{self.backbone.name}; raise size= ({exc})"
                 ) from None
-            snaps = [_Snapshots(s.save_every, items, scale)] if s.save_every else []
+            snaps = [_Snapshots(settings.save_every, items, scale)] if settings.save_every else []
             self._fit(module, steps, snaps)
             result = module.result()
             if scale != scales[-1]:

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from vangogh_lightning.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.models.backbones import build_features
+from vangogh_lightning.config.schema import Pooling
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_features
 
 
 def layer_names(backbone: str, features: nn.Sequential) -> list[str]:
@@ -49,7 +49,7 @@ class FeatureExtractor(nn.Module):
     """Frozen backbone ``features`` up to the deepest requested layer; returns named activations."""
 
     def __init__(self, backbone: str, layers: Iterable[str], pretrained: bool,
-                 weights_path: str | None = None, pooling: str = "max"):
+                 weights_path: str | None = None, pooling: Pooling = "max"):
         super().__init__()
         features = build_features(backbone, pretrained, weights_path, key="backbone.weights_path")
         names = layer_names(backbone, features)
@@ -58,8 +58,6 @@ class FeatureExtractor(nn.Module):
         if unknown:
             valid = ", ".join(n for n in names if n.startswith(("conv", "relu")))
             raise UserError(f"unknown {backbone} layer(s) {', '.join(unknown)}; valid names: {valid}")
-        if pooling not in ("max", "avg"):
-            raise UserError(f"backbone.pooling={pooling}: must be 'max' or 'avg'")
         depth = max(names.index(name) for name in wanted) + 1
         modules = []
         for module in list(features)[:depth]:

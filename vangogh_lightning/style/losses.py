@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from vangogh_lightning.config.schema import LossNormalisation
+
 EPS = 1e-30  # only guards an all-zero target (a dead layer); far below any real activation's square
 
 
@@ -50,9 +52,6 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 def _mean_square(target: torch.Tensor) -> torch.Tensor:
     """Per-item mean square of a target, shaped to divide a per-image loss."""
     return target.float().pow(2).flatten(1).mean(1).clamp_min(EPS)
-
-
-NORMALISATIONS = ("relative", "report")
 
 
 class ContentLoss(nn.Module):
@@ -99,10 +98,8 @@ class StyleTransferLoss(nn.Module):
     def __init__(self, content_features: dict[str, torch.Tensor], style_grams: dict[str, torch.Tensor],
                  content_layers: dict[str, float], style_layers: dict[str, float],
                  content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
-                 normalisation: str = "relative"):
+                 normalisation: LossNormalisation = "relative"):
         super().__init__()
-        if normalisation not in NORMALISATIONS:
-            raise ValueError(f"normalisation={normalisation}: choose one of {', '.join(NORMALISATIONS)}")
         relative = normalisation == "relative"
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
         self.content = nn.ModuleDict({n: ContentLoss(content_features[n], relative) for n in self.content_layers})

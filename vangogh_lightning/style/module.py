@@ -7,16 +7,17 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.config.schema import LossNormalisation, Optimizer
 from vangogh_lightning.style.layers import FeatureExtractor
 from vangogh_lightning.style.losses import StyleTransferLoss
 
-OPTIMIZERS = ("lbfgs", "adam")
-INITS = ("content", "style", "noise")
-
 
 class StyleTransfer(L.LightningModule):
-    """Optimise pixels so their features match the content and their Gram matrices the style."""
+    """Optimise pixels so their features match the content and their Gram matrices the style.
+
+    The keyword defaults are neutral (each term weighted 1, no total variation, torch's L-BFGS memory);
+    stylize.py passes the values of conf/stylize.yaml.
+    """
 
     def __init__(
         self,
@@ -28,20 +29,14 @@ class StyleTransfer(L.LightningModule):
         init: torch.Tensor,
         steps: int,
         content_weight: float = 1.0,
-        style_weight: float = 1e4,
-        tv_weight: float = 1.0,
-        optimizer: str = "lbfgs",
+        style_weight: float = 1.0,
+        tv_weight: float = 0.0,
+        optimizer: Optimizer = "lbfgs",
         lr: float | None = None,
-        lbfgs_history: int = 50,
-        loss_normalisation: str = "relative",
+        lbfgs_history: int = 100,
+        loss_normalisation: LossNormalisation = "relative",
     ):
         super().__init__()
-        if optimizer not in OPTIMIZERS:
-            raise UserError(f"optimizer={optimizer}: choose one of {', '.join(OPTIMIZERS)}")
-        if steps < 1:
-            raise UserError(f"steps={steps}: must be at least 1")
-        if lbfgs_history < 1:
-            raise UserError(f"lbfgs_history={lbfgs_history}: must be at least 1")
         self.extractor = extractor
         self.image = nn.Parameter(init.detach().clone().contiguous().clamp_(0, 1))
         self.optimizer_name = optimizer
@@ -64,7 +59,7 @@ class StyleTransfer(L.LightningModule):
         parts = self.losses(self.image)
         self._keep_best(parts["total"])
         if self.trainer.progress_bar_callback is not None:
-            # Shown, never stored: four self.log calls cost ~1.2 ms a step, a tenth of an H100 step.
+            # Shown, never stored: four self.log calls cost a tenth of a GPU step (bench/RESULTS.md).
             # Per-image means; "total" is the best total so far: the quantity the result's JSON records.
             for name in ("content", "style", "tv"):
                 self.log(name, parts[name].mean().detach(), prog_bar=True, on_step=True, logger=False)

@@ -8,12 +8,12 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from vangogh_lightning.atomic import atomic_write_text
-from vangogh_lightning.images import atomic_save
-from vangogh_lightning.style import STYLIZED_RECORD_KIND
+from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.images import atomic_save
 from vangogh_lightning.style.engine import Stylizer
-from vangogh_lightning.style.imaging import comparison_sheet, preserve_colors, to_image
+from vangogh_lightning.style.image_ops import comparison_sheet, preserve_colors, to_image
 from vangogh_lightning.style.plan import ContentItem
+from vangogh_lightning.style.records import STYLIZED_RECORD_KIND
 
 
 def write_outputs(cfg: DictConfig, item: ContentItem, result: torch.Tensor, losses: dict, content_losses: dict,

@@ -10,9 +10,9 @@ import torch
 from omegaconf import DictConfig
 from PIL import Image
 
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import expand_images, load_rgb, refuse_overwrite
-from vangogh_lightning.style.imaging import fit_size
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import expand_images, load_rgb, refuse_overwrite
+from vangogh_lightning.style.image_ops import fit_size
 
 
 @dataclass
@@ -23,15 +23,6 @@ class ContentItem:
     image: Image.Image
     source_size: tuple[int, int]
     outputs: dict[str, Path]
-
-
-def pick_device(name: str) -> torch.device:
-    """'auto' -> CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device={name}: CUDA is not available here; use device=cpu or device=auto")
-    return torch.device(name)
 
 
 def weighted_layers(names, weights, kind: str) -> dict[str, float]:
@@ -48,9 +39,9 @@ def weighted_layers(names, weights, kind: str) -> dict[str, float]:
     return dict(zip(names, map(float, weights)))
 
 
-# Peak GPU memory per 512x512 image (VGG-19, L-BFGS) was ~935 MiB on an H100: ~3.7 kB per pixel.
+# Peak GPU memory per pixel of one image (VGG-19, L-BFGS), rounded up from bench/RESULTS.md's measurement.
 GPU_BYTES_PER_PIXEL = 4096
-MAX_AUTO_BATCH = 8  # H100, 512 px: batch 4 gave 2.9x the throughput of one at a time, batch 8 4.0-4.4x
+MAX_AUTO_BATCH = 8  # past 8 images a batch gained little on an H100 (bench/RESULTS.md)
 
 
 def batch_size_for(setting: int | str, device: torch.device, pixels: int = 512 * 512,

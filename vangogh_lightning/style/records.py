@@ -1,4 +1,4 @@
-"""Reading the JSON records stylize.py writes beside each finished result (no torch needed)."""
+"""The JSON record stylize.py writes beside each finished result: its kind, and reading them (no torch needed)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vangogh_lightning.style import STYLIZED_RECORD_KIND
+# The "kind" of the JSON record stylize.py writes beside each result: evaluate.py counts the images
+# such records name, and so never takes a comparison sheet or a step snapshot for a result.
+STYLIZED_RECORD_KIND = "vangogh-lightning stylized image"
 
 
 def finished_records(folder: Path) -> list[dict[str, Any]]:

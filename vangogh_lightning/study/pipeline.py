@@ -22,13 +22,14 @@ from pathlib import Path
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from vangogh_lightning.config_checks import check_output_dir
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import expand_images
+from vangogh_lightning.config.entry import checked
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import expand_images
+from vangogh_lightning.evaluation.deception import JUDGES
 from vangogh_lightning.style.records import finished_records
+from vangogh_lightning.training.run_folder import CV_SUMMARY
 
-ROOT = Path(__file__).resolve().parents[1]
-JUDGES = ("vgg19", "alexnet")
+ROOT = Path(__file__).resolve().parents[2]  # the repository: where the scripts are
 
 
 @dataclass
@@ -44,7 +45,7 @@ class Step:
     done: Callable[[], bool]
 
 
-def _listed(values) -> str:
+def _hydra_list(values) -> str:
     """A Hydra list override value: [a,b] (items quoted when they hold a comma or space)."""
     items = [str(v) for v in values]
     return "[" + ",".join(f"'{v}'" if any(c in v for c in ", ") else v for v in items) + "]"
@@ -118,14 +119,15 @@ class Study:
         return self.out / "stylized" / backbone / style.stem
 
     # steps ------------------------------------------------------------------------------------
-    def common(self) -> list[str]:
+    def common_overrides(self) -> list[str]:
+        """Overrides every step gets: all logs under the study's folder."""
         return [f"paths.log_dir={self.out / 'logs'}"]
 
     def steps(self) -> list[Step]:
         cfg, steps = self.cfg, []
         if cfg.search:
             steps.append(Step("search", "train.py",
-                              lambda: ["-m", *cfg.search_overrides, *cfg.train_overrides, *self.common(),
+                              lambda: ["-m", *cfg.search_overrides, *cfg.train_overrides, *self.common_overrides(),
                                        f"hydra.sweep.dir={self.search_dir}"],
                               lambda: (self.search_dir / "best_params.yaml").is_file()))
         for backbone in cfg.backbones:
@@ -134,11 +136,12 @@ class Study:
                 f"train {backbone}", "train.py",
                 lambda backbone=backbone, run=run: [
                     f"model={backbone}", *best_parameters(self.search_dir, backbone), *cfg.train_overrides,
-                    "fold=null", "ckpt_path=last", *self.common(), f"hydra.run.dir={run}"],
-                lambda run=run: (run / "cv_summary.json").is_file()))
+                    "fold=null", "ckpt_path=last", *self.common_overrides(), f"hydra.run.dir={run}"],
+                lambda run=run: (run / CV_SUMMARY).is_file()))
         runs = [str(self.train_dir(b)) for b in cfg.backbones]
-        selection = ["task=select_folds", f"task.runs={_listed(runs)}", f"task.selected_dir={self.selected_dir}",
-                     f"task.rule={cfg.rule}", f"out_dir={self.out / 'selection'}", "overwrite=true", *self.common()]
+        selection = ["task=select_folds", f"task.runs={_hydra_list(runs)}", f"task.selected_dir={self.selected_dir}",
+                     f"task.rule={cfg.rule}", f"out_dir={self.out / 'selection'}", "overwrite=true",
+                     *self.common_overrides()]
         steps.append(Step("select folds", "evaluate.py", lambda: selection,
                           lambda: all((self.selected_dir / f"{b}.json").is_file() for b in cfg.backbones)
                           and all(self._selection_current(b) for b in cfg.backbones)))
@@ -149,26 +152,26 @@ class Study:
                 # by an interrupted run (the record is written last), so replacing them loses nothing.
                 steps.append(Step(f"stylize {backbone} {style.stem}", "stylize.py",
                                   lambda backbone=backbone, style=style, folder=folder: [
-                                      f"content={_listed(self._todo(folder))}", "overwrite=true",
+                                      f"content={_hydra_list(self._contents_to_stylize(folder))}", "overwrite=true",
                                       f"backbone={backbone}", f"style={style}", *cfg.stylize_overrides,
-                                      f"out_dir={folder}", *self.common()],
-                                  lambda folder=folder: self._todo(folder) == []))
+                                      f"out_dir={folder}", *self.common_overrides()],
+                                  lambda folder=folder: self._contents_to_stylize(folder) == []))
         if set(JUDGES) <= set(cfg.backbones):
             args = ["task=deception", f"task.threshold={cfg.threshold}", f"out_dir={self.out / 'deception'}",
-                    "overwrite=true", *self.common()]
+                    "overwrite=true", *self.common_overrides()]
             args += [f"task.classifiers.{j}={self.selected_dir / f'{j}.ckpt'}" for j in JUDGES]
             for backbone in cfg.backbones:
                 dirs = [str(self.stylized_dir(backbone, s)) for s in self.styles]
-                args.append(f"task.stylized.{backbone}={_listed(dirs)}")
+                args.append(f"task.stylized.{backbone}={_hydra_list(dirs)}")
             steps.append(Step("deception table", "evaluate.py", lambda: args, self._deception_current))
         return steps
 
     def _selection_current(self, backbone: str) -> bool:
-        summary = self.train_dir(backbone) / "cv_summary.json"
+        summary = self.train_dir(backbone) / CV_SUMMARY
         record = self.selected_dir / f"{backbone}.json"
         return summary.is_file() and record.stat().st_mtime >= summary.stat().st_mtime
 
-    def _todo(self, folder: Path) -> list[Path]:
+    def _contents_to_stylize(self, folder: Path) -> list[Path]:
         done = stylized_contents(folder) if folder.is_dir() else set()
         return [p for p in self.contents if str(p.resolve()) not in done]
 
@@ -182,7 +185,6 @@ class Study:
 
     def run(self) -> Path:
         """Run every step not done yet; write report.html; return its path."""
-        check_output_dir(self.out, "out_dir")
         with exclusive(self.out):
             return self._run()
 
@@ -200,15 +202,14 @@ class Study:
                 raise UserError(f"study step '{step.name}' failed (exit status {code}, its message is above); fix it "
                                 "and run the same command again: finished steps are skipped")
             print(f"[study] {step.name}: {time.perf_counter() - t0:.0f} s", flush=True)
-        from vangogh_lightning.report_html import write_report
+        from vangogh_lightning.study.report_html import write_report
 
         report = write_report(self.out, list(self.cfg.backbones), self.styles, OmegaConf.to_container(self.cfg))
         print(f"[study] done in {time.perf_counter() - started:.0f} s; open {report}")
         return report
 
 
+@checked("study")
 def run_study(cfg: DictConfig) -> Path:
     """``python study.py``: the whole study under ``cfg.out_dir``."""
-    if cfg.content is None:
-        raise UserError("content is not set; pass content=<folder of photos to stylize> (a file, folder or glob)")
     return Study(cfg).run()

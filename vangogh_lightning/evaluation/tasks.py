@@ -1,4 +1,4 @@
-"""evaluate.py sub-tasks: select_folds, classify, deception."""
+"""evaluate.py sub-tasks: select_folds, classify, deception, dashboard."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ import logging
 from pathlib import Path
 
 import pandas as pd
-import torch
 from omegaconf import DictConfig
 
-from vangogh_lightning.atomic import atomic_write_text
-from vangogh_lightning.config_checks import EVALUATE_RULES, check_config, check_output_dir
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.config.entry import checked
+from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import expand_images, refuse_overwrite
+from vangogh_lightning.core.markdown import to_markdown
 from vangogh_lightning.evaluation.checkpoints import load_classifier, write_selected
 from vangogh_lightning.evaluation.classify import classify_table
 from vangogh_lightning.evaluation.deception import (
@@ -22,12 +23,10 @@ from vangogh_lightning.evaluation.deception import (
     stylized_images,
     verdict_grid,
 )
+from vangogh_lightning.evaluation.fold_runs import find_fold_runs
 from vangogh_lightning.evaluation.plots import plot_fold_curves
-from vangogh_lightning.evaluation.runs import find_fold_runs
 from vangogh_lightning.evaluation.selection import best_epochs, choose_model, missing_folds, select_fold, summarise
-from vangogh_lightning.evaluation.tables import to_markdown
 from vangogh_lightning.evaluation.wandb_views import build_dashboard, mark_selected_run
-from vangogh_lightning.images import expand_images, refuse_overwrite, set_max_pixels
 
 log = logging.getLogger(__name__)
 
@@ -36,22 +35,18 @@ def _as_list(value) -> list:
     return [value] if isinstance(value, (str, Path)) else list(value)
 
 
-def _device(name: str) -> str:
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
-
-
 def select_folds(cfg: DictConfig) -> dict[str, Path]:
     """Table of each fold's best epoch, mean ± std, the selected fold per backbone, curves, weights-only ckpt."""
-    t = cfg.task
-    if t.runs is None:
+    task = cfg.task
+    if task.runs is None:
         raise UserError("task.runs is not set; pass task.runs=outputs/train/multiruns/<date> (or a list)")
-    runs, warnings = find_fold_runs(_as_list(t.runs))
+    runs, warnings = find_fold_runs(_as_list(task.runs))
     table = best_epochs(runs)
     table["model"] = [next(r.model for r in runs if str(r.fold_dir) == run) for run in table["run"]]
     num_folds = {str(r.fold_dir): r.num_folds for r in runs}
     out_dir = Path(cfg.out_dir)
-    selected_dir = Path(t.selected_dir)
-    report = [f"# Fold selection (rule: {t.rule})\n"]
+    selected_dir = Path(task.selected_dir)
+    report = [f"# Fold selection (rule: {task.rule})\n"]
     picks: dict[str, pd.Series] = {}
     chosen_rows = []
     for backbone, rows in table.groupby("backbone"):
@@ -62,7 +57,7 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
             notes.append(f"{backbone}: fold(s) {', '.join(map(str, absent))} of "
                          f"{num_folds[rows['run'].iloc[0]]} missing; the mean below is over {len(rows)} fold(s)")
         warnings += notes
-        pick = rows.loc[select_fold(rows, t.rule)]
+        pick = rows.loc[select_fold(rows, task.rule)]
         picks[backbone] = pick
         chosen_rows.append(rows)
         report += [f"## {backbone}\n", to_markdown(rows.drop(columns=["backbone", "run", "checkpoint", "model"])),
@@ -89,7 +84,7 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
                             "with train.py")
         target = selected_dir / f"{backbone}.ckpt"
         record = selected_dir / f"{backbone}.json"
-        origin = {"source": str(source.resolve()), "fold": int(pick["fold"]), "rule": t.rule,
+        origin = {"source": str(source.resolve()), "fold": int(pick["fold"]), "rule": task.rule,
                   "size": source.stat().st_size, "mtime": source.stat().st_mtime}
         if target.exists() and not cfg.overwrite:
             previous = json.loads(record.read_text()) if record.is_file() else None
@@ -99,10 +94,11 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
                 continue
             raise UserError(f"{target}: already exists (from another selection); pass overwrite=true to replace "
                             "it or choose another task.selected_dir")
-        how = write_selected(source, target, bool(t.link))
+        how = write_selected(source, target, bool(task.link))
         atomic_write_text(json.dumps(origin, indent=2), record)
         chosen[backbone] = target
-        if t.wandb is not False and mark_selected_run(Path(pick["run"]), t.rule, offline=t.wandb is True or "auto"):
+        offline = task.wandb is True or "auto"
+        if task.wandb is not False and mark_selected_run(Path(pick["run"]), task.rule, offline=offline):
             print(f"{backbone}: W&B run of fold {pick['fold']} tagged 'selected'")
         print(f"{backbone}: selected fold {pick['fold']} -> {target} ({how}); curves in "
               f"{out_dir / f'curves_{backbone}.png'}")
@@ -111,13 +107,13 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
 
 def classify(cfg: DictConfig) -> pd.DataFrame:
     """Probability of 'Van Gogh' for each image; printed and saved as CSV."""
-    t = cfg.task
-    if t.checkpoint is None or t.images is None:
+    task = cfg.task
+    if task.checkpoint is None or task.images is None:
         raise UserError("task.checkpoint and task.images must be set (a .ckpt and files/folders/globs)")
-    model, size = load_classifier(t.checkpoint, key="task.checkpoint")
-    paths = expand_images(t.images, what="task.images")
-    threshold = t.threshold if t.threshold is not None else model.hparams.threshold
-    table = classify_table(model, paths, size, threshold, t.batch_size, _device(cfg.device))
+    model, size = load_classifier(task.checkpoint, key="task.checkpoint")
+    paths = expand_images(task.images, what="task.images")
+    threshold = task.threshold if task.threshold is not None else model.hparams.threshold
+    table = classify_table(model, paths, size, threshold, task.batch_size, cfg.device)
     out = Path(cfg.out_dir) / "predictions.csv"
     refuse_overwrite([out], cfg.overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -129,19 +125,19 @@ def classify(cfg: DictConfig) -> pd.DataFrame:
 
 def deception(cfg: DictConfig) -> pd.DataFrame:
     """Table 1: share judged Van Gogh by each classifier and by both, per transfer backbone."""
-    t = cfg.task
-    missing = [f"task.classifiers.{j}" for j in JUDGES if t.classifiers.get(j) is None]
-    missing += [f"task.stylized.{b}" for b, v in t.stylized.items() if v is None]
+    task = cfg.task
+    missing = [f"task.classifiers.{j}" for j in JUDGES if task.classifiers.get(j) is None]
+    missing += [f"task.stylized.{b}" for b, v in task.stylized.items() if v is None]
     if missing:
         raise UserError(f"{', '.join(missing)} not set; see README 'Evaluate'")
-    judges = {j: load_classifier(t.classifiers[j], key=f"task.classifiers.{j}", expect_backbone=j)
+    judges = {j: load_classifier(task.classifiers[j], key=f"task.classifiers.{j}", expect_backbone=j)
               for j in JUDGES}
     frames = []
-    for transfer, spec in t.stylized.items():
+    for transfer, spec in task.stylized.items():
         paths = stylized_images(spec, f"task.stylized.{transfer}")
         frame = pd.DataFrame({"transfer": transfer, "image": [str(p) for p in paths]})
         for judge, (model, size) in judges.items():
-            scored = classify_table(model, paths, size, t.threshold, t.batch_size, _device(cfg.device))
+            scored = classify_table(model, paths, size, task.threshold, task.batch_size, cfg.device)
             frame[f"p_{judge}"] = scored["p_van_gogh"].to_numpy()
             frame[judge] = scored["van_gogh"].to_numpy()
         frames.append(frame)
@@ -151,7 +147,7 @@ def deception(cfg: DictConfig) -> pd.DataFrame:
     outputs = [out_dir / n for n in ("deception.md", "deception.csv", "verdicts.csv", "verdicts.png")]
     refuse_overwrite(outputs, cfg.overwrite)
     shown = format_percent(table)
-    markdown = f"# Deception rate (threshold {t.threshold})\n\n" + to_markdown(shown, index=True)
+    markdown = f"# Deception rate (threshold {task.threshold})\n\n" + to_markdown(shown, index=True)
     atomic_write_text(markdown, outputs[0])
     table.to_csv(outputs[1], index_label="condition")
     verdicts.to_csv(outputs[2], index=False)
@@ -163,16 +159,14 @@ def deception(cfg: DictConfig) -> pd.DataFrame:
 
 def dashboard(cfg: DictConfig) -> str:
     """The fold-selection workspace in W&B (or its spec, offline)."""
-    t = cfg.task
-    return build_dashboard(t.project, t.entity, t.title, t.offline, Path(cfg.out_dir))
+    task = cfg.task
+    return build_dashboard(task.project, task.entity, task.title, task.offline, Path(cfg.out_dir))
 
 
 TASKS = {"select_folds": select_folds, "classify": classify, "deception": deception, "dashboard": dashboard}
 
 
+@checked("evaluate")
 def evaluate(cfg: DictConfig):
-    """Check every key before any work, then dispatch to the configured sub-task."""
-    check_config(cfg, EVALUATE_RULES)
-    set_max_pixels(cfg.max_image_pixels)
-    check_output_dir(cfg.out_dir, "out_dir")
+    """Dispatch to the configured sub-task (``task.name``)."""
     return TASKS[cfg.task.name](cfg)

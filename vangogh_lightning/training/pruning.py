@@ -9,11 +9,14 @@ the job finds its trial in the study, reports the monitored metric after every v
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+
+from vangogh_lightning.training.optuna_compat import trial_by_number
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,13 @@ def trial_of_this_job(cfg: DictConfig) -> Any | None:
     sweeper = HydraConfig.get().sweeper
     pruner = instantiate(search.pruner)
     study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage, pruner=pruner)
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(search.trial))
-    return optuna.trial.Trial(study, trial_id)
+    return trial_by_number(study, search.trial)
+
+
+def is_pruned(exc: BaseException) -> bool:
+    """True for ``optuna.TrialPruned`` (optuna is never imported for this: without it, none was raised)."""
+    optuna = sys.modules.get("optuna")
+    return optuna is not None and isinstance(exc, optuna.TrialPruned)
 
 
 def pruning_callbacks(cfg: DictConfig, trial: Any | None, fold_position: int) -> list[L.Callback]:

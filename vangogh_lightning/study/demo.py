@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vangogh_lightning.data.synthetic import render_synthetic
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the repository: where the scripts are
 SHARED = ROOT.parent / "shared" / "data"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from vangogh_lightning.atomic import atomic_write
+from vangogh_lightning.core.atomic import atomic_write
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

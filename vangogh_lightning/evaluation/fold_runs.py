@@ -9,9 +9,8 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from vangogh_lightning.errors import UserError
-
-METRICS = ("val/loss", "val/auroc", "val/f1", "val/acc", "val/bal_acc")
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.training.run_folder import SUMMARY
 
 
 @dataclass
@@ -99,7 +98,7 @@ def find_fold_runs(roots: list[str | Path]) -> tuple[list[FoldRun], list[str]]:
         if not root.exists():
             raise UserError(f"runs={root}: folder not found")
         for fold_dir in sorted(p for p in root.rglob("fold_*") if p.is_dir()):
-            summary_path = fold_dir / "summary.json"
+            summary_path = fold_dir / SUMMARY
             if not summary_path.is_file():
                 warnings.append(f"{fold_dir}: not finished (no summary.json; interrupted or still training), "
                                 "left out")

@@ -1,4 +1,4 @@
-"""Hydra callback for Optuna sweeps: storage checks, settling orphaned trials, the trial tables."""
+"""Hydra callback of an Optuna sweep (``SweepReport``): storage checks, settling orphaned trials, the trial tables."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from vangogh_lightning.atomic import atomic_write_text
-from vangogh_lightning.evaluation.tables import to_markdown
-from vangogh_lightning.training import JOB_RECORD
+from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.markdown import to_markdown
+from vangogh_lightning.training.optuna_compat import note_fail_reason
+from vangogh_lightning.training.run_folder import CV_SUMMARY, JOB_RECORD
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def sweep_jobs(multiruns_root: Path) -> list[SweepJob]:
     jobs = []
     for overrides in sorted(multiruns_root.glob("*/*/.hydra/overrides.yaml")):
         folder = overrides.parent.parent
-        summary, record = folder / "cv_summary.json", folder / JOB_RECORD
+        summary, record = folder / CV_SUMMARY, folder / JOB_RECORD
         jobs.append(SweepJob(
             folder=folder,
             overrides=frozenset(yaml.safe_load(overrides.read_text()) or []),
@@ -143,7 +144,7 @@ def close_orphaned_trials(study, jobs: list[SweepJob], now: float | None = None)
             reason = "no job ever started for it (the sweep was stopped before its job began)"
         else:
             continue
-        study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason)
+        note_fail_reason(study, trial, reason)
         study.tell(trial.number, state=TrialState.FAIL)
         notes.append(f"trial {trial.number}: closed as FAIL: {reason}")
     return notes
@@ -179,7 +180,7 @@ def best_per_backbone(table: pd.DataFrame, direction: str) -> dict[str, dict[str
     return best
 
 
-class StudyReport(Callback):
+class SweepReport(Callback):
     """Before the sweep: refuse a password in the storage URL, create the SQLite folder, settle the
     trials a killed sweep left RUNNING. After it: best params per backbone and the trials table."""
 

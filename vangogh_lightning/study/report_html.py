@@ -13,11 +13,13 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from vangogh_lightning.atomic import atomic_write_text
+from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.images import load_rgb
+from vangogh_lightning.evaluation.deception import JUDGES
+from vangogh_lightning.evaluation.oof_tables import artists_taken_for_van_gogh, confusion
 from vangogh_lightning.evaluation.selection import summarise
-from vangogh_lightning.images import load_rgb
-from vangogh_lightning.out_of_fold import OOF_FILE, artists_taken_for_van_gogh, confusion
 from vangogh_lightning.style.records import finished_records
+from vangogh_lightning.training.run_folder import OOF_FILE
 
 THUMB = 224
 STYLE = """
@@ -139,7 +141,7 @@ def _grid(out: Path, backbones: list[str], styles: list[Path]) -> str:
                     continue
                 verdict = by_image.get(str(Path(record["path"]).resolve()))
                 caption = "".join(f"<br>{j}: {_verdict(verdict[f'p_{j}'], bool(verdict[j]))}"
-                                  for j in ("vgg19", "alexnet") if verdict is not None and j in verdict)
+                                  for j in JUDGES if verdict is not None and j in verdict)
                 cells.append(_img(Path(record["path"]), f"{backbone} result") + caption)
             rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     if not rows:

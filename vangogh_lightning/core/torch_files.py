@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.core.errors import UserError
 
 
 def require_file(path: str | Path, key: str, what: str, hint: str = "") -> Path:

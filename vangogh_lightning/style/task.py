@@ -1,4 +1,4 @@
-"""``stylize.py``: check the config, plan inputs and outputs, run the engine, write the results."""
+"""``stylize.py``: plan inputs and outputs from the (checked) config, run the engine, write the results."""
 
 from __future__ import annotations
 
@@ -10,20 +10,14 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from vangogh_lightning.config_checks import STYLIZE_RULES, check_config, check_output_dir
-from vangogh_lightning.errors import UserError
-from vangogh_lightning.images import load_rgb, set_max_pixels
-from vangogh_lightning.style.engine import Backbone, Settings, Stylizer
-from vangogh_lightning.style.imaging import fit_size, to_tensor
+from vangogh_lightning.config.entry import checked
+from vangogh_lightning.config.schema import StyleSettings, resolved
+from vangogh_lightning.core.devices import pick_device
+from vangogh_lightning.core.images import load_rgb
+from vangogh_lightning.style.engine import Backbone, Stylizer
+from vangogh_lightning.style.image_ops import fit_size, to_tensor
 from vangogh_lightning.style.outputs import write_outputs
-from vangogh_lightning.style.plan import (
-    ContentItem,
-    batch_size_for,
-    load_contents,
-    pick_device,
-    resolve_styles,
-    weighted_layers,
-)
+from vangogh_lightning.style.plan import ContentItem, batch_size_for, load_contents, resolve_styles, weighted_layers
 
 
 def backbone_from_config(cfg: DictConfig) -> Backbone:
@@ -34,18 +28,15 @@ def backbone_from_config(cfg: DictConfig) -> Backbone:
                     bb.weights_path, bb.pooling)
 
 
-def settings_from_config(cfg: DictConfig) -> Settings:
+def settings_from_config(cfg: DictConfig) -> StyleSettings:
     """The engine's settings: the config keys of the same names."""
-    return Settings(**{name: cfg[name] for name in Settings.__dataclass_fields__})
+    return StyleSettings.model_validate(resolved(cfg))
 
 
+@checked("stylize")
 def stylize(cfg: DictConfig) -> list[Path]:
     """Stylize every content image; return the written PNG paths."""
-    if cfg.content is None:
-        raise UserError("content is not set; pass content=photo.jpg (a file, folder or glob)")
-    check_config(cfg, STYLIZE_RULES)
-    set_max_pixels(cfg.max_image_pixels)
-    out_dir = check_output_dir(cfg.out_dir, "out_dir")
+    out_dir = Path(cfg.out_dir).expanduser()
     L.seed_everything(cfg.seed, verbose=False)
     items = load_contents(cfg, out_dir)
     device = pick_device(cfg.device)

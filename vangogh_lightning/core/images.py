@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from vangogh_lightning.atomic import atomic_write
-from vangogh_lightning.errors import UserError
+from vangogh_lightning.core.atomic import atomic_write
+from vangogh_lightning.core.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 

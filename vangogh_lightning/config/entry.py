@@ -1,0 +1,83 @@
+"""The entry point the four scripts call: check the config, then run the task; errors as one line.
+
+The check runs once: :func:`run_task` checks before the task's module (and torch) is imported, so
+``--help`` and a bad value answer in about a second. A task function is marked with
+:func:`checked`, so calling it directly from Python (tests, notebooks) checks its config too.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from vangogh_lightning.core.errors import UserError
+
+log = logging.getLogger(__name__)
+
+Task = TypeVar("Task", bound=Callable[[DictConfig], Any])
+
+
+def in_multirun() -> bool:
+    """True inside a Hydra multirun job (sweeps need exceptions to mark trials failed)."""
+    try:
+        return HydraConfig.get().mode == RunMode.MULTIRUN
+    except ValueError:
+        return False
+
+
+def user_error_in(exc: BaseException) -> UserError | None:
+    """The UserError behind ``exc`` (hydra.utils.instantiate wraps errors raised in constructors)."""
+    while exc is not None:
+        if isinstance(exc, UserError):
+            return exc
+        exc = exc.__cause__
+    return None
+
+
+def check_script_config(cfg: DictConfig, script: str) -> None:
+    """Every key of ``script`` (train, stylize, evaluate or study) against its schema, the keys that are
+    only wrong together, the input files it names and its output folder."""
+    from vangogh_lightning.config.preflight import preflight
+    from vangogh_lightning.config.schema import check_config
+
+    check_config(cfg, script)
+    preflight(cfg, script)
+
+
+def checked(script: str) -> Callable[[Task], Task]:
+    """Mark a task function as ``script``'s: a direct call checks the config first."""
+    def mark(task: Task) -> Task:
+        @functools.wraps(task)
+        def run(cfg: DictConfig) -> Any:
+            check_script_config(cfg, script)
+            return task(cfg)
+        return run  # type: ignore[return-value]
+    return mark
+
+
+def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: str) -> Any:
+    """Check ``cfg`` as ``script``'s config, then run ``task`` (a function or ``"module:function"``,
+    imported only now). A :class:`UserError` becomes one line on stderr and exit status 2."""
+    try:
+        check_script_config(cfg, script)
+        if isinstance(task, str):
+            module, name = task.split(":")
+            task = getattr(importlib.import_module(module), name)
+        return getattr(task, "__wrapped__", task)(cfg)  # checked above: not again
+    except Exception as exc:
+        error = user_error_in(exc)
+        if error is None:
+            raise
+        if in_multirun():
+            log.error("error: %s", error)
+            raise error from None
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)

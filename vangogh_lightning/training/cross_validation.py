@@ -1,0 +1,223 @@
+"""Cross-validated training: one Lightning fit per fold, best checkpoint and summary per fold."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import gc
+import json
+import logging
+import math
+import os
+import shutil
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from vangogh_lightning.config.entry import checked, in_multirun
+from vangogh_lightning.core.atomic import atomic_write_text, remove_stale_temps
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.torch_files import check_checkpoint_file
+from vangogh_lightning.core.wandb_mode import check_wandb_key, uses_wandb
+from vangogh_lightning.data.datamodule import VanGoghDataModule
+from vangogh_lightning.training.callbacks import BestMetrics, fold_callbacks, tracked_best, writes_checkpoints
+from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
+from vangogh_lightning.training.loggers import build_loggers, finish_wandb, flat_config, log_group_summary
+from vangogh_lightning.training.out_of_fold import out_of_fold_predictions
+from vangogh_lightning.training.pruning import is_pruned, pruning_callbacks, trial_of_this_job
+from vangogh_lightning.training.run_folder import (
+    CV_SUMMARY,
+    OOF_FILE,
+    RESOLVED_CONFIG,
+    SUMMARY,
+    finish_checkpoints,
+    fold_config,
+    keep_checkpoints_of_best_trial,
+    never_validated_error,
+    resume_path,
+    wandb_run_id,
+    write_job_record,
+)
+
+log = logging.getLogger(__name__)
+
+
+def wandb_group(cfg: DictConfig) -> str:
+    """W&B group: all folds of one run, of one fold multirun, or of one Optuna trial."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return f"{cfg.task_name}-{Path(cfg.paths.output_dir).name}"
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        sweep = Path(hydra_cfg.sweep.dir).name
+        if is_optuna_sweep(hydra_cfg.sweeper):
+            return f"{cfg.task_name}-{sweep}-trial{hydra_cfg.job.num}"
+        return f"{cfg.task_name}-{cfg.model.backbone}-{sweep}"
+    return f"{cfg.task_name}-{cfg.model.backbone}-{Path(hydra_cfg.runtime.output_dir).name}"
+
+
+def is_optuna_sweep(sweeper_cfg: DictConfig) -> bool:
+    """True when the multirun's sweeper is the Optuna sweeper (or a subclass, as ours is)."""
+    from hydra.utils import get_class
+    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
+
+    try:
+        return issubclass(get_class(str(sweeper_cfg.get("_target_", ""))), OptunaSweeper)
+    except Exception:  # noqa: BLE001 - not an importable class: not Optuna
+        return False
+
+
+def folds_to_run(cfg: DictConfig) -> list[int]:
+    """``fold=k`` runs fold k only; ``fold=null`` runs every fold (full cross-validation).
+
+    ``fold`` is range-checked with the other train keys (the schema) before any work."""
+    if cfg.fold is None:
+        return list(range(int(cfg.data.num_folds)))
+    return [int(cfg.fold)]
+
+
+def release_memory() -> None:
+    """Give a finished fold's model, optimizer and loader memory back before the next one.
+
+    A sweep runs its trials in one process; without this, Lightning's reference cycles and glibc's
+    malloc arenas keep about a gigabyte per trial (bench/RESULTS.md, "Memory of a search process").
+    """
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
+               extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
+    """Fit one fold; return its summary (best score, best checkpoint, epochs)."""
+    fold_cfg = fold_config(cfg, fold)
+    fold_dir = Path(fold_cfg.paths.fold_dir)
+    ckpt_dir = fold_dir / "checkpoints"
+    for stale in remove_stale_temps(ckpt_dir):
+        log.info("removed %s, left by an interrupted checkpoint save", stale)
+    resume = resume_path(fold_dir, cfg.get("ckpt_path"))
+    if resume is None and (fold_dir / SUMMARY).exists():
+        log.info("fold %d already finished; reusing %s", fold, fold_dir / SUMMARY)
+        return json.loads((fold_dir / SUMMARY).read_text())
+    L.seed_everything(cfg.seed + fold, workers=True)
+    datamodule.fold = fold
+    print(datamodule.describe())
+    model = instantiate(fold_cfg.model, _convert_="all")
+    callbacks = fold_callbacks(fold_cfg, extra_callbacks)
+    loggers = build_loggers(fold_cfg.logger, group=wandb_group(cfg), tags=[f"fold{fold}", cfg.model.backbone],
+                            run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
+    for logger in loggers:  # every logger, W&B and TensorBoard alike, gets the whole resolved config
+        logger.log_hyperparams(flat_config(fold_cfg))
+    # Without a checkpoint callback of ours Lightning would add its own, saving every epoch.
+    trainer: L.Trainer = instantiate(fold_cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                     default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()],
+                                     enable_checkpointing=writes_checkpoints(callbacks))
+    try:
+        try:
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+        except Exception as exc:
+            if is_pruned(exc) and cfg.checkpoints.keep_best is not True:
+                shutil.rmtree(ckpt_dir, ignore_errors=True)  # a pruned trial keeps nothing to resume
+            raise
+        if trainer.interrupted:
+            raise UserError(
+                f"fold {fold} was interrupted; resume it with ckpt_path=last hydra.run.dir={fold_dir.parent}"
+            )
+        best_score, best_file = tracked_best(trainer, cfg.monitor.metric)
+        if best_score is None or math.isnan(float(best_score)):
+            raise never_validated_error(fold, cfg)
+        best_path = Path(best_file) if best_file else None
+        finish_checkpoints(cfg, fold_dir)
+        if best_path is not None:  # folds that keep their best weights: the validation images scored by them
+            oof = out_of_fold_predictions(trainer, model, datamodule, best_path)
+            atomic_write_text(oof.to_csv(index=False), fold_dir / OOF_FILE)
+    finally:  # (the predictions above still go through the fit's loggers: W&B closes after them)
+        finish_wandb(loggers)
+        datamodule.trainer = None  # the data module outlives the fold: drop its link to this trainer
+    summary = {
+        "backbone": cfg.model.backbone,
+        "fold": fold,
+        "monitor": cfg.monitor.metric,
+        "mode": cfg.monitor.mode,
+        "best_score": float(best_score),
+        # Relative to the fold folder, so a moved run folder still finds it.
+        # (Lightning stores a resolved path; the run folder may be reached through a symlink.)
+        "best_checkpoint": Path(os.path.relpath(best_path.resolve(), fold_dir.resolve())).as_posix()
+        if best_path is not None else None,
+        "epochs": trainer.current_epoch,
+        "trainable_params": model.trainable_params,
+    }
+    summary.update(next(c for c in trainer.callbacks if isinstance(c, BestMetrics)).summary())
+    atomic_write_text(json.dumps(summary, indent=2), fold_dir / SUMMARY)
+    return summary
+
+
+def cv_statistics(summaries: list[dict[str, Any]]) -> dict[str, float]:
+    """``cv/<metric>_mean`` and ``_std`` over the folds of every ``best/<metric>`` the folds report."""
+    stats: dict[str, float] = {}
+    keys = sorted({k for s in summaries for k in s if k.startswith("best/") and k != "best/epoch"})
+    for key in keys:
+        values = [float(s[key]) for s in summaries if s.get(key) is not None]
+        if values:
+            name = key.removeprefix("best/")
+            stats[f"cv/{name}_mean"] = statistics.fmean(values)
+            stats[f"cv/{name}_std"] = statistics.pstdev(values) if len(values) > 1 else 0.0
+    return stats
+
+
+def check_train_files(cfg: DictConfig) -> None:
+    """What the keys' check could not see without torch and W&B: a resume checkpoint's content, the W&B key."""
+    if cfg.get("ckpt_path") not in (None, "last"):
+        check_checkpoint_file(cfg.ckpt_path, "ckpt_path")
+    if uses_wandb(cfg.logger):
+        check_wandb_key()
+
+
+@checked("train")
+def train(cfg: DictConfig) -> float:
+    """Train the configured fold(s); return the monitored metric (mean over folds) for sweeps."""
+    check_train_files(cfg)
+    out_dir = Path(cfg.paths.output_dir)
+    folds = folds_to_run(cfg)
+    datamodule: VanGoghDataModule = instantiate(cfg.data, _convert_="all")
+    if in_multirun():
+        write_job_record(out_dir)
+    trial = trial_of_this_job(cfg) if in_multirun() else None
+    summaries = []
+    for position, k in enumerate(folds):
+        summaries.append(train_fold(cfg, datamodule, k, pruning_callbacks(cfg, trial, position)))
+        release_memory()
+    scores = {s["fold"]: s["best_score"] for s in summaries}
+    mean = statistics.fmean(scores.values())
+    result = {
+        "backbone": cfg.model.backbone,
+        "monitor": cfg.monitor.metric,
+        "per_fold": scores,
+        "mean": mean,
+        "std": statistics.pstdev(scores.values()) if len(scores) > 1 else 0.0,
+    }
+    result.update(cv_statistics(summaries))
+    atomic_write_text(json.dumps(result, indent=2), out_dir / CV_SUMMARY)
+    if len(summaries) > 1:
+        log_group_summary(cfg.logger, wandb_group(cfg), f"{cfg.model.backbone}-cv", str(out_dir),
+                          {"cv/folds": len(summaries), **{k: v for k, v in result.items() if k.startswith("cv/")}},
+                          flat_config(cfg))
+    if cfg.checkpoints.keep_best == "best_trial":
+        keep_checkpoints_of_best_trial(out_dir, mean, cfg.monitor.mode)
+    atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / RESOLVED_CONFIG)
+    per_fold = ", ".join(f"fold {k}: {v:.4f}" for k, v in scores.items())
+    print(f"{cfg.monitor.metric} {per_fold}; mean {mean:.4f}. Results in {out_dir}")
+    if math.isnan(mean):
+        raise UserError(f"{cfg.monitor.metric}: never logged; check monitor.metric against the logged metrics")
+    return mean

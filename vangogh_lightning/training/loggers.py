@@ -1,0 +1,89 @@
+"""The configured Lightning loggers of one fold, and what each of them records about the run."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger, WandbLogger
+from omegaconf import DictConfig, OmegaConf
+
+from vangogh_lightning.core.wandb_mode import is_wandb_entry, resolve_wandb_offline, uses_wandb
+
+log = logging.getLogger(__name__)
+
+# Config sections that describe where things go or how they are logged, not the experiment.
+NOT_LOGGED = ("hydra", "logger", "callbacks", "paths")
+
+
+def flat_config(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved run config as flat ``section.key`` entries (lists as text) for any logger."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, (list, tuple)):
+            flat[prefix] = ", ".join(map(str, node))
+        else:
+            flat[prefix] = node
+
+    for key, value in tree.items():
+        if key not in NOT_LOGGED:
+            walk(str(key), value)
+    return flat
+
+
+def build_loggers(logger_cfg: DictConfig | None, group: str, tags: list[str] | None = None,
+                  run_id: str | None = None, wandb_overrides: dict | None = None) -> list[Logger]:
+    """One logger per entry of ``cfg.logger``, as configured (folders come from ``paths.fold_dir``).
+
+    Only W&B gets more: the run's group and tags, offline when no server can be reached, and
+    ``run_id`` so a fold continued from its last checkpoint resumes the same W&B run.
+    """
+    loggers: list[Logger] = []
+    for key, entry in (logger_cfg or {}).items():
+        if entry is None:
+            continue
+        if is_wandb_entry(entry):
+            entry = OmegaConf.to_container(entry, resolve=True)
+            entry["offline"] = resolve_wandb_offline(entry.get("offline", "auto"))
+            entry["tags"] = list(entry.get("tags") or []) + list(tags or [])
+            entry["group"] = entry.get("group") or group
+            if run_id is not None:
+                entry.update(id=run_id, resume="allow")
+            entry.update(wandb_overrides or {})
+        log.debug("logger %s -> %s", key, entry.get("_target_"))
+        loggers.append(instantiate(entry))
+    return loggers
+
+
+def finish_wandb(loggers: list[Logger]) -> None:
+    """Close W&B runs so the next fold starts a new run in the same group."""
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+def log_group_summary(logger_cfg: DictConfig | None, group: str, name: str, save_dir: str,
+                      summary: dict, config: dict | None = None) -> None:
+    """One extra W&B run in ``group`` (job type ``cv``) whose summary holds the group's figures.
+
+    W&B has no group-level summary; this run is where the dashboard's runs table finds the
+    cross-validation mean and std of a run's folds. Nothing happens without a W&B logger.
+    """
+    if not uses_wandb(logger_cfg):
+        return
+    resolved = OmegaConf.to_container(logger_cfg, resolve=True)
+    wandb_only = OmegaConf.create({k: v for k, v in resolved.items() if is_wandb_entry(v)})
+    loggers = build_loggers(wandb_only, group=group, tags=["cv"],
+                            wandb_overrides={"name": name, "job_type": "cv", "save_dir": save_dir})
+    for logger in loggers:
+        if config:
+            logger.log_hyperparams(config)
+        logger.experiment.summary.update(summary)
+    finish_wandb(loggers)

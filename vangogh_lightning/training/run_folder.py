@@ -1,0 +1,111 @@
+"""A training run folder: its file names, and the policies over them (resume, what a finished fold
+or search trial keeps, who runs a sweep job).
+
+Readers of run folders (fold selection, the sweep callback, the study) take the names from here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, open_dict
+
+from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.torch_files import require_file
+
+SUMMARY = "summary.json"            # fold_<k>/: a finished fold (written last)
+CV_SUMMARY = "cv_summary.json"      # the run: per-fold scores and their mean
+OOF_FILE = "oof_predictions.csv"    # fold_<k>/: each validation image scored by the fold's best weights
+WANDB_RUN_ID = "wandb_run_id"       # fold_<k>/: the fold's W&B run, resumed with it
+JOB_RECORD = "job.json"             # a sweep job: which process runs it
+RESOLVED_CONFIG = "config_resolved.yaml"
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def fold_config(cfg: DictConfig, fold: int) -> DictConfig:
+    """The run's config with ``fold`` set: ``paths.fold_dir`` and every folder built on it follow."""
+    fold_cfg = copy.deepcopy(cfg)
+    with open_dict(fold_cfg):
+        fold_cfg.fold = fold
+    return fold_cfg
+
+
+def wandb_run_id(fold_dir: Path) -> str:
+    """A W&B run id per fold, kept in the fold folder so a resumed fit continues the same W&B run."""
+    path = fold_dir / WANDB_RUN_ID
+    if path.is_file():
+        return path.read_text().strip()
+    run_id = secrets.token_hex(4)  # W&B run ids: short, lowercase alphanumeric
+    atomic_write_text(run_id, path)
+    return run_id
+
+
+def resume_path(fold_dir: Path, ckpt_path: str | None) -> str | None:
+    """The checkpoint a fold continues from (None: a fresh fit, or a finished fold that is reused).
+
+    A folder that already holds a fold is never trained over without ``ckpt_path=last``."""
+    last = fold_dir / LAST_CHECKPOINT
+    if ckpt_path is None:
+        if (fold_dir / SUMMARY).exists() or last.exists():  # wandb_run_id alone: nothing trained yet
+            raise UserError(
+                f"{fold_dir}: already holds a training run; pass ckpt_path=last to resume it, "
+                "or choose a new hydra.run.dir"
+            )
+        return None
+    if ckpt_path == "last":
+        if (fold_dir / SUMMARY).exists():
+            return None  # finished already; train() reuses its summary
+        return str(last) if last.exists() else None
+    return str(require_file(ckpt_path, "ckpt_path", "checkpoint"))
+
+
+def never_validated_error(fold: int, cfg: DictConfig) -> UserError:
+    """The error for a fold whose monitored metric was never logged (no summary is written)."""
+    return UserError(
+        f"fold {fold} never validated (trainer.max_epochs={cfg.trainer.get('max_epochs')}, "
+        f"{cfg.monitor.metric} never logged); no summary.json was written, so it cannot pass for a finished "
+        "fold; train at least one epoch with validation"
+    )
+
+
+def finish_checkpoints(cfg: DictConfig, fold_dir: Path) -> None:
+    """Drop what a finished fold no longer needs: last.ckpt, which only a resume reads."""
+    if not cfg.checkpoints.keep_last:
+        (fold_dir / LAST_CHECKPOINT).unlink(missing_ok=True)
+
+
+def write_job_record(out_dir: Path) -> None:
+    """Which process runs this sweep job: lets a later sweep tell a dead trial from a running one."""
+    record = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.time()}
+    atomic_write_text(json.dumps(record), out_dir / JOB_RECORD)
+
+
+def drop_best_checkpoints(run_dir: Path, why: str) -> None:
+    """Delete the best checkpoints of a run's folds and say so in their summaries."""
+    for summary_path in run_dir.glob(f"fold_*/{SUMMARY}"):
+        summary = json.loads(summary_path.read_text())
+        if summary.get("best_checkpoint"):
+            (summary_path.parent / summary["best_checkpoint"]).unlink(missing_ok=True)
+            summary.update(best_checkpoint=None, checkpoint_removed=why)
+            atomic_write_text(json.dumps(summary, indent=2), summary_path)
+
+
+def keep_checkpoints_of_best_trial(out_dir: Path, mean: float, mode: str) -> None:
+    """``checkpoints.keep_best=best_trial``: only the best finished trial of this sweep folder keeps them."""
+    others = []
+    for path in out_dir.parent.glob(f"*/{CV_SUMMARY}"):
+        if path.parent != out_dir:
+            others.append((float(json.loads(path.read_text())["mean"]), path.parent))
+    sign = 1.0 if mode == "max" else -1.0
+    if all(sign * mean > sign * value for value, _ in others):
+        for _, other in others:
+            drop_best_checkpoints(other, f"a better trial: {out_dir.name}")
+    else:
+        drop_best_checkpoints(out_dir, "not the best trial of the sweep")
