@@ -46,11 +46,20 @@ def test_the_quick_study_goes_from_training_to_table_1(quick_study):
     for backbone in BACKBONES:
         assert (out / "selected" / f"{backbone}.ckpt").is_file()
         assert len(list((out / "train" / backbone).glob("fold_*/oof_predictions.csv"))) == 2
-    table = pd.read_csv(out / "deception" / "deception.csv", index_col="condition")
-    assert list(table.index) == ["VGG19 identified as Van Gogh", "AlexNet identified as Van Gogh",
-                                 "Both models agreed", "Only one of them", "Neither", "images"]
-    assert table.loc["images"].tolist() == [2, 2]
-    assert table.loc[["Both models agreed", "Only one of them", "Neither"]].sum().tolist() == pytest.approx([1, 1])
+    rates = pd.read_csv(out / "deception" / "deception.csv")
+    transfers = rates[rates["kind"] == "transfer"]
+    assert list(dict.fromkeys(transfers["condition"])) == ["VGG19 identified as Van Gogh",
+                                                          "AlexNet identified as Van Gogh", "Both models agreed",
+                                                          "Only one of them", "Neither"]
+    assert transfers.groupby("set", sort=False)["n"].max().tolist() == [2, 2]
+    last_three = transfers[transfers["condition"].isin(["Both models agreed", "Only one of them", "Neither"])]
+    assert last_three.groupby("set", sort=False)["share"].sum().tolist() == pytest.approx([1, 1])
+    # the controls: the two photos unstylized, the style painting, the 40 out-of-fold training images
+    controls = rates[rates["kind"] == "control"].groupby("set", sort=False)["n"].max()
+    assert controls.tolist() == [2, 1, 20, 20] and all(s.startswith("control: ") for s in controls.index)
+    folds = pd.read_csv(out / "deception" / "deception_folds.csv")
+    assert sorted(set(zip(folds["judge"], folds["fold"]))) == [("alexnet", 0), ("alexnet", 1), ("vgg19", 0),
+                                                              ("vgg19", 1)]
     # the judged images are exactly the results stylize recorded (no sheets, no snapshots)
     verdicts = pd.read_csv(out / "deception" / "verdicts.csv")
     recorded = {str((p.parent / json.loads(p.read_text())["image"]).resolve())
@@ -83,14 +92,23 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
     out, _ = quick_study
     dom = rendered_dom(out / "report.html", tmp_path)
     loaded, total = map(int, re.search(r'data-images="(\d+)/(\d+)"', dom).groups())
-    # curves per backbone + (content, style, two results) per stylized content
-    assert total == 2 + 2 * 4 and loaded == total
+    # curves per backbone + the threshold curve + (content, style, two results) per stylized content
+    assert total == 2 + 1 + 2 * 4 and loaded == total
     found = tables(dom)
     deception = next(t for t in found if t[0][0] == "condition")
-    numbers = pd.read_csv(out / "deception" / "deception.csv", index_col="condition")
+    numbers = pd.read_csv(out / "deception" / "deception.csv").set_index(["condition", "set"])
+    sets = deception[0][1:]
+    assert sets[:2] == ["vgg19 transfer", "alexnet transfer"] and len(sets) == 6
+    assert all(s.startswith("control: ") for s in sets[2:])  # the control columns
     shown = {row[0]: row[1:] for row in deception[1:]}
     for condition in ("VGG19 identified as Van Gogh", "Both models agreed", "Neither"):
-        assert shown[condition] == [f"{v:.0%}" for v in numbers.loc[condition]]
+        for name, cell in zip(sets, shown[condition]):  # share (k/n; interval), as saved
+            saved = numbers.loc[(condition, name)]
+            assert cell == (f"{saved['share']:.0%} ({saved['k']}/{saved['n']}; "
+                            f"{100 * saved['low']:.0f}–{100 * saved['high']:.0f}%)")
+    spread = next(t for t in found if t[0][:3] == ["judge", "set", "folds"])
+    assert len(spread) == 1 + 2 * 4 and all(row[2] == "2" for row in spread[1:])  # every fold as a judge
+    assert dom.count("exact McNemar p =") == 2 + 6  # one sentence per comparison
     selection = pd.read_csv(out / "selection" / "fold_selection.csv")
     cv_tables = [t for t in found if t[0][:2] == ["fold", "best_epoch"]]
     assert len(cv_tables) == 2

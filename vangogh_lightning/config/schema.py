@@ -26,6 +26,7 @@ from vangogh_lightning.core.errors import UserError
 
 # ----- choices -------------------------------------------------------------------------------
 BackboneName = Literal["alexnet", "vgg19"]
+BACKBONE_TITLES = {"alexnet": "AlexNet", "vgg19": "VGG19"}  # each backbone's name as the report writes it
 Source = Literal["wikiart", "folder", "synthetic"]
 Split = Literal["stratified", "kfold"]
 OnMissing = Literal["error", "skip"]
@@ -34,6 +35,7 @@ Init = Literal["content", "style", "noise"]
 LossNormalisation = Literal["relative", "report"]
 Pooling = Literal["max", "avg"]
 SelectionRule = Literal["auroc", "combined"]
+IntervalMethod = Literal["wilson", "clopper_pearson"]
 Mode = Literal["min", "max"]
 # Lightning's accepted `precision` values (lightning.fabric.plugins.precision.precision._PRECISION_INPUT).
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
@@ -300,6 +302,13 @@ class DeceptionTask(Section):
     stylized: dict[BackboneName, TextOrTexts | None]
     threshold: Share
     batch_size: Int(1, 4096)
+    confidence: Share
+    interval: IntervalMethod
+    controls: StrictBool
+    control_photos: TextOrTexts | None
+    paired_tests: StrictBool
+    fold_judges: StrictBool
+    threshold_curve: StrictBool
 
 
 class DashboardTask(Section):

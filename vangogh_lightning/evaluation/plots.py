@@ -1,16 +1,20 @@
-"""Per-fold training curves (loss, AUROC, F1 per epoch), like the report's Figures 4-5."""
+"""Figures: per-fold training curves (loss, AUROC, F1 per epoch, like the report's Figures 4-5) and
+Table 1's rates against the threshold."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import numpy as np
+import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from vangogh_lightning.config.schema import BACKBONE_TITLES  # noqa: E402
 from vangogh_lightning.core.atomic import atomic_write  # noqa: E402
 from vangogh_lightning.evaluation.fold_runs import FoldRun  # noqa: E402
 
@@ -41,6 +45,42 @@ def draw_fold_curves(runs: list[FoldRun], backbone: str) -> Figure:
 def plot_fold_curves(runs: list[FoldRun], backbone: str, path: Path) -> Path:
     """Save the fold curves of ``backbone`` as one PNG."""
     fig = draw_fold_curves(runs, backbone)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
+
+
+def threshold_curves(verdicts: pd.DataFrame, judges: tuple[str, ...], steps: int = 101) -> pd.DataFrame:
+    """Share of each image set judged Van Gogh (P >= threshold) per judge, at ``steps`` thresholds over
+    [0, 1] and at every probability that occurs (where the step function changes): columns judge,
+    set, threshold, rate."""
+    rows = []
+    for judge in judges:
+        for name, group in verdicts.groupby("set", sort=False):
+            probs = np.sort(group[f"p_{judge}"].to_numpy(dtype=float))
+            thresholds = np.union1d(np.linspace(0.0, 1.0, steps), probs)
+            rates = 1.0 - np.searchsorted(probs, thresholds, side="left") / len(probs)
+            rows.append(pd.DataFrame({"judge": judge, "set": name, "threshold": thresholds, "rate": rates}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def plot_threshold_curves(curves: pd.DataFrame, kinds: dict[str, str], threshold: float, path: Path) -> Path:
+    """One panel per judge: each set's rate against the threshold (controls dashed), the chosen threshold marked."""
+    judges = list(dict.fromkeys(curves["judge"]))
+    fig, axes = plt.subplots(1, len(judges), figsize=(6 * len(judges), 4.2), squeeze=False)
+    for ax, judge in zip(axes[0], judges):
+        for i, (name, group) in enumerate(curves[curves["judge"] == judge].groupby("set", sort=False)):
+            style = "--" if kinds.get(name) == "control" else "-"
+            ax.plot(group["threshold"], group["rate"], style, color=f"C{i % 10}", label=name, drawstyle="steps-pre")
+        ax.axvline(threshold, color="grey", lw=0.8, ls=":")
+        ax.set_title(f"judged by {BACKBONE_TITLES[judge]}: share called Van Gogh")
+        ax.set_xlabel("threshold on P(Van Gogh)")
+        ax.set_ylabel("share of images")
+        ax.set_xlim(0, 1)
+        ax.set_ylim(-0.02, 1.02)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path

@@ -16,16 +16,11 @@ from vangogh_lightning.core.images import expand_images, refuse_overwrite
 from vangogh_lightning.core.markdown import to_markdown
 from vangogh_lightning.evaluation.checkpoints import load_classifier, write_selected
 from vangogh_lightning.evaluation.classify import classify_table
-from vangogh_lightning.evaluation.deception import (
-    JUDGES,
-    deception_table,
-    format_percent,
-    stylized_images,
-    verdict_grid,
-)
+from vangogh_lightning.evaluation.deception import JUDGES
 from vangogh_lightning.evaluation.fold_runs import find_fold_runs
 from vangogh_lightning.evaluation.plots import plot_fold_curves
 from vangogh_lightning.evaluation.selection import best_epochs, choose_model, missing_folds, select_fold, summarise
+from vangogh_lightning.evaluation.table_one import build_table_one, output_files, write_table_one
 from vangogh_lightning.evaluation.wandb_views import build_dashboard, mark_selected_run
 
 log = logging.getLogger(__name__)
@@ -124,37 +119,19 @@ def classify(cfg: DictConfig) -> pd.DataFrame:
 
 
 def deception(cfg: DictConfig) -> pd.DataFrame:
-    """Table 1: share judged Van Gogh by each classifier and by both, per transfer backbone."""
+    """Table 1: share judged Van Gogh by each classifier and by both, per transfer backbone, with
+    intervals, controls, paired tests, the spread across fold judges and the threshold curve."""
     task = cfg.task
     missing = [f"task.classifiers.{j}" for j in JUDGES if task.classifiers.get(j) is None]
     missing += [f"task.stylized.{b}" for b, v in task.stylized.items() if v is None]
     if missing:
         raise UserError(f"{', '.join(missing)} not set; see README 'Evaluate'")
-    judges = {j: load_classifier(task.classifiers[j], key=f"task.classifiers.{j}", expect_backbone=j)
-              for j in JUDGES}
-    frames = []
-    for transfer, spec in task.stylized.items():
-        paths = stylized_images(spec, f"task.stylized.{transfer}")
-        frame = pd.DataFrame({"transfer": transfer, "image": [str(p) for p in paths]})
-        for judge, (model, size) in judges.items():
-            scored = classify_table(model, paths, size, task.threshold, task.batch_size, cfg.device)
-            frame[f"p_{judge}"] = scored["p_van_gogh"].to_numpy()
-            frame[judge] = scored["van_gogh"].to_numpy()
-        frames.append(frame)
-    verdicts = pd.concat(frames, ignore_index=True)
-    table = deception_table(verdicts)
-    out_dir = Path(cfg.out_dir)
-    outputs = [out_dir / n for n in ("deception.md", "deception.csv", "verdicts.csv", "verdicts.png")]
-    refuse_overwrite(outputs, cfg.overwrite)
-    shown = format_percent(table)
-    markdown = f"# Deception rate (threshold {task.threshold})\n\n" + to_markdown(shown, index=True)
-    atomic_write_text(markdown, outputs[0])
-    table.to_csv(outputs[1], index_label="condition")
-    verdicts.to_csv(outputs[2], index=False)
-    verdict_grid(verdicts, outputs[3])
-    print(markdown)
-    print(f"wrote {', '.join(str(p) for p in outputs)}")
-    return table
+    outputs = output_files(Path(cfg.out_dir), task)
+    refuse_overwrite(outputs.values(), cfg.overwrite)
+    result = build_table_one(task, cfg.device)
+    print(write_table_one(result, task, outputs))
+    print(f"wrote {', '.join(str(p) for p in outputs.values())}")
+    return result.shares
 
 
 def dashboard(cfg: DictConfig) -> str:

@@ -15,7 +15,9 @@ from PIL import Image
 
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.images import load_rgb
-from vangogh_lightning.evaluation.deception import JUDGES
+from vangogh_lightning.evaluation.comparisons import fold_spread
+from vangogh_lightning.evaluation.deception import JUDGES, shares_as_text
+from vangogh_lightning.evaluation.deception_report import INTERVAL_NAMES
 from vangogh_lightning.evaluation.oof_tables import artists_taken_for_van_gogh, confusion
 from vangogh_lightning.evaluation.selection import summarise
 from vangogh_lightning.style.records import finished_records
@@ -23,6 +25,7 @@ from vangogh_lightning.training.run_folder import OOF_FILE
 
 THUMB = 224
 STYLE = """
+.rates td,.rates th{white-space:nowrap;font-size:.82em;padding:.25em .4em}.rates th{white-space:normal}
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:2px solid #e6b422;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
@@ -47,7 +50,8 @@ def _img(path: Path, alt: str, max_side: int = THUMB) -> str:
     return f'<img src="{_data_uri(load_rgb(path), max_side)}" alt="{html.escape(alt)}">'
 
 
-def _table(frame: pd.DataFrame, selected_row: int | None = None, floatfmt: str = "{:.4f}") -> str:
+def _table(frame: pd.DataFrame, selected_row: int | None = None, floatfmt: str = "{:.4f}",
+           table_class: str = "") -> str:
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
     rows = []
     for i, (_, row) in enumerate(frame.iterrows()):
@@ -55,7 +59,8 @@ def _table(frame: pd.DataFrame, selected_row: int | None = None, floatfmt: str =
                         for v in row)
         css = ' class="selected"' if i == selected_row else ""
         rows.append(f"<tr{css}>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    attrs = f' class="{table_class}"' if table_class else ""
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 def _verdict(p: float, yes: bool) -> str:
@@ -113,14 +118,39 @@ def _out_of_fold(out: Path, backbones: list[str]) -> str:
 
 
 def _deception(out: Path) -> str:
-    path = out / "deception" / "deception.csv"
-    if not path.is_file():
+    folder = out / "deception"
+    if not (folder / "deception.csv").is_file():
         return '<p class="note">No deception table (needs both backbones).</p>'
-    table = pd.read_csv(path)
-    for col in table.columns[1:]:
-        table[col] = [f"{v:.0%}" if cond != "images" else str(int(v))
-                      for cond, v in zip(table["condition"], table[col])]
-    return _table(table)
+    meta = json.loads((folder / "deception.json").read_text()) if (folder / "deception.json").is_file() else {}
+    rates = pd.read_csv(folder / "deception.csv")
+    interval = INTERVAL_NAMES.get(meta.get("interval"), "")
+    parts = [f"<p>Each cell: share judged Van Gogh at threshold {meta.get('threshold', '')} (k/n; "
+             f"{meta.get('confidence', 0):.0%} {interval} interval). The transfers first, then the controls, "
+             "judged by the same classifiers at the same threshold.</p>",
+             _table(shares_as_text(rates).reset_index(), table_class="rates")]
+    tests_path = folder / "deception_tests.csv"
+    if tests_path.is_file() and tests_path.stat().st_size > 1:
+        tests = pd.read_csv(tests_path)
+        parts.append("<h3>Is the difference more than chance?</h3><ul>"
+                     + "".join(f"<li>{html.escape(s)}</li>" for s in tests["sentence"]) + "</ul>"
+                     + _table(tests.drop(columns=["sentence"]), floatfmt="{:.3g}"))
+    folds_path = folder / "deception_folds.csv"
+    spread = fold_spread(pd.read_csv(folds_path)) if folds_path.is_file() else pd.DataFrame()
+    if not spread.empty:
+        shown = pd.DataFrame({"judge": spread["judge"], "set": spread["set"], "folds": spread["folds"],
+                              "mean ± sd": [f"{m:.0%} ± {s:.0%}" for m, s in zip(spread["mean"], spread["sd"])],
+                              "min–max": [f"{a:.0%}–{b:.0%}" for a, b in zip(spread["min"], spread["max"])]})
+        parts.append("<h3>Every fold as a judge</h3><p>The share judged Van Gogh by each fold's classifier, "
+                     "across the folds: how much the table depends on the fold the selection picked.</p>"
+                     + _table(shown))
+    curve = folder / "deception_threshold.png"
+    if curve.is_file():
+        parts.append(f'<figure>{_img(curve, "rates against the threshold", 1100)}<figcaption>Each rate against '
+                     "the threshold (controls dashed); the dotted line is the threshold used above.</figcaption>"
+                     "</figure>")
+    if meta.get("notes"):
+        parts.append("<h3>Notes</h3><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in meta["notes"]) + "</ul>")
+    return "".join(parts)
 
 
 def _grid(out: Path, backbones: list[str], styles: list[Path]) -> str:
