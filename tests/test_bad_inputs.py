@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from tests.conftest import ROOT
@@ -52,9 +53,11 @@ def make_files(tmp_path: Path) -> dict[str, Path]:
     Image.new("RGB", (5000, 10), (120, 30, 60)).save(strip)
     bomb = tmp_path / "bomb.png"
     Image.new("1", (30000, 30000)).save(bomb)  # ~1 MB file, 900 Mpx decoded
+    weights = tmp_path / "weights.pth"
+    torch.save({"features.0.weight": torch.zeros(1)}, weights)  # a weights file, not a classifier
     return {"good": good, "truncated": trunc, "empty_csv": empty_csv, "cols_csv": cols_csv,
             "empty_dir": tmp_path / "empty_dir", "missing": tmp_path / "missing.jpg", "notes": notes,
-            "strip": strip, "bomb": bomb}
+            "strip": strip, "bomb": bomb, "weights": weights}
 
 
 @pytest.fixture
@@ -125,6 +128,17 @@ CASES = [
                                f"out_dir={f['notes']}"], "out_dir=", "is a file"),
     ("evaluate.py", lambda f: ["task=select_folds", f"task.runs={f['empty_dir']}", "task.rule=best"],
      "task.rule=best: must be one of auroc, combined"),
+    # A judge to aim the stylization at (judge=, judge_weight=): missing, or of the wrong kind.
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", "judge_weight=1"],
+     "judge_weight=1: there is no judge to aim at; pass judge=<a classifier checkpoint"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", f"judge={f['missing']}.ckpt",
+                              "judge_weight=1"], "judge=", "missing.jpg.ckpt: checkpoint not found"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", "backbone.pretrained=false",
+                              f"judge={f['notes']}", "judge_weight=1"], "judge=", "not a readable checkpoint"),
+    ("stylize.py", lambda f: [f"content={f['good']}", f"style={f['good']}", "backbone.pretrained=false",
+                              f"judge={f['weights']}", "judge_weight=1"], "not a vangogh-lightning classifier"),
+    ("evaluate.py", lambda f: ["task=classify", f"task.checkpoint={f['notes']}", f"task.images={f['good']}",
+                               "task.evidence=maybe"], "task.evidence=maybe: must be true or false"),
 ]
 
 
@@ -176,8 +190,6 @@ class _RunsCodeWhenUnpickled:
 
 
 def test_a_crafted_checkpoint_cannot_run_code(tmp_path, files):
-    import torch
-
     marker = tmp_path / "PWNED"
     evil = tmp_path / "evil.ckpt"
     torch.save({"state_dict": {}, "hyper_parameters": {"backbone": "alexnet"},

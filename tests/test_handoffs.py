@@ -19,9 +19,9 @@ from PIL import Image
 from tests.conftest import ROOT, TINY_TRAIN, compose_cfg
 from vangogh_lightning.core.atomic import FILE_MODE
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.evaluation.checkpoints import load_classifier
 from vangogh_lightning.evaluation.deception import stylized_images
 from vangogh_lightning.evaluation.tasks import select_folds
+from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.style.plan import plan_outputs
 from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.training.cross_validation import train

@@ -93,7 +93,8 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
     dom = rendered_dom(out / "report.html", tmp_path)
     loaded, total = map(int, re.search(r'data-images="(\d+)/(\d+)"', dom).groups())
     # curves per backbone + the threshold curve + (content, style, two results) per stylized content
-    assert total == 2 + 1 + 2 * 4 and loaded == total
+    # + the evidence maps: per content, the content and each judge's map of it and of both results
+    assert total == 2 + 1 + 2 * 4 + 2 * (1 + 2 + 2 * 2) and loaded == total
     found = tables(dom)
     deception = next(t for t in found if t[0][0] == "condition")
     numbers = pd.read_csv(out / "deception" / "deception.csv").set_index(["condition", "set"])
@@ -122,6 +123,14 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
     assert image.size == (1200, 2400) and image.getextrema()[0] < 100  # drawn, not a blank page
 
 
+def test_a_study_whose_steps_are_all_done_redraws_its_page_without_importing_torch():
+    # the page is rewritten on every run; reading tables and images must not pay for torch and Lightning
+    code = ("import sys; import vangogh_lightning.study.report_html, vangogh_lightning.study.pipeline; "
+            "print(sorted(m for m in ('torch', 'lightning', 'torchmetrics', 'captum') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr[-2000:]
+
+
 def test_a_second_study_on_the_same_folder_is_refused_while_the_first_runs(tmp_path, shared_data):
     from tests.conftest import compose_cfg
     from vangogh_lightning.core.errors import UserError
@@ -131,3 +140,20 @@ def test_a_second_study_on_the_same_folder_is_refused_while_the_first_runs(tmp_p
     with exclusive(tmp_path / "study"), pytest.raises(UserError, match="a study is already running there"):
         run_study(cfg)  # refused before any step starts
     assert not (tmp_path / "study" / "train").exists()
+
+
+def test_the_targeted_arm_stylizes_each_backbone_aimed_at_each_judge_and_tables_them(tmp_path, shared_data):
+    from tests.conftest import compose_cfg
+    from vangogh_lightning.study.pipeline import Study
+
+    cfg = compose_cfg("study", ["scale=quick", f"out_dir={tmp_path / 'study'}", "targeted=true",
+                                "judge_weight=250"], tmp_path)
+    steps = {step.name: step for step in Study(cfg).steps()}
+    aimed = [name for name in steps if " aimed at " in name]
+    assert sorted(aimed) == sorted(f"stylize {b} {STARRY} aimed at {j}" for b in BACKBONES for j in BACKBONES)
+    args = steps[f"stylize vgg19 {STARRY} aimed at alexnet"].args()
+    assert f"judge={tmp_path / 'study' / 'selected' / 'alexnet.ckpt'}" in args and "judge_weight=250" in args
+    assert f"out_dir={tmp_path / 'study' / 'stylized_targeted' / 'vgg19_aimed_at_alexnet' / STARRY}" in args
+    table = steps["deception table"].args()
+    targeted = next(a for a in table if a.startswith("task.targeted.vgg19="))
+    assert "vgg19_aimed_at_vgg19" in targeted and "vgg19_aimed_at_alexnet" in targeted

@@ -216,13 +216,16 @@ def study_like(tmp_path_factory, ) -> Path:
         os.link(root / "train" / backbone / "fold_0" / "checkpoints" / "best.ckpt", selected)
         selected.with_suffix(".json").write_text(json.dumps(
             {"source": str(root / "train" / backbone / "fold_0" / "checkpoints" / "best.ckpt")}))
-        out = root / "stylized" / backbone
-        out.mkdir(parents=True)
-        for photo in sorted(photos.glob("*.png")):
-            image = out / f"{photo.stem}_{backbone}.png"
-            Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(image)
-            image.with_suffix(".json").write_text(json.dumps(
-                {"kind": STYLIZED_RECORD_KIND, "image": image.name, "content": str(photo), "style": [str(style)]}))
+        for folder, judge in ((root / "stylized" / backbone, None), (root / "targeted" / backbone, "alexnet")):
+            folder.mkdir(parents=True)
+            for photo in sorted(photos.glob("*.png")):
+                image = folder / f"{photo.stem}_{backbone}.png"
+                Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(image)
+                record = {"kind": STYLIZED_RECORD_KIND, "image": image.name, "content": str(photo),
+                          "style": [str(style)]}
+                if judge:  # as stylize.py judge=<alexnet.ckpt> records it
+                    record["judge"] = {"backbone": judge, "weight": 1000.0}
+                image.with_suffix(".json").write_text(json.dumps(record))
     return root
 
 
@@ -278,8 +281,8 @@ def test_each_new_part_can_be_switched_off_and_a_control_folder_is_scored_at_the
                                                                                                 tmp_path):
     out = tmp_path / "plain"
     deception(_deception_cfg(study_like, out, "task.paired_tests=false", "task.fold_judges=false",
-                             "task.threshold_curve=false", f"task.control_photos={study_like / 'paintings'}",
-                             "task.threshold=0.45"))
+                             "task.threshold_curve=false", "task.evidence=false",
+                             f"task.control_photos={study_like / 'paintings'}", "task.threshold=0.45"))
     assert sorted(p.name for p in out.iterdir()) == ["controls.csv", "deception.csv", "deception.json",
                                                     "deception.md", "verdicts.csv", "verdicts.png"]
     controls = pd.read_csv(out / "controls.csv")
@@ -289,6 +292,32 @@ def test_each_new_part_can_be_switched_off_and_a_control_folder_is_scored_at_the
         assert (controls[judge] == (controls[f"p_{judge}"] >= 0.45)).all()
     off = tmp_path / "off"
     deception(_deception_cfg(study_like, off, "task.controls=false", "task.paired_tests=false",
-                             "task.fold_judges=false", "task.threshold_curve=false"))
+                             "task.fold_judges=false", "task.threshold_curve=false", "task.evidence=false"))
     assert set(pd.read_csv(off / "deception.csv")["set"]) == {"vgg19 transfer", "alexnet transfer"}
     assert "McNemar" not in (off / "deception.md").read_text()
+
+
+@pytest.mark.slow
+def test_transfers_aimed_at_a_judge_get_their_own_columns_and_tests_against_the_plain_ones(study_like, tmp_path):
+    out = tmp_path / "aimed"
+    shares = deception(_deception_cfg(study_like, out, f"task.targeted.vgg19={study_like / 'targeted' / 'vgg19'}",
+                                      "task.controls=false", "task.fold_judges=false", "task.evidence=false"))
+    aimed = "vgg19 transfer aimed at AlexNet"
+    assert list(shares.columns) == ["vgg19 transfer", "alexnet transfer", aimed]
+    rates = pd.read_csv(out / "deception.csv")
+    assert set(rates.loc[rates["set"] == aimed, "kind"]) == {"targeted"}
+    tests = pd.read_csv(out / "deception_tests.csv")
+    versus = tests[tests["comparison"] == f"{aimed} vs plain"]
+    assert versus["on"].tolist() == ["judged by VGG19 (held out)", "judged by AlexNet (aimed at)"]
+    assert (versus["pairs"] == 3).all()
+    assert "held out, whether they look like Van Gogh to another network" in (out / "deception.md").read_text()
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    assert (verdicts["aimed_at"] == "alexnet").sum() == 3 and verdicts["aimed_at"].isna().sum() == 6
+
+
+def test_a_plain_folder_passed_as_targeted_is_one_line(study_like, tmp_path):
+    from vangogh_lightning.core.errors import UserError
+
+    cfg = _deception_cfg(study_like, tmp_path / "x", f"task.targeted.alexnet={study_like / 'stylized' / 'alexnet'}")
+    with pytest.raises(UserError, match=r"task.targeted.alexnet: .*photo0_alexnet.png was not aimed at a judge"):
+        deception(cfg)

@@ -13,7 +13,7 @@ import torch
 from tests.conftest import TINY_TRAIN, compose_cfg
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data import VanGoghDataModule
-from vangogh_lightning.evaluation.checkpoints import load_classifier
+from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.models.classifier import VanGoghClassifier
 from vangogh_lightning.training.cross_validation import train
 

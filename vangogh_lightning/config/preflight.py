@@ -49,6 +49,8 @@ def _stylize(cfg: DictConfig) -> None:
     for key in ("content", "style"):
         if cfg.get(key) is not None:
             expand_images(cfg[key], what=key)
+    if cfg.get("judge") is not None:
+        require_file(cfg.judge, "judge", "checkpoint")
     check_output_dir(cfg.out_dir, "out_dir")
 
 

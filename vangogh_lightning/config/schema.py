@@ -258,6 +258,7 @@ class StyleSettings(BaseModel):
     precision: Precision
     progress_bar: StrictBool
     save_every: Int(0)
+    judge_weight: Number(0)
 
 
 class StylizeConfig(StyleSettings):
@@ -276,6 +277,14 @@ class StylizeConfig(StyleSettings):
     out_dir: Text
     backbone: BackboneConfig
     paths: OpenSection
+    judge: Text | None
+
+    @model_validator(mode="after")
+    def _a_judge_weight_needs_a_judge(self) -> StylizeConfig:
+        if self.judge_weight > 0 and self.judge is None:
+            raise UserError(f"judge_weight={self.judge_weight:g}: there is no judge to aim at; pass "
+                            "judge=<a classifier checkpoint of train.py> (e.g. outputs/selected/alexnet.ckpt)")
+        return self
 
 
 # ----- evaluate.py -----------------------------------------------------------------------------
@@ -294,12 +303,15 @@ class ClassifyTask(Section):
     images: TextOrTexts | None
     threshold: Share | None
     batch_size: Int(1, 4096)
+    evidence: StrictBool
+    evidence_layer: Text | None
 
 
 class DeceptionTask(Section):
     name: Literal["deception"]
     classifiers: dict[BackboneName, Text | None]
     stylized: dict[BackboneName, TextOrTexts | None]
+    targeted: dict[BackboneName, TextOrTexts | None]
     threshold: Share
     batch_size: Int(1, 4096)
     confidence: Share
@@ -309,6 +321,9 @@ class DeceptionTask(Section):
     paired_tests: StrictBool
     fold_judges: StrictBool
     threshold_curve: StrictBool
+    evidence: StrictBool
+    evidence_layers: dict[BackboneName, Text | None]
+    evidence_top_k: Int(0, 100)
 
 
 class DashboardTask(Section):
@@ -343,6 +358,8 @@ class StudyConfig(OpenSection):
     content: TextOrTexts
     styles: Texts
     stylize_overrides: list[Text]
+    targeted: StrictBool
+    judge_weight: Number(0, open_low=True)
     rule: SelectionRule
     threshold: Share
     max_image_pixels: Int(1)

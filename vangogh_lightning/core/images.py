@@ -164,6 +164,22 @@ def expand_images(spec: str | Path | Sequence[str | Path], what: str = "content"
     return list(dict.fromkeys(found))
 
 
+def unique_stems(paths: Sequence[Path]) -> list[str]:
+    """A file-name stem per path, never two alike (case-insensitively): a repeated stem (``d1/x.jpg``,
+    ``d2/x.jpg``, ``x.png``) gets the first free numeric suffix, also past inputs already named ``x-2``."""
+    taken = {path.stem.casefold() for path in paths}
+    used: set[str] = set()
+    stems = []
+    for path in paths:
+        stem, n = path.stem, 1
+        while stem.casefold() in used or (n > 1 and stem.casefold() in taken):
+            n += 1
+            stem = f"{path.stem}-{n}"
+        used.add(stem.casefold())
+        stems.append(stem)
+    return stems
+
+
 def atomic_save(image: Image.Image, path: str | Path, **save_kwargs) -> Path:
     """Save an image atomically (format from ``path``'s suffix), so a kill never leaves half a PNG."""
     path = Path(path)

@@ -61,6 +61,29 @@ def _row(comparison: str, on: str, test, sentence: str) -> dict:
             "distinguishable": test.distinguishable(LEVEL), "sentence": sentence}
 
 
+def targeted_tests(verdicts: pd.DataFrame, judges: tuple[str, ...]) -> pd.DataFrame:
+    """Per set of transfers aimed at a judge, and per judge: exact McNemar against the plain transfers
+    of the same photos by the same backbone. The aimed-at judge's row says whether the aim worked on it;
+    the held-out judge's whether it carries over to another network."""
+    rows = []
+    plain_sets, aimed_sets = verdicts[verdicts["aimed_at"].isna()], verdicts[verdicts["aimed_at"].notna()]
+    for name, aimed in aimed_sets.groupby("set", sort=False):
+        plain = plain_sets[plain_sets["transfer"] == aimed["transfer"].iloc[0]]
+        plain, aimed = plain.drop_duplicates("pair").set_index("pair"), aimed.drop_duplicates("pair").set_index("pair")
+        pairs = aimed.index.intersection(plain.index)
+        if len(pairs) == 0:
+            continue
+        target = aimed["aimed_at"].iloc[0]
+        for judge in judges:
+            test = mcnemar_exact(aimed.loc[pairs, judge].to_numpy(), plain.loc[pairs, judge].to_numpy())
+            role = "aimed at" if judge == target else "held out"
+            title = f"{BACKBONE_TITLES[judge]} judge ({role})"
+            rows.append(_row(f"{name} vs plain", f"judged by {BACKBONE_TITLES[judge]} ({role})", test,
+                             _sentence(title, name, "plain transfers", aimed.loc[pairs, judge].mean(),
+                                       plain.loc[pairs, judge].mean(), test.pairs, test.p_value)))
+    return pd.DataFrame(rows)
+
+
 def judge_tests(verdicts: pd.DataFrame, judges: tuple[str, ...]) -> pd.DataFrame:
     """Per image set, exact McNemar between the two judges' verdicts on the same images."""
     first, second = judges

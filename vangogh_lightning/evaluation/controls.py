@@ -32,10 +32,12 @@ CONTROL_SETS = (PHOTOS, STYLES, OOF_VAN_GOGH, OOF_OTHERS)
 
 @dataclass
 class Source:
-    """What one stylized image was made from, from its stylize.py record (None without one)."""
+    """What one stylized image was made from, from its stylize.py record (None without one), and the
+    judge it was aimed at (``judge=`` in stylize.py; None for a plain transfer)."""
 
     content: Path | None
     styles: tuple[Path, ...]
+    judge: str | None = None
 
     def pair_key(self, image: Path) -> str:
         """Equal for the transfers of one photo with one style (by file name without a record)."""
@@ -54,7 +56,8 @@ def sources(images: list[Path]) -> dict[Path, Source]:
         record = records.get(image.resolve())
         content = Path(record["content"]).resolve() if record and record.get("content") else None
         styles = tuple(Path(s).resolve() for s in (record or {}).get("style") or [])
-        found[image.resolve()] = Source(content, styles)
+        judge = ((record or {}).get("judge") or {}).get("backbone")
+        found[image.resolve()] = Source(content, styles, judge)
     return found
 
 

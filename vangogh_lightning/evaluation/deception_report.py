@@ -8,6 +8,9 @@ from vangogh_lightning.core.markdown import to_markdown
 from vangogh_lightning.evaluation.deception import shares_as_text
 
 INTERVAL_NAMES = {"wilson": "Wilson", "clopper_pearson": "Clopper–Pearson"}
+TARGETED_NOTE = ("Columns 'aimed at X': transfers optimised against judge X as well (stylize.py judge=...). X's row "
+                 "measures how adversarial they are to the network they were aimed at; the other judge's row, held "
+                 "out, whether they look like Van Gogh to another network too.")
 
 
 def deception_markdown(threshold: float, confidence: float, method: str, rates: pd.DataFrame,
@@ -15,8 +18,10 @@ def deception_markdown(threshold: float, confidence: float, method: str, rates: 
     """The whole result as one Markdown page."""
     parts = [f"# Deception rate (threshold {threshold})\n",
              f"Each cell: share judged Van Gogh (k/n; {confidence:.0%} {INTERVAL_NAMES[method]} interval). "
-             "Transfers first, then the controls, judged by the same classifiers at the same threshold.\n",
-             to_markdown(shares_as_text(rates), index=True)]
+             "Transfers first, then the controls, judged by the same classifiers at the same threshold.\n"]
+    if (rates["kind"] == "targeted").any():
+        parts.append(f"{TARGETED_NOTE}\n")
+    parts.append(to_markdown(shares_as_text(rates), index=True))
     if not tests.empty:
         parts.append("\n## Is the difference more than chance? (exact McNemar on paired verdicts)\n")
         parts += ["`only_first` / `only_second`: pairs in which only the first / only the second said Van Gogh.\n",

@@ -81,8 +81,8 @@ def judge_with_every_fold(run: JudgeRun, images: pd.DataFrame, threshold: float,
                           selected: Path, selected_verdicts: pd.Series) -> list[tuple[str, int, pd.DataFrame]]:
     """(judge, fold, verdicts) for each fold classifier of ``run`` on ``images`` (columns set, image),
     one classifier in memory at a time; the selected fold's verdicts are reused, not computed again."""
-    from vangogh_lightning.evaluation.checkpoints import load_classifier
     from vangogh_lightning.evaluation.classify import classify_table
+    from vangogh_lightning.models.checkpoints import load_classifier
 
     out = []
     chosen = source_checkpoint(selected).resolve()

@@ -7,7 +7,7 @@ import pandas as pd
 from vangogh_lightning.config.schema import SelectionRule, choices
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.evaluation.fold_runs import FoldRun
-from vangogh_lightning.models.metrics import METRICS
+from vangogh_lightning.models.metric_names import METRICS
 
 _COLUMNS = {"val/loss": "loss", "val/auroc": "auroc", "val/f1": "f1", "val/acc": "acc",
             "val/bal_acc": "bal_acc"}

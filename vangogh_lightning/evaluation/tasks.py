@@ -14,14 +14,17 @@ from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images, refuse_overwrite
 from vangogh_lightning.core.markdown import to_markdown
-from vangogh_lightning.evaluation.checkpoints import load_classifier, write_selected
 from vangogh_lightning.evaluation.classify import classify_table
 from vangogh_lightning.evaluation.deception import JUDGES
+from vangogh_lightning.evaluation.evidence import evidence_layer, explain_files, save_evidence
+from vangogh_lightning.evaluation.evidence_files import EVIDENCE_INDEX
 from vangogh_lightning.evaluation.fold_runs import find_fold_runs
 from vangogh_lightning.evaluation.plots import plot_fold_curves
+from vangogh_lightning.evaluation.selected_checkpoint import write_selected
 from vangogh_lightning.evaluation.selection import best_epochs, choose_model, missing_folds, select_fold, summarise
 from vangogh_lightning.evaluation.table_one import build_table_one, output_files, write_table_one
 from vangogh_lightning.evaluation.wandb_views import build_dashboard, mark_selected_run
+from vangogh_lightning.models.checkpoints import load_classifier
 
 log = logging.getLogger(__name__)
 
@@ -105,16 +108,23 @@ def classify(cfg: DictConfig) -> pd.DataFrame:
     task = cfg.task
     if task.checkpoint is None or task.images is None:
         raise UserError("task.checkpoint and task.images must be set (a .ckpt and files/folders/globs)")
+    out = Path(cfg.out_dir) / "predictions.csv"
+    evidence_dir = Path(cfg.out_dir) / "evidence"
+    refuse_overwrite([out, *([evidence_dir / EVIDENCE_INDEX] if task.evidence else [])], cfg.overwrite)
     model, size = load_classifier(task.checkpoint, key="task.checkpoint")
+    if task.evidence:
+        evidence_layer(model, task.evidence_layer)  # a bad layer name before any work
     paths = expand_images(task.images, what="task.images")
     threshold = task.threshold if task.threshold is not None else model.hparams.threshold
     table = classify_table(model, paths, size, threshold, task.batch_size, cfg.device)
-    out = Path(cfg.out_dir) / "predictions.csv"
-    refuse_overwrite([out], cfg.overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out, index=False)
+    atomic_write_text(table.to_csv(index=False), out)
     print(table.to_string(index=False))
     print(f"wrote {out}")
+    if task.evidence:
+        found = explain_files(model, size, paths, task.evidence_layer, cfg.device, task.batch_size)
+        index = save_evidence(found, evidence_dir)
+        atomic_write_text(pd.DataFrame(index).to_csv(index=False), evidence_dir / EVIDENCE_INDEX)
+        print(f"wrote {len(index)} evidence map(s) to {evidence_dir}")
     return table
 
 

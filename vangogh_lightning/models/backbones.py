@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -72,10 +75,28 @@ def _load_weights(module: nn.Module, state: dict[str, torch.Tensor], name: str, 
         raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
 
 
+# Set while a classifier is built only to receive a checkpoint's weights (models.checkpoints).
+_WEIGHTS_WILL_BE_LOADED = contextvars.ContextVar("weights_will_be_loaded", default=False)
+
+
+@contextlib.contextmanager
+def weights_will_be_loaded() -> Iterator[None]:
+    """Backbones built inside are left uninitialised: every weight is overwritten right after (random
+    initialisation of VGG-19's 140 M parameters would cost about a second per load)."""
+    token = _WEIGHTS_WILL_BE_LOADED.set(True)
+    try:
+        yield
+    finally:
+        _WEIGHTS_WILL_BE_LOADED.reset(token)
+
+
 def build_backbone(name: str, pretrained: bool, weights_path: str | None = None,
                    key: str = "model.weights_path") -> nn.Module:
     """A torchvision AlexNet/VGG-19, randomly initialised or with ImageNet weights."""
     builder, _ = BACKBONES[check_backbone(name)]
+    if _WEIGHTS_WILL_BE_LOADED.get():
+        with torch.device("meta"):
+            return builder(weights=None).to_empty(device="cpu")
     net = builder(weights=None)
     if pretrained or weights_path is not None:
         _load_weights(net, load_imagenet_state(name, weights_path, key), name, weights_path, key)

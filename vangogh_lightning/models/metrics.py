@@ -1,14 +1,10 @@
-"""The validation metrics, their names and which direction is better."""
+"""The validation metrics (torchmetrics) a fold logs; their names are in ``metric_names``."""
 
 from __future__ import annotations
 
 import torch
 from torchmetrics import MetricCollection
 from torchmetrics.classification import BinaryAccuracy, BinaryAUROC, BinaryF1Score, MulticlassAccuracy
-
-# Every validation metric a fold logs and which direction is better, in the order tables show them.
-METRIC_MODES = {"val/loss": "min", "val/auroc": "max", "val/f1": "max", "val/acc": "max", "val/bal_acc": "max"}
-METRICS = tuple(METRIC_MODES)
 
 
 class BalancedAccuracy(MulticlassAccuracy):

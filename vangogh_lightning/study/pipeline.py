@@ -118,6 +118,19 @@ class Study:
     def stylized_dir(self, backbone: str, style: Path) -> Path:
         return self.out / "stylized" / backbone / style.stem
 
+    def targeted_dir(self, backbone: str, judge: str, style: Path) -> Path:
+        """Transfers by ``backbone`` aimed at the selected ``judge`` (``targeted=true``)."""
+        return self.out / "stylized_targeted" / f"{backbone}_aimed_at_{judge}" / style.stem
+
+    def stylized_folders(self) -> list[tuple[str, Path, list[str]]]:
+        """(transfer backbone, folder, extra stylize.py overrides) of every stylization of the study."""
+        folders = [(b, self.stylized_dir(b, s), []) for b in self.cfg.backbones for s in self.styles]
+        if self.cfg.targeted:
+            folders += [(b, self.targeted_dir(b, j, s), [f"judge={self.selected_dir / f'{j}.ckpt'}",
+                                                          f"judge_weight={self.cfg.judge_weight}"])
+                        for b in self.cfg.backbones for j in JUDGES for s in self.styles]
+        return folders
+
     # steps ------------------------------------------------------------------------------------
     def common_overrides(self) -> list[str]:
         """Overrides every step gets: all logs under the study's folder."""
@@ -145,17 +158,18 @@ class Study:
         steps.append(Step("select folds", "evaluate.py", lambda: selection,
                           lambda: all((self.selected_dir / f"{b}.json").is_file() for b in cfg.backbones)
                           and all(self._selection_current(b) for b in cfg.backbones)))
-        for backbone in cfg.backbones:
-            for style in self.styles:
-                folder = self.stylized_dir(backbone, style)
-                # Only contents without a finished record are passed; files of theirs that exist were left
-                # by an interrupted run (the record is written last), so replacing them loses nothing.
-                steps.append(Step(f"stylize {backbone} {style.stem}", "stylize.py",
-                                  lambda backbone=backbone, style=style, folder=folder: [
-                                      f"content={_hydra_list(self._contents_to_stylize(folder))}", "overwrite=true",
-                                      f"backbone={backbone}", f"style={style}", *cfg.stylize_overrides,
-                                      f"out_dir={folder}", *self.common_overrides()],
-                                  lambda folder=folder: self._contents_to_stylize(folder) == []))
+        for backbone, folder, aim in self.stylized_folders():
+            style = next(s for s in self.styles if s.stem == folder.name)
+            # Only contents without a finished record are passed; files of theirs that exist were left
+            # by an interrupted run (the record is written last), so replacing them loses nothing.
+            name = f"stylize {backbone} {style.stem}" + (f" aimed at {folder.parent.name.rsplit('_', 1)[1]}"
+                                                         if aim else "")
+            steps.append(Step(name, "stylize.py",
+                              lambda backbone=backbone, style=style, folder=folder, aim=aim: [
+                                  f"content={_hydra_list(self._contents_to_stylize(folder))}", "overwrite=true",
+                                  f"backbone={backbone}", f"style={style}", *aim, *cfg.stylize_overrides,
+                                  f"out_dir={folder}", *self.common_overrides()],
+                              lambda folder=folder: self._contents_to_stylize(folder) == []))
         if set(JUDGES) <= set(cfg.backbones):
             args = ["task=deception", f"task.threshold={cfg.threshold}", f"out_dir={self.out / 'deception'}",
                     "overwrite=true", *self.common_overrides()]
@@ -163,6 +177,9 @@ class Study:
             for backbone in cfg.backbones:
                 dirs = [str(self.stylized_dir(backbone, s)) for s in self.styles]
                 args.append(f"task.stylized.{backbone}={_hydra_list(dirs)}")
+                if cfg.targeted:
+                    aimed = [str(self.targeted_dir(backbone, j, s)) for j in JUDGES for s in self.styles]
+                    args.append(f"task.targeted.{backbone}={_hydra_list(aimed)}")
             steps.append(Step("deception table", "evaluate.py", lambda: args, self._deception_current))
         return steps
 
@@ -180,7 +197,7 @@ class Study:
         if not table.is_file():
             return False
         inputs = [self.selected_dir / f"{j}.json" for j in JUDGES]
-        inputs += [p for b in self.cfg.backbones for s in self.styles for p in self.stylized_dir(b, s).glob("*.json")]
+        inputs += [p for _, folder, _ in self.stylized_folders() for p in folder.glob("*.json")]
         return all(p.stat().st_mtime <= table.stat().st_mtime for p in inputs if p.is_file())
 
     def run(self) -> Path:

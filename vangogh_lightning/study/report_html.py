@@ -13,18 +13,22 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
+from vangogh_lightning.config.schema import BACKBONE_TITLES
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.evaluation.comparisons import fold_spread
 from vangogh_lightning.evaluation.deception import JUDGES, shares_as_text
 from vangogh_lightning.evaluation.deception_report import INTERVAL_NAMES
+from vangogh_lightning.evaluation.evidence_files import EVIDENCE_INDEX, PANEL
 from vangogh_lightning.evaluation.oof_tables import artists_taken_for_van_gogh, confusion
 from vangogh_lightning.evaluation.selection import summarise
 from vangogh_lightning.style.records import finished_records
 from vangogh_lightning.training.run_folder import OOF_FILE
 
 THUMB = 224
+EVIDENCE_THUMB = 132
 STYLE = """
+.evidence img{width:128px}.evidence td,.evidence th{font-size:.8em}
 .rates td,.rates th{white-space:nowrap;font-size:.82em;padding:.25em .4em}.rates th{white-space:normal}
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:2px solid #e6b422;padding-bottom:.2em;margin-top:2em}
@@ -117,6 +121,19 @@ def _out_of_fold(out: Path, backbones: list[str]) -> str:
     return "".join(parts) or '<p class="note">No out-of-fold predictions.</p>'
 
 
+MAX_SETS_IN_ONE_TABLE = 7  # more columns than this do not fit the page: transfers and controls apart
+
+
+def _rate_tables(rates: pd.DataFrame) -> list[str]:
+    shown = shares_as_text(rates)
+    kinds = dict(zip(rates["set"], rates["kind"]))
+    groups = [list(shown.columns)]
+    if len(shown.columns) > MAX_SETS_IN_ONE_TABLE:
+        controls = [c for c in shown.columns if kinds[c] == "control"]
+        groups = [[c for c in shown.columns if c not in controls], controls]
+    return [_table(shown[columns].reset_index(), table_class="rates") for columns in groups if columns]
+
+
 def _deception(out: Path) -> str:
     folder = out / "deception"
     if not (folder / "deception.csv").is_file():
@@ -127,7 +144,7 @@ def _deception(out: Path) -> str:
     parts = [f"<p>Each cell: share judged Van Gogh at threshold {meta.get('threshold', '')} (k/n; "
              f"{meta.get('confidence', 0):.0%} {interval} interval). The transfers first, then the controls, "
              "judged by the same classifiers at the same threshold.</p>",
-             _table(shares_as_text(rates).reset_index(), table_class="rates")]
+             *_rate_tables(rates)]
     tests_path = folder / "deception_tests.csv"
     if tests_path.is_file() and tests_path.stat().st_size > 1:
         tests = pd.read_csv(tests_path)
@@ -179,6 +196,48 @@ def _grid(out: Path, backbones: list[str], styles: list[Path]) -> str:
     return f'<table class="grid">{head}{"".join(rows)}</table>'
 
 
+def _overlay_cell(folder: Path, index: dict[tuple[str, str], dict], image: str, judge: str) -> str:
+    entry = index.get((str(Path(image).resolve()), judge))
+    if entry is None or not (folder / entry["file"]).is_file():
+        return '<span class="note">no map</span>'
+    with Image.open(folder / entry["file"]) as figure:  # image | overlay: the overlay panel
+        panel = figure.convert("RGB").crop((PANEL, 0, 2 * PANEL, PANEL))
+    alt = f"{judge} evidence for {Path(image).name}"
+    return (f'<img src="{_data_uri(panel, EVIDENCE_THUMB)}" alt="{html.escape(alt)}"><br>'
+            f"{BACKBONE_TITLES[judge]}: P = {entry['p_van_gogh']:.2f}")
+
+
+def _evidence(out: Path, backbones: list[str], styles: list[Path]) -> str:
+    folder = out / "deception" / "evidence"
+    if not (folder / EVIDENCE_INDEX).is_file():
+        return '<p class="note">No evidence maps (evaluate.py task=deception task.evidence=true writes them).</p>'
+    rows = pd.read_csv(folder / EVIDENCE_INDEX).to_dict("records")
+    index = {(str(Path(r["image"]).resolve()), r["judge"]): r for r in rows}
+    head = "<tr><th>content</th>" + "".join(f"<th>content by {BACKBONE_TITLES[j]}</th>" for j in JUDGES)
+    head += "".join(f"<th>{b} transfer by {BACKBONE_TITLES[j]}</th>" for b in backbones for j in JUDGES) + "</tr>"
+    table = []
+    for style in styles:
+        results = {b: {r["content"]: r for r in finished_records(out / "stylized" / b / style.stem)} for b in backbones}
+        for content in sorted({c for per in results.values() for c in per}):
+            cells = [_img(Path(content), "content", EVIDENCE_THUMB)]
+            cells += [_overlay_cell(folder, index, content, j) for j in JUDGES]
+            for backbone in backbones:
+                record = results[backbone].get(content)
+                cells += [_overlay_cell(folder, index, str(record["path"]), j) if record else
+                          '<span class="note">not stylized</span>' for j in JUDGES]
+            table.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    parts = ["<p>Grad-CAM of the Van Gogh logit at each judge's layer (bright: evidence for Van Gogh), "
+             "on the image as the classifier saw it.</p>",
+             f'<table class="grid evidence">{head}{"".join(table)}</table>']
+    for path in sorted(folder.glob("oof_*.png")):
+        judge, kind = path.stem.removeprefix("oof_").split("_", 1)
+        what = ("Van Gogh paintings it is surest of" if kind == "van_gogh"
+                else "other painters' works it most took for Van Gogh")
+        parts.append(f"<figure>{_img(path, path.stem, 1100)}<figcaption>{BACKBONE_TITLES[judge]}: the {what} "
+                     "(out of fold: each map by the fold that never trained on the painting)</figcaption></figure>")
+    return "".join(parts)
+
+
 def write_report(out: Path, backbones: list[str], styles: list[Path], config: dict[str, Any] | None = None) -> Path:
     """Write ``<out>/report.html`` from the study's files and return its path."""
     when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -189,6 +248,7 @@ def write_report(out: Path, backbones: list[str], styles: list[Path], config: di
 <h2>2. Out-of-fold predictions</h2>{_out_of_fold(out, backbones)}
 <h2>3. Deception rate (the report's Table 1)</h2>{_deception(out)}
 <h2>4. Stylized images and both classifiers' verdicts</h2>{_grid(out, backbones, styles)}
+<h2>5. Where each judge sees Van Gogh</h2>{_evidence(out, backbones, styles)}
 <h2>Settings</h2><details><summary>study configuration</summary><pre>{settings}</pre></details>"""
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Van Gogh study report</title>'
             f"<style>{STYLE}</style></head><body>{body}</body></html>")

@@ -21,6 +21,7 @@ from vangogh_lightning.core.devices import trainer_device
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import atomic_save
 from vangogh_lightning.style.image_ops import fit_size, scales_for, to_image, to_tensor
+from vangogh_lightning.style.judge import JudgeLoss
 from vangogh_lightning.style.layers import FeatureExtractor
 from vangogh_lightning.style.losses import gram_matrix
 from vangogh_lightning.style.module import StyleTransfer
@@ -70,8 +71,11 @@ class Stylizer:
     """Holds the extractor and the style targets; stylizes batches of same-size content images."""
 
     def __init__(self, backbone: Backbone, styles: Sequence[Image.Image], style_mix: Sequence[float],
-                 settings: StyleSettings, device: torch.device, callbacks: Sequence[L.Callback] = ()):
+                 settings: StyleSettings, device: torch.device, callbacks: Sequence[L.Callback] = (),
+                 judge: JudgeLoss | None = None):
         self.backbone, self.settings, self.device = backbone, settings, device
+        # A classifier the images are aimed at (settings.judge_weight > 0); None: plain style transfer.
+        self.judge = judge.to(device) if judge is not None and settings.judge_weight > 0 else None
         self.styles, self.style_mix = list(styles), list(style_mix)
         self.callbacks = list(callbacks)
         self.extractor = FeatureExtractor(
@@ -132,7 +136,7 @@ class Stylizer:
                     self.extractor, content, self.style_grams(scale), self.backbone.content_layers,
                     self.backbone.style_layers, init, steps, settings.content_weight, settings.style_weight,
                     settings.tv_weight, settings.optimizer, settings.lr, settings.lbfgs_history,
-                    settings.loss_normalisation,
+                    settings.loss_normalisation, self.judge, settings.judge_weight,
                 )
             except RuntimeError as exc:
                 if "size" not in str(exc).lower():

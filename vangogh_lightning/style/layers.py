@@ -36,7 +36,7 @@ def layer_names(backbone: str, features: nn.Sequential) -> list[str]:
     return names
 
 
-def _buffers_only(module: nn.Module) -> nn.Module:
+def buffers_only(module: nn.Module) -> nn.Module:
     """Turn every parameter into a buffer: the network moves with the module but never trains."""
     for sub in module.modules():
         for name, param in list(sub.named_parameters(recurse=False)):
@@ -66,7 +66,7 @@ class FeatureExtractor(nn.Module):
             elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
                 module = nn.AvgPool2d(module.kernel_size, module.stride, module.padding)
             modules.append(module)
-        self.body = _buffers_only(nn.Sequential(*modules).eval())
+        self.body = buffers_only(nn.Sequential(*modules).eval())
         self.names = names[:depth]
         self.wanted = set(wanted)
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))

@@ -93,18 +93,24 @@ class StyleLoss(nn.Module):
 
 
 class StyleTransferLoss(nn.Module):
-    """Weighted content, style and total-variation terms over named layers; owns all its targets."""
+    """Weighted content, style and total-variation terms over named layers; owns all its targets.
+
+    With a ``judge`` (a frozen classifier, ``style.judge.JudgeLoss``) a fourth term,
+    ``judge_weight * -log P(Van Gogh)``, aims the image at that classifier.
+    """
 
     def __init__(self, content_features: dict[str, torch.Tensor], style_grams: dict[str, torch.Tensor],
                  content_layers: dict[str, float], style_layers: dict[str, float],
                  content_weight: float = 1.0, style_weight: float = 1.0, tv_weight: float = 0.0,
-                 normalisation: LossNormalisation = "relative"):
+                 normalisation: LossNormalisation = "relative", judge: nn.Module | None = None,
+                 judge_weight: float = 0.0):
         super().__init__()
+        self.judge = judge
         relative = normalisation == "relative"
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
         self.content = nn.ModuleDict({n: ContentLoss(content_features[n], relative) for n in self.content_layers})
         self.style = nn.ModuleDict({n: StyleLoss(style_grams[n], relative) for n in self.style_layers})
-        self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight}
+        self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight, "judge": judge_weight}
 
     def forward(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-image weighted terms and their sum ``total``."""
@@ -115,5 +121,7 @@ class StyleTransferLoss(nn.Module):
             "style": self.weights["style"] * s,
             "tv": self.weights["tv"] * total_variation(image),
         }
-        parts["total"] = parts["content"] + parts["style"] + parts["tv"]
+        if self.judge is not None:
+            parts["judge"] = self.weights["judge"] * self.judge(image)
+        parts["total"] = sum(parts.values())
         return parts

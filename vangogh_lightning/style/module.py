@@ -35,6 +35,8 @@ class StyleTransfer(L.LightningModule):
         lr: float | None = None,
         lbfgs_history: int = 100,
         loss_normalisation: LossNormalisation = "relative",
+        judge: nn.Module | None = None,
+        judge_weight: float = 0.0,
     ):
         super().__init__()
         self.extractor = extractor
@@ -45,8 +47,8 @@ class StyleTransfer(L.LightningModule):
         self.lbfgs_history = lbfgs_history
         with torch.no_grad():
             feats = extractor(content)
-        self.loss = StyleTransferLoss(feats, style_grams, content_layers, style_layers,
-                                      content_weight, style_weight, tv_weight, loss_normalisation)
+        self.loss = StyleTransferLoss(feats, style_grams, content_layers, style_layers, content_weight, style_weight,
+                                      tv_weight, loss_normalisation, judge, judge_weight)
         # L-BFGS without line search can blow up late in a run: keep each image's best iterate.
         self.register_buffer("best_image", self.image.detach().clone())
         self.register_buffer("best_total", torch.full((init.shape[0],), float("inf")))
@@ -61,8 +63,9 @@ class StyleTransfer(L.LightningModule):
         if self.trainer.progress_bar_callback is not None:
             # Shown, never stored: four self.log calls cost a tenth of a GPU step (bench/RESULTS.md).
             # Per-image means; "total" is the best total so far: the quantity the result's JSON records.
-            for name in ("content", "style", "tv"):
-                self.log(name, parts[name].mean().detach(), prog_bar=True, on_step=True, logger=False)
+            for name in ("content", "style", "tv", "judge"):
+                if name in parts:
+                    self.log(name, parts[name].mean().detach(), prog_bar=True, on_step=True, logger=False)
             self.log("total", self.best_total.mean(), prog_bar=True, on_step=True, logger=False)
         return parts["total"].sum()
 

@@ -40,4 +40,8 @@ def write_outputs(cfg: DictConfig, item: ContentItem, result: torch.Tensor, loss
         "seconds": round(seconds, 3),
         "config": OmegaConf.to_container(cfg, resolve=True),
     }
+    if styler.judge is not None:  # aimed at a classifier: which one, and what it now says
+        record["judge"] = {"checkpoint": str(cfg.judge), "backbone": styler.judge.backbone,
+                           "weight": cfg.judge_weight,
+                           "p_van_gogh": float(styler.judge.p_van_gogh(result.unsqueeze(0).to(styler.device)))}
     atomic_write_text(json.dumps(record, indent=2), item.outputs["json"])

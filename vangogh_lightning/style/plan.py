@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from PIL import Image
 
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.core.images import expand_images, load_rgb, refuse_overwrite
+from vangogh_lightning.core.images import expand_images, load_rgb, refuse_overwrite, unique_stems
 from vangogh_lightning.style.image_ops import fit_size
 
 
@@ -87,15 +87,8 @@ def resolve_styles(cfg: DictConfig) -> tuple[list[Path], list[float]]:
 def plan_outputs(contents: list[Path], out_dir: Path, backbone: str) -> list[dict[str, Path]]:
     """Output paths per content image, never two alike: a repeated stem (``d1/x.jpg``, ``d2/x.jpg``,
     ``x.png``) gets the first free numeric suffix, also past inputs already named ``x-2``."""
-    taken = {path.stem.casefold() for path in contents}
-    used: set[str] = set()
     plans = []
-    for path in contents:
-        stem, n = path.stem, 1
-        while stem.casefold() in used or (n > 1 and stem.casefold() in taken):
-            n += 1
-            stem = f"{path.stem}-{n}"
-        used.add(stem.casefold())
+    for stem in unique_stems(contents):
         base = f"{stem}_{backbone}"  # a plain string: with_suffix would eat a dotted stem ("a.v2")
         plans.append({
             "image": out_dir / f"{base}.png",

@@ -14,8 +14,10 @@ from vangogh_lightning.config.entry import checked
 from vangogh_lightning.config.schema import StyleSettings, resolved
 from vangogh_lightning.core.devices import pick_device
 from vangogh_lightning.core.images import load_rgb
+from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.style.engine import Backbone, Stylizer
 from vangogh_lightning.style.image_ops import fit_size, to_tensor
+from vangogh_lightning.style.judge import JudgeLoss
 from vangogh_lightning.style.outputs import write_outputs
 from vangogh_lightning.style.plan import ContentItem, batch_size_for, load_contents, resolve_styles, weighted_layers
 
@@ -33,6 +35,14 @@ def settings_from_config(cfg: DictConfig) -> StyleSettings:
     return StyleSettings.model_validate(resolved(cfg))
 
 
+def judge_from_config(cfg: DictConfig) -> JudgeLoss | None:
+    """The classifier the images are aimed at (``judge``, loaded weights-only), when ``judge_weight`` > 0."""
+    if cfg.get("judge") is None or cfg.judge_weight == 0:
+        return None
+    model, size = load_classifier(cfg.judge, key="judge")
+    return JudgeLoss(model, size)
+
+
 @checked("stylize")
 def stylize(cfg: DictConfig) -> list[Path]:
     """Stylize every content image; return the written PNG paths."""
@@ -44,7 +54,7 @@ def stylize(cfg: DictConfig) -> list[Path]:
     # The style images before the network: a bad file is reported before anything is built.
     style_paths, style_mix = resolve_styles(cfg)
     styles = [load_rgb(p, max_side=2 * cfg.size) for p in style_paths]
-    styler = Stylizer(backbone, styles, style_mix, settings_from_config(cfg), device)
+    styler = Stylizer(backbone, styles, style_mix, settings_from_config(cfg), device, judge=judge_from_config(cfg))
     groups: dict[tuple[int, int], list[ContentItem]] = defaultdict(list)
     for item in items:
         groups[fit_size(item.image.size, cfg.size, cfg.square)].append(item)

@@ -21,7 +21,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 
-from vangogh_lightning.models.metrics import METRIC_MODES
+from vangogh_lightning.models.metric_names import METRIC_MODES
 
 # The callback entries (conf/callbacks/default.yaml) whose files a `checkpoints.*` setting drops.
 BEST_CHECKPOINT, RESUME_CHECKPOINT = "model_checkpoint", "last_checkpoint"

@@ -1,15 +1,12 @@
-"""Load a trained classifier checkpoint with clear errors; write the selected one, weights only."""
+"""A trained classifier from a checkpoint of train.py, read safely, with one-line errors."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
-import torch
-
-from vangogh_lightning.core.atomic import atomic_link, atomic_write, remove_stale_temps
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.torch_files import load_torch_file
+from vangogh_lightning.models.backbones import weights_will_be_loaded
 from vangogh_lightning.models.classifier import VanGoghClassifier
 
 
@@ -31,8 +28,9 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
         raise UserError(
             f"{key}={path}: holds a {hparams['backbone']} classifier, expected {expect_backbone}"
         )
-    # The checkpoint carries all weights: never fetch ImageNet weights again.
-    model = VanGoghClassifier(**{**hparams, "pretrained": False, "weights_path": None})
+    # The checkpoint carries all weights: never fetch ImageNet weights, nor draw random ones, first.
+    with weights_will_be_loaded():
+        model = VanGoghClassifier(**{**hparams, "pretrained": False, "weights_path": None})
     model.on_load_checkpoint(raw)
     try:
         model.load_state_dict(raw["state_dict"])
@@ -40,23 +38,3 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
         raise UserError(f"{key}={path}: weights do not fit the model ({str(exc).splitlines()[0]})") from None
     size = raw.get("datamodule_hyper_parameters", {}).get("image_size", 224)
     return model.eval(), int(size)
-
-
-def write_selected(source: Path, target: Path, link: bool) -> str:
-    """The selected checkpoint at a stable path, weights only; returns how it was written."""
-    remove_stale_temps(target.parent)  # left by an interrupted earlier selection
-    if link:
-        atomic_link(source, target, symbolic=True)
-        return "symlink"
-    raw = load_torch_file(source, "task.runs", "checkpoint", mmap=True)
-    heavy = ("optimizer_states", "lr_schedulers", "callbacks")
-    if any(k in raw for k in heavy):  # a full checkpoint (older runs): keep the weights only
-        slim = {k: v for k, v in raw.items() if k not in heavy}
-        atomic_write(target, lambda tmp: torch.save(slim, tmp))
-        return "weights-only copy"
-    try:  # already weights only: a hard link costs no disk and survives deleting the run
-        atomic_link(source, target, symbolic=False)
-        return "hard link"
-    except OSError:
-        atomic_write(target, lambda tmp: shutil.copyfile(source, tmp))
-        return "copy"

@@ -1,0 +1,192 @@
+"""Why a judge says "Van Gogh": Grad-CAM maps (captum's ``LayerGradCam``) of the Van Gogh logit at a
+layer of the backbone's features (default: its last ReLU, the end of the last convolutional block),
+overlaid on the image the classifier saw (its validation transform: resize, centre crop)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib import colormaps
+from PIL import Image, ImageDraw
+from torch import nn
+
+from vangogh_lightning.config.schema import BACKBONE_TITLES
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import atomic_save, load_rgb, unique_stems
+from vangogh_lightning.data.transforms import eval_transform
+from vangogh_lightning.evaluation.evidence_files import CAPTION, PANEL
+from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD
+from vangogh_lightning.models.classifier import VanGoghClassifier
+from vangogh_lightning.style.layers import layer_names
+
+
+def evidence_layer(model: VanGoghClassifier, name: str | None,
+                   key: str = "task.evidence_layer") -> tuple[str, nn.Module]:
+    """The named module of the classifier's ``features`` (None: its last ReLU); an unknown name is a
+    one-line error listing the valid ones."""
+    backbone = model.hparams.backbone
+    names = layer_names(backbone, model.net.features)
+    if name is None:
+        name = [n for n in names if n.startswith("relu")][-1]
+    if name not in names:
+        valid = ", ".join(n for n in names if n.startswith(("conv", "relu", "pool")))
+        raise UserError(f"{key}={name}: not a layer of {backbone}; valid names: {valid}")
+    return name, model.net.features[names.index(name)]
+
+
+@contextlib.contextmanager
+def _out_of_place_relus(model: nn.Module) -> Iterator[None]:
+    # An in-place ReLU would overwrite the activation captum's hook holds (torchvision's are in place).
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
+    for relu in relus:
+        relu.inplace = False
+    try:
+        yield
+    finally:
+        for relu in relus:
+            relu.inplace = True
+
+
+def evidence_maps(model: VanGoghClassifier, images: torch.Tensor, layer: nn.Module) -> torch.Tensor:
+    """Grad-CAM of the Van Gogh logit for a batch of normalised images: (B, H, W), the input's size,
+    non-negative (only evidence *for* Van Gogh), each map scaled to a maximum of 1 (all zero: none)."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    model = model.eval()
+    images = images.detach().clone().requires_grad_(True)  # the layer's output needs a graph even if all is frozen
+    with _out_of_place_relus(model), torch.enable_grad():
+        attributions = LayerGradCam(model, layer).attribute(images, relu_attributions=True)
+    maps = LayerAttribution.interpolate(attributions, tuple(images.shape[-2:]), interpolate_mode="bilinear")
+    maps = maps.squeeze(1).clamp_min(0).detach()
+    peak = maps.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
+    return maps / peak
+
+
+def shown_image(normalised: torch.Tensor) -> Image.Image:
+    """The RGB image a classifier saw, from its normalised input (3, H, W)."""
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    pixels = (normalised.detach().cpu() * std + mean).clamp(0, 1)
+    return Image.fromarray((pixels.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), "RGB")
+
+
+def overlay(image: Image.Image, heat: torch.Tensor, alpha: float = 0.5) -> Image.Image:
+    """The map in a colour scale over the image (strong evidence: bright, none: the image itself)."""
+    colours = colormaps["inferno"](heat.cpu().numpy())[..., :3]
+    weight = alpha * heat.cpu().numpy()[..., None]
+    mixed = np.asarray(image, dtype=np.float64) / 255 * (1 - weight) + colours * weight
+    return Image.fromarray((mixed * 255).round().astype(np.uint8), "RGB")
+
+
+@dataclass
+class Evidence:
+    """One image's map by one judge."""
+
+    image: Path
+    judge: str
+    layer: str
+    p_van_gogh: float
+    shown: Image.Image
+    heat: torch.Tensor
+
+    def figure(self, title: str = "") -> Image.Image:
+        """image | overlay, captioned with P(Van Gogh), the judge and the layer."""
+        panels = [im.resize((PANEL, PANEL)) for im in (self.shown, overlay(self.shown, self.heat))]
+        sheet = Image.new("RGB", (2 * PANEL, PANEL + CAPTION), "white")
+        for i, panel in enumerate(panels):
+            sheet.paste(panel, (i * PANEL, 0))
+        draw = ImageDraw.Draw(sheet)
+        draw.text((4, PANEL + 2), (title or self.image.name)[:60], fill="black")
+        none = "" if float(self.heat.max()) > 0 else "; no evidence for Van Gogh here"
+        draw.text((4, PANEL + 15), f"{BACKBONE_TITLES[self.judge]} ({self.layer}): P(Van Gogh) = "
+                  f"{self.p_van_gogh:.2f}{none}", fill="darkred" if self.p_van_gogh >= 0.5 else "black")
+        return sheet
+
+
+def explain_files(model: VanGoghClassifier, image_size: int, paths: Sequence[Path], layer_name: str | None,
+                  device: str = "cpu", batch_size: int = 8, key: str = "task.evidence_layer") -> list[Evidence]:
+    """The evidence of ``model`` for each image file (decoded and transformed as for classification)."""
+    from vangogh_lightning.core.devices import pick_device
+
+    name, layer = evidence_layer(model, layer_name, key)
+    target = pick_device(device)
+    model = model.to(target)
+    transform = eval_transform(image_size)
+    found = []
+    for start in range(0, len(paths), batch_size):
+        chunk = list(paths[start:start + batch_size])
+        batch = torch.stack([transform(load_rgb(p, max_side=4 * image_size)) for p in chunk]).to(target)
+        heat = evidence_maps(model, batch, layer)
+        with torch.no_grad():
+            probs = model.predict_proba(batch).float().cpu().tolist()
+        found += [Evidence(Path(p), model.hparams.backbone, name, prob, shown_image(x), h.cpu())
+                  for p, prob, x, h in zip(chunk, probs, batch, heat)]
+    return found
+
+
+def grid(figures: Sequence[Image.Image], path: Path, columns: int = 3) -> Path:
+    """Figures side by side, ``columns`` to a row."""
+    width, height = figures[0].size
+    rows = -(-len(figures) // columns)
+    sheet = Image.new("RGB", (min(columns, len(figures)) * width, rows * height), "white")
+    for i, figure in enumerate(figures):
+        sheet.paste(figure, ((i % columns) * width, (i // columns) * height))
+    return atomic_save(sheet, path)
+
+
+def save_evidence(found: Sequence[Evidence], folder: Path, titles: Sequence[str] | None = None) -> list[dict]:
+    """``<folder>/<image>_<judge>.png`` for each map and ``grid_<judge>.png`` per judge; one index row each."""
+    rows = []
+    by_judge: dict[str, list[Image.Image]] = {}
+    images = list(dict.fromkeys(e.image for e in found))
+    stems = dict(zip(images, unique_stems(images)))
+    for i, item in enumerate(found):
+        figure = item.figure(titles[i] if titles else "")
+        path = atomic_save(figure, folder / f"{stems[item.image]}_{item.judge}.png")
+        by_judge.setdefault(item.judge, []).append(figure)
+        rows.append({"image": str(item.image), "judge": item.judge, "layer": item.layer,
+                     "p_van_gogh": item.p_van_gogh, "file": path.name})
+    for judge, figures in by_judge.items():
+        grid(figures, folder / f"grid_{judge}.png")
+    return rows
+
+
+def out_of_fold_examples(oof: pd.DataFrame, top_k: int) -> dict[str, pd.DataFrame]:
+    """The ``top_k`` Van Gogh paintings the folds were surest of, and the ``top_k`` other painters'
+    works they most took for Van Gogh (highest out-of-fold P(Van Gogh) first)."""
+    ranked = oof.sort_values("p_van_gogh", ascending=False, kind="stable")
+    return {"van_gogh": ranked[ranked["label"] == 1].head(top_k), "others": ranked[ranked["label"] == 0].head(top_k)}
+
+
+def explain_out_of_fold(examples: pd.DataFrame, checkpoints: dict[int, Path], judge: str, layer_name: str | None,
+                        device: str, key: str) -> tuple[list[Evidence], list[str], list[str]]:
+    """Each example's map by the fold classifier that scored it (it never trained on it): the
+    evidence, its captions, and a note per example that could not be explained."""
+    from vangogh_lightning.models.checkpoints import load_classifier
+
+    found, titles, notes = [], [], []
+    if not examples["path"].map(lambda p: isinstance(p, str)).any():
+        return [], [], [f"evidence: the {judge} judge's out-of-fold examples are generated images (no files); no maps"]
+    for fold, rows in examples.groupby("fold", sort=False):
+        if int(fold) not in checkpoints:
+            notes.append(f"evidence: fold {fold} of the {judge} judge has no checkpoint; {len(rows)} out-of-fold "
+                         "example(s) without a map")
+            continue
+        on_disk = rows["path"].map(lambda p: isinstance(p, str) and Path(p).is_file())
+        notes += [f"evidence: {p} is gone; no map" for p in rows.loc[~on_disk, "path"] if isinstance(p, str)]
+        if not on_disk.any():
+            continue
+        rows = rows[on_disk]
+        present = [Path(p) for p in rows["path"]]
+        model, size = load_classifier(checkpoints[int(fold)], key=f"fold {fold} of the {judge} judge",
+                                      expect_backbone=judge)
+        found += explain_files(model, size, present, layer_name, device, key=key)
+        titles += [f"{row.artist} (fold {row.fold})" for row in rows.itertuples()]
+        del model
+    order = sorted(range(len(found)), key=lambda i: -found[i].p_van_gogh)  # surest first, across folds
+    return [found[i] for i in order], [titles[i] for i in order], notes
