@@ -87,9 +87,14 @@ defaults:
   - override /hydra/sweeper: optuna
   - override /hydra/sweeper/sampler: random
 fold: null
+search:
+  seed: null
+  pruner: null
+  trial: null
 hydra:
   mode: MULTIRUN
   sweeper:
+    _target_: hydra_plugins.vangogh_optuna_sweeper.pruning_sweeper.PruningOptunaSweeper
     direction: maximize
     study_name: failing
     storage: sqlite:///${paths.log_dir}/optuna/failing.db
@@ -119,6 +124,8 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert len(table) == 4
     by_value = table.groupby("param:model.trainable_feature_modules")["state"].agg(set).to_dict()
     assert by_value == {6: {"COMPLETE"}, 99: {"FAIL"}}  # seed 7 draws 99, 99, 6, 6: failure rate 0.5 <= 0.75
+    failed = table[table["state"] == "FAIL"]  # each says why, in the job's one line
+    assert failed["note"].str.startswith("model.trainable_feature_modules=99: must be 0..13").all()
 
 
 def _params(study) -> list[tuple]:

@@ -62,6 +62,8 @@ class PruningSweeperImpl(OptunaSweeperImpl):
             self._tell_state(study, trial, TrialState.COMPLETE, values)
             return None
         except Exception as exc:  # noqa: BLE001 - any failure of the job or its value is a FAIL trial
+            # why, for trials.csv's note (a diverged fit's one line; the first line of anything else)
+            trial.set_system_attr("fail_reason", (str(exc).strip().splitlines() or [type(exc).__name__])[0])
             self._tell_state(study, trial, TrialState.FAIL)
             log.warning("Failed experiment: %s", exc)
             return exc

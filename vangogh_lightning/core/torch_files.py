@@ -46,6 +46,17 @@ def load_torch_file(path: str | Path, key: str, what: str, hint: str = "", mmap:
                         f"({type(exc).__name__}: {first[:100]}){suffix}") from None
 
 
+def first_non_finite(named: Any) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity in ``named`` (a
+    state dict, or (name, tensor) pairs); None when all are finite."""
+    import torch
+
+    for name, tensor in (named.items() if isinstance(named, dict) else named):
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
 def check_checkpoint_file(path: str | Path, key: str) -> Path:
     """A Lightning checkpoint that resumes training: readable, safe, with a ``state_dict``."""
     raw = load_torch_file(path, key, "checkpoint", mmap=True)

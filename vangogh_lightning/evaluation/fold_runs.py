@@ -10,7 +10,7 @@ import pandas as pd
 import yaml
 
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.training.run_folder import SUMMARY
+from vangogh_lightning.training.run_folder import FAILED, SUMMARY
 
 
 @dataclass
@@ -58,6 +58,21 @@ def read_fold_metrics(fold_dir: Path) -> pd.DataFrame:
     return merged.sort_values("epoch").reset_index(drop=True)
 
 
+def non_finite_entry(fold_dir: Path) -> str | None:
+    """The first NaN or infinite value a fold logged ("train/loss is nan at epoch 0"), if any.
+
+    Read as text: the CSV logger writes a NaN value as ``nan`` and a metric not logged on a row as
+    nothing, which pandas would read alike."""
+    for path in metrics_files(fold_dir):
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        for column in (c for c in raw.columns if c.startswith(("val/", "train/"))):
+            bad = raw[column].str.strip().str.lower().isin(["nan", "inf", "-inf", "+inf"])
+            if bad.any():
+                row = raw[bad].iloc[0]
+                return f"{column} is {row[column]} at epoch {row.get('epoch', '?')}"
+    return None
+
+
 def run_identity(run_dir: Path) -> tuple[str, int | None]:
     """(the run's command-line overrides apart from fold/resume/paths, its number of folds).
 
@@ -100,8 +115,14 @@ def find_fold_runs(roots: list[str | Path]) -> tuple[list[FoldRun], list[str]]:
         for fold_dir in sorted(p for p in root.rglob("fold_*") if p.is_dir()):
             summary_path = fold_dir / SUMMARY
             if not summary_path.is_file():
-                warnings.append(f"{fold_dir}: not finished (no summary.json; interrupted or still training), "
+                failed = fold_dir / FAILED
+                warnings.append(f"{fold_dir}: left out: {failed.read_text().strip()}" if failed.is_file() else
+                                f"{fold_dir}: not finished (no summary.json; interrupted or still training), "
                                 "left out")
+                continue
+            diverged = non_finite_entry(fold_dir)
+            if diverged is not None:  # recorded as finished by a version without the non-finite checks
+                warnings.append(f"{fold_dir}: diverged ({diverged}), left out; train it again")
                 continue
             summary = json.loads(summary_path.read_text())
             model, num_folds = run_identity(fold_dir.parent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.core.torch_files import load_torch_file
+from vangogh_lightning.core.torch_files import first_non_finite, load_torch_file
 from vangogh_lightning.models.backbones import weights_will_be_loaded
 from vangogh_lightning.models.classifier import VanGoghClassifier
 
@@ -28,6 +28,10 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
         raise UserError(
             f"{key}={path}: holds a {hparams['backbone']} classifier, expected {expect_backbone}"
         )
+    bad = first_non_finite(raw["state_dict"])
+    if bad is not None:
+        raise UserError(f"{key}={path}: the weight {bad} is not finite (the fit that wrote it diverged); "
+                        "retrain with a lower model.lr or use another fold's checkpoint")
     # The checkpoint carries all weights: never fetch ImageNet weights, nor draw random ones, first.
     with weights_will_be_loaded():
         model = VanGoghClassifier(**{**hparams, "pretrained": False, "weights_path": None})

@@ -49,7 +49,8 @@ class VanGoghClassifier(L.LightningModule):
         # Training-only (set in setup from the training fold): not saved, so any checkpoint loads anywhere.
         self.register_buffer("pos_weight", None, persistent=False)
         self.val_metrics = make_metrics(threshold).clone(prefix="val/")
-        self.val_loss = MeanMetric()  # sample-weighted, exact across DDP ranks
+        # sample-weighted, exact across DDP ranks; a NaN loss stays NaN (the default drops it unseen)
+        self.val_loss = MeanMetric(nan_strategy="disable")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits, shape (batch,)."""

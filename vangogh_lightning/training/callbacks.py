@@ -22,6 +22,7 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig
 
 from vangogh_lightning.models.metric_names import METRIC_MODES
+from vangogh_lightning.training.numeric_guard import FiniteGuard
 
 # The callback entries (conf/callbacks/default.yaml) whose files a `checkpoints.*` setting drops.
 BEST_CHECKPOINT, RESUME_CHECKPOINT = "model_checkpoint", "last_checkpoint"
@@ -124,7 +125,8 @@ def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) 
     ``checkpoints.keep_best=false`` (search trials): best.ckpt would be deleted when the fold ends, so
     its entry is not instantiated. ``checkpoints.resume_point=false`` (search trials, which are never
     resumed): no last.ckpt (weights and optimizer state, every epoch). A ``BestMetrics`` is always
-    there: it gives the fold its score.
+    there: it gives the fold its score. A ``FiniteGuard`` comes first: a diverged fit stops before
+    any other callback (a pruner, a checkpoint writer) sees its non-finite values.
     """
     dropped = {BEST_CHECKPOINT} if fold_cfg.checkpoints.keep_best is False else set()
     if not fold_cfg.checkpoints.resume_point:
@@ -133,7 +135,7 @@ def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) 
                  if entry is not None and name not in dropped]
     if not any(isinstance(c, BestMetrics) for c in callbacks):
         callbacks.append(BestMetrics(fold_cfg.monitor.metric, fold_cfg.monitor.mode))
-    return [*callbacks, RngStateCallback(), *(extra or [])]
+    return [FiniteGuard(), *callbacks, RngStateCallback(), *(extra or [])]
 
 
 def tracked_best(trainer: L.Trainer, monitor: str) -> tuple[Any, str | None]:

@@ -31,17 +31,21 @@ from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.training.callbacks import BestMetrics, fold_callbacks, tracked_best, writes_checkpoints
 from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.training.loggers import build_loggers, finish_wandb, flat_config, log_group_summary
+from vangogh_lightning.training.numeric_guard import NonFiniteError
 from vangogh_lightning.training.out_of_fold import out_of_fold_predictions
 from vangogh_lightning.training.pruning import is_pruned, pruning_callbacks, trial_of_this_job
 from vangogh_lightning.training.run_folder import (
     CV_SUMMARY,
+    FAILED,
     OOF_FILE,
     RESOLVED_CONFIG,
     SUMMARY,
+    diverged_error,
     finish_checkpoints,
     fold_config,
     keep_checkpoints_of_best_trial,
     never_validated_error,
+    record_failure,
     resume_path,
     wandb_run_id,
     write_job_record,
@@ -110,6 +114,7 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
     if resume is None and (fold_dir / SUMMARY).exists():
         log.info("fold %d already finished; reusing %s", fold, fold_dir / SUMMARY)
         return json.loads((fold_dir / SUMMARY).read_text())
+    (fold_dir / FAILED).unlink(missing_ok=True)  # an earlier fit's failure; this one decides anew
     L.seed_everything(cfg.seed + fold, workers=True)
     datamodule.fold = fold
     print(datamodule.describe())
@@ -126,6 +131,8 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
     try:
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+        except NonFiniteError as exc:
+            raise record_failure(fold_dir, diverged_error(fold, cfg, str(exc))) from None
         except Exception as exc:
             if is_pruned(exc) and cfg.checkpoints.keep_best is not True:
                 shutil.rmtree(ckpt_dir, ignore_errors=True)  # a pruned trial keeps nothing to resume
@@ -141,6 +148,9 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
         finish_checkpoints(cfg, fold_dir)
         if best_path is not None:  # folds that keep their best weights: the validation images scored by them
             oof = out_of_fold_predictions(trainer, model, datamodule, best_path)
+            if not oof["p_van_gogh"].map(math.isfinite).all():  # (weights were checked finite at every epoch)
+                raise record_failure(fold_dir, diverged_error(
+                    fold, cfg, f"non-finite out-of-fold probabilities from {best_path.name}"))
             atomic_write_text(oof.to_csv(index=False), fold_dir / OOF_FILE)
     finally:  # (the predictions above still go through the fit's loggers: W&B closes after them)
         finish_wandb(loggers)

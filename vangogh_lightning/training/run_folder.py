@@ -21,6 +21,7 @@ from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.torch_files import require_file
 
 SUMMARY = "summary.json"            # fold_<k>/: a finished fold (written last)
+FAILED = "failed.txt"               # fold_<k>/: why its last fit stopped without finishing (diverged)
 CV_SUMMARY = "cv_summary.json"      # the run: per-fold scores and their mean
 OOF_FILE = "oof_predictions.csv"    # fold_<k>/: each validation image scored by the fold's best weights
 WANDB_RUN_ID = "wandb_run_id"       # fold_<k>/: the fold's W&B run, resumed with it
@@ -73,6 +74,20 @@ def never_validated_error(fold: int, cfg: DictConfig) -> UserError:
         f"{cfg.monitor.metric} never logged); no summary.json was written, so it cannot pass for a finished "
         "fold; train at least one epoch with validation"
     )
+
+
+def diverged_error(fold: int, cfg: DictConfig, reason: str) -> UserError:
+    """The error for a fold whose fit became non-finite (no summary is written; ``failed.txt`` says why)."""
+    return UserError(
+        f"fold {fold} diverged: {reason}; it is not recorded as finished. Lower model.lr "
+        f"(now {cfg.model.get('lr')}) or set trainer.gradient_clip_val, and train it again"
+    )
+
+
+def record_failure(fold_dir: Path, error: UserError) -> UserError:
+    """Write why the fold failed to ``fold_<k>/failed.txt`` (read by fold selection); return the error."""
+    atomic_write_text(f"{error}\n", fold_dir / FAILED)
+    return error
 
 
 def finish_checkpoints(cfg: DictConfig, fold_dir: Path) -> None:

@@ -1,0 +1,101 @@
+"""A fit that diverges (NaN or infinite losses, metrics or weights) stops at once with one line, is
+never recorded as finished, is never selected, and its weights are refused wherever a checkpoint is read."""
+
+from __future__ import annotations
+
+import shutil
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from tests.conftest import TINY_TRAIN, compose_cfg
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.evaluation.fold_runs import find_fold_runs
+from vangogh_lightning.evaluation.tasks import classify
+from vangogh_lightning.models.classifier import VanGoghClassifier
+from vangogh_lightning.training.cross_validation import train
+from vangogh_lightning.training.numeric_guard import FiniteGuard, NonFiniteError
+
+
+def test_a_diverging_fold_stops_with_one_line_and_is_left_out_of_selection(tmp_path, cv_run):
+    run = tmp_path / "diverged"
+    cfg = compose_cfg("train", [*TINY_TRAIN, "data.num_folds=4", "fold=0", "model.lr=1e6",
+                                "checkpoints.keep_last=true"], run)
+    with pytest.raises(UserError) as err:
+        train(cfg)
+    message = str(err.value)
+    assert message.startswith("fold 0 diverged: the training loss is ") and " at epoch 0, batch " in message
+    assert "Lower model.lr (now 1000000.0)" in message and "\n" not in message
+    fold = run / "fold_0"
+    assert not (fold / "summary.json").exists()  # never recorded as finished
+    assert (fold / "failed.txt").read_text().strip() == message
+    for checkpoint in fold.rglob("*.ckpt"):  # nothing non-finite was saved (the guard runs before the writers)
+        state = torch.load(checkpoint, weights_only=True)["state_dict"]
+        assert all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())
+    runs, warnings = find_fold_runs([run, cv_run])
+    assert all(r.fold_dir.is_relative_to(cv_run) for r in runs) and len(runs) == 2
+    assert f"{fold}: left out: {message}" in warnings
+
+
+def test_a_fold_recorded_as_finished_with_nan_metrics_is_not_a_candidate(tmp_path, cv_run):
+    # as an older version left it: summary.json written, NaN training losses in metrics.csv
+    fold = tmp_path / "old" / "fold_0"
+    shutil.copytree(cv_run / "job0" / "fold_0", fold)
+    (metrics,) = fold.glob("csv/version_*/metrics.csv")
+    lines = metrics.read_text().splitlines()
+    header = lines[0].split(",")
+    column = header.index("train/loss")
+    row = next(i for i, line in enumerate(lines[1:], 1) if line.split(",")[column])
+    cells = lines[row].split(",")
+    cells[column] = "nan"
+    lines[row] = ",".join(cells)
+    metrics.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match="no finished folds found"):
+        find_fold_runs([tmp_path / "old"])
+    runs, warnings = find_fold_runs([tmp_path / "old", cv_run])
+    assert len(runs) == 2 and warnings == [
+        f"{fold}: diverged (train/loss is nan at epoch {cells[header.index('epoch')]}), left out; train it again"]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_checkpoint_with_non_finite_weights_is_refused_by_name(tmp_path, bad):
+    torch.manual_seed(0)
+    model = VanGoghClassifier(backbone="alexnet", pretrained=False)
+    state = model.state_dict()
+    state["net.classifier.6.bias"][0] = bad
+    checkpoint = tmp_path / "diverged.ckpt"
+    torch.save({"state_dict": state, "hyper_parameters": dict(model.hparams)}, checkpoint)
+    cfg = compose_cfg("evaluate", ["task=classify", f"task.checkpoint={checkpoint}", f"task.images={tmp_path}",
+                                   "device=cpu"], tmp_path / "eval")
+    with pytest.raises(UserError) as err:
+        classify(cfg)
+    assert str(err.value) == (f"task.checkpoint={checkpoint}: the weight net.classifier.6.bias is not finite (the "
+                              "fit that wrote it diverged); retrain with a lower model.lr or use another fold's "
+                              "checkpoint")
+    assert not (tmp_path / "eval" / "predictions.csv").exists()
+
+
+@pytest.mark.parametrize("metric", ["val/loss", "val/auroc"])
+def test_the_guard_stops_at_a_non_finite_validation_metric(metric):
+    trainer = SimpleNamespace(callback_metrics={"val/acc": torch.tensor(0.5), metric: torch.tensor(float("nan"))},
+                              current_epoch=3)
+    with pytest.raises(NonFiniteError, match=f"^{metric} is nan at epoch 3$"):
+        FiniteGuard().on_validation_end(trainer, torch.nn.Linear(2, 1))
+
+
+def test_the_guard_names_the_first_non_finite_weight_and_passes_a_finite_model():
+    trainer = SimpleNamespace(callback_metrics={"val/loss": torch.tensor(0.7)}, current_epoch=1)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
+    FiniteGuard().on_validation_end(trainer, model)  # finite: nothing happens
+    with torch.no_grad():
+        model[1].weight[0, 1] = float("-inf")
+    with pytest.raises(NonFiniteError, match="^the weight 1.weight is not finite after epoch 1$"):
+        FiniteGuard().on_validation_end(trainer, model)
+
+
+def test_the_validation_loss_keeps_a_nan_instead_of_dropping_it():
+    model = VanGoghClassifier(backbone="alexnet", pretrained=False)
+    model.val_loss.update(torch.tensor(0.5), weight=2)
+    model.val_loss.update(torch.tensor(float("nan")), weight=2)
+    assert torch.isnan(model.val_loss.compute())
