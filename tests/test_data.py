@@ -131,6 +131,33 @@ def test_bad_csvs_name_the_file_and_the_problem(tmp_path, content, match):
         _ = dm_for(tmp_path, csv).index
 
 
+@pytest.mark.parametrize("name", ["Post_Impressionism/../../outside.jpg", "/etc/outside.jpg",
+                                  "../outside.jpg", "Post_Impressionism\\..\\..\\outside.jpg"])
+def test_a_row_naming_a_file_outside_the_image_root_is_refused_with_its_row(tmp_path, name):
+    root = tmp_path / "wikiart"
+    _jpg(tmp_path / "outside.jpg", 1)  # the file exists: it must still not be read
+    csv = make_wikiart(root, extra_rows=[row(name)])
+    with pytest.raises(UserError) as err:
+        _ = dm_for(root, csv).index
+    assert str(err.value) == (f"data.csv_path={csv}: line 53 names {name!r}, outside data.image_root (1 such "
+                              "row(s)); list only files below the image root")
+
+
+def test_a_dot_dot_that_stays_below_the_root_is_read():
+    from vangogh_lightning.data.index import refuse_paths_outside_root
+
+    refuse_paths_outside_root(pd.Series(["Post_Impressionism/../Post_Impressionism/a.jpg"]), Path("c.csv"))
+
+
+def test_a_latin_1_csv_is_one_line_saying_how_to_convert_it(tmp_path):
+    csv = make_wikiart(tmp_path, extra_rows=[row("Post_Impressionism/vincent-van-gogh_café.jpg")])
+    csv.write_bytes(csv.read_text(encoding="utf-8").encode("latin-1"))
+    with pytest.raises(UserError) as err:
+        _ = dm_for(tmp_path, csv).index
+    assert str(err.value).startswith(f"data.csv_path={csv}: not UTF-8 text (byte 0xe9 at offset ")
+    assert "iconv -f latin1 -t utf-8 classes.csv > classes-utf8.csv" in str(err.value)
+
+
 def test_unknown_positive_artist_lists_known_artists(tmp_path):
     csv = make_wikiart(tmp_path)
     with pytest.raises(UserError, match="positive_artist='claude monet'.*paul"):

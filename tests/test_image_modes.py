@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.core.images import load_rgb, to_rgb
+from vangogh_lightning.core.images import expand_images, load_rgb, to_rgb
 
 W, H = 64, 8
 GRAY = np.tile(np.linspace(0, 255, W).round().astype(np.uint8), (H, 1))
@@ -121,3 +121,44 @@ def test_the_pixel_limit_is_a_setting(tmp_path):
     with pytest.raises(UserError, match="60,000 pixels, over the limit of 50,000"):
         load_rgb(path, max_pixels=50_000)
     assert load_rgb(path, max_pixels=60_000).size == (300, 200)
+
+
+# --- how files are reached ---------------------------------------------------------------------
+def test_an_exif_rotated_photo_is_read_upright(tmp_path):
+    wide = np.zeros((20, 40, 3), np.uint8)
+    wide[:, :20] = (255, 0, 0)  # left half red, as the camera's sensor saw it
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 clockwise to view": a phone held upright
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(wide).save(path, exif=exif, quality=95)
+    upright = np.asarray(load_rgb(path))
+    assert upright.shape == (40, 20, 3)  # portrait, as the photo was taken
+    assert upright[5, 10, 0] > 200 and upright[35, 10, 0] < 60  # the red half is now on top
+    assert np.asarray(load_rgb(path, max_side=16)).shape[:2] == (16, 8)  # also when shrunk while decoding
+
+
+def test_links_that_loop_or_lead_nowhere_say_so(tmp_path):
+    (tmp_path / "a.jpg").symlink_to(tmp_path / "b.jpg")
+    (tmp_path / "b.jpg").symlink_to(tmp_path / "a.jpg")
+    (tmp_path / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    with pytest.raises(UserError, match=r"a\.jpg: a symbolic link that loops back on itself; point it at"):
+        load_rgb(tmp_path / "a.jpg")
+    with pytest.raises(UserError, match=r"^content=.*gone\.jpg: a symbolic link to .*deleted\.jpg, which does not"):
+        expand_images(str(tmp_path / "gone.jpg"))
+
+
+def test_each_file_comes_once_however_many_names_reach_it(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(photos / "one.png")
+    (photos / "again").symlink_to(photos, target_is_directory=True)  # a link to its own folder
+    found = expand_images([f"{photos}/**/*.png", str(photos / "one.png")])
+    assert found == [photos / "one.png"]
+
+
+def test_a_file_whose_name_has_glob_characters_is_taken_as_named(tmp_path):
+    odd = tmp_path / "a[1].png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(odd)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a1.png")  # what the pattern would match
+    assert expand_images(str(odd)) == [odd]
+    assert expand_images(str(tmp_path / "a?.png")) == [tmp_path / "a1.png"]

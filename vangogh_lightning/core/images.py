@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import re
@@ -10,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageFile, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from vangogh_lightning.core.atomic import atomic_write
 from vangogh_lightning.core.errors import UserError
@@ -45,17 +46,31 @@ def _bomb_error(path: Path, pixels: int | None, limit: int, size: str = "") -> U
     )
 
 
+def missing_error(path: Path, key: str = "") -> UserError:
+    """Why ``path`` cannot be opened although it was named: not there, a dangling link or a link loop."""
+    name = f"{key}={path}" if key else str(path)
+    if path.is_symlink():
+        try:
+            path.resolve(strict=True)
+        except (RuntimeError, OSError) as exc:  # a loop: RuntimeError up to Python 3.12, OSError ELOOP after
+            if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP:
+                return UserError(f"{name}: a symbolic link that loops back on itself; point it at an image file")
+            return UserError(f"{name}: a symbolic link to {os.readlink(path)}, which does not exist")
+    return UserError(f"{name}: file not found")
+
+
 def load_rgb(path: str | Path, max_side: int | None = None, max_pixels: int | None = None) -> Image.Image:
-    """Open an image fully decoded as 8-bit RGB, optionally shrunk so its longest side <= max_side.
+    """Open an image fully decoded as 8-bit RGB, upright, optionally shrunk so its longest side <= max_side.
 
     Every PIL mode is converted with its real value range (16-bit and float samples are rescaled,
-    not clipped; alpha is composited on white). Missing, unreadable, truncated, zero-size files and
-    images of more than ``max_pixels`` pixels (default: :func:`set_max_pixels`) raise :class:`UserError`.
+    not clipped; alpha is composited on white), and an EXIF orientation (a phone photo taken
+    sideways) is applied. Missing, unreadable, truncated, zero-size files and images of more than
+    ``max_pixels`` pixels (default: :func:`set_max_pixels`) raise :class:`UserError`.
     """
     path = Path(path)
     limit = _max_pixels if max_pixels is None else int(max_pixels)
     if not path.exists():
-        raise UserError(f"{path}: file not found")
+        raise missing_error(path)
     if path.is_dir():
         raise UserError(f"{path}: is a folder, expected an image file")
     if path.stat().st_size == 0:
@@ -70,6 +85,8 @@ def load_rgb(path: str | Path, max_side: int | None = None, max_pixels: int | No
                     # Let libjpeg decode at a reduced scale: a 4608x3072 photo never lands in memory.
                     img.draft("RGB", (max_side, max_side))
                 img.load()
+                if img.getexif().get(ExifTags.Base.Orientation, 1) != 1:
+                    img = ImageOps.exif_transpose(img)
                 rgb = to_rgb(img)
     except Image.DecompressionBombError as exc:  # PIL's own guard, above twice the limit
         claimed = re.search(r"\((\d+) pixels\)", str(exc))
@@ -137,12 +154,16 @@ def check_readable(path: str | Path, max_pixels: int | None = None) -> str | Non
 
 
 def expand_images(spec: str | Path | Sequence[str | Path], what: str = "content") -> list[Path]:
-    """Expand a file, a folder, a glob, or a list of those into a sorted list of image paths."""
+    """Expand a file, a folder, a glob, or a list of those into a sorted list of image paths.
+
+    A name that exists is taken as it is, even with glob characters (``a[1].jpg``). Each file comes
+    once, however many names reach it (a ``**`` glob through a link to a parent folder, a file
+    listed twice), under its shortest name."""
     items: Iterable[str | Path] = [spec] if isinstance(spec, (str, Path)) else spec
     found: list[Path] = []
     for item in items:
         text = os.path.expanduser(str(item))
-        if any(ch in text for ch in "*?["):
+        if any(ch in text for ch in "*?[") and not os.path.lexists(text):
             matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
             matches = [p for p in matches if p.suffix.lower() in IMAGE_SUFFIXES]
             if not matches:
@@ -158,10 +179,15 @@ def expand_images(spec: str | Path | Sequence[str | Path], what: str = "content"
         elif path.exists():
             found.append(path)
         else:
-            raise UserError(f"{what}={path}: file not found")
+            raise missing_error(path, what)
     if not found:
         raise UserError(f"{what}: no images given")
-    return list(dict.fromkeys(found))
+    by_file: dict[str, Path] = {}
+    for path in found:  # in order of first appearance, each file under its shortest name
+        known = by_file.setdefault(os.path.realpath(path), path)
+        if len(path.parts) < len(known.parts):
+            by_file[os.path.realpath(path)] = path
+    return list(by_file.values())
 
 
 def unique_stems(paths: Sequence[Path]) -> list[str]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pandas as pd
@@ -77,15 +78,36 @@ class IndexReport:
         return "\n".join(lines)
 
 
+def refuse_paths_outside_root(filenames: pd.Series, csv_path: Path) -> None:
+    """Every ``filename`` stays below ``data.image_root``: no absolute paths, no ``..`` that climbs out
+    (a link inside the root may still lead elsewhere: that is the owner's choice, a row is not)."""
+    def escapes(name: str) -> bool:
+        pure = PurePosixPath(name.replace("\\", "/"))
+        return pure.is_absolute() or PurePosixPath(posixpath.normpath(pure)).parts[:1] == ("..",)
+
+    outside = filenames.map(escapes)
+    if outside.any():
+        row = int(outside.to_numpy().nonzero()[0][0])
+        raise UserError(
+            f"data.csv_path={csv_path}: line {row + 2} names {filenames.iloc[row]!r}, outside data.image_root "
+            f"({int(outside.sum())} such row(s)); list only files below the image root"
+        )
+
+
 def read_wikiart_csv(
     csv_path: str | Path, image_root: str | Path, styles: list[str], positive_artist: str
 ) -> pd.DataFrame:
     """Read a Kaggle WikiArt ``classes.csv``, keep ``styles``, label ``positive_artist`` as 1."""
     csv_path = check_csv_path(csv_path)
     try:
-        frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
+        frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False, encoding="utf-8")
     except pd.errors.EmptyDataError:
         raise UserError(f"data.csv_path={csv_path}: the CSV is empty") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(
+            f"data.csv_path={csv_path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); "
+            f"re-save it as UTF-8, e.g. iconv -f latin1 -t utf-8 {csv_path.name} > classes-utf8.csv"
+        ) from None
     missing_cols = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing_cols:
         raise UserError(
@@ -94,6 +116,7 @@ def read_wikiart_csv(
         )
     if frame.empty:
         raise UserError(f"data.csv_path={csv_path}: the CSV has a header but no rows")
+    refuse_paths_outside_root(frame["filename"], csv_path)
     frame["style"] = frame["filename"].str.split("/").str[0]
     wanted = set(styles)
     kept = frame[frame["style"].isin(wanted)].copy()
