@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from vangogh_lightning.config.overrides import override
 from vangogh_lightning.data.synthetic import render_synthetic
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: where the scripts are
@@ -37,19 +38,19 @@ def _demo_images(out: Path) -> tuple[Path, Path]:
 
 def main() -> None:
     out = ROOT / "demo_outputs" / time.strftime("%Y-%m-%d_%H-%M-%S")
-    common = ["trainer.enable_model_summary=false", "paths.log_dir=" + str(out)]
+    common = ["trainer.enable_model_summary=false", override("paths.log_dir", out)]
     _run("train.py", "experiment=synthetic_smoke", "data.num_folds=3", "fold=0", "trainer.max_epochs=2",
-         "data.synthetic_count=90", f"hydra.run.dir={out}/train/fold0", *common)
+         "data.synthetic_count=90", override("hydra.run.dir", out / "train" / "fold0"), *common)
     _run("train.py", "experiment=synthetic_smoke", "data.num_folds=3", "fold=1", "trainer.max_epochs=2",
-         "data.synthetic_count=90", f"hydra.run.dir={out}/train/fold1", *common)
-    _run("evaluate.py", "task=select_folds", f"task.runs={out}/train",
-         f"task.selected_dir={out}/selected", f"hydra.run.dir={out}/select")
+         "data.synthetic_count=90", override("hydra.run.dir", out / "train" / "fold1"), *common)
+    _run("evaluate.py", "task=select_folds", override("task.runs", out / "train"),
+         override("task.selected_dir", out / "selected"), override("hydra.run.dir", out / "select"))
     content, style = _demo_images(out / "inputs")
-    _run("stylize.py", f"content={content}", f"style={style}", "backbone=alexnet",
-         "backbone.pretrained=false", "size=128", "steps=60", f"hydra.run.dir={out}/stylized",
+    _run("stylize.py", override("content", content), override("style", style), "backbone=alexnet",
+         "backbone.pretrained=false", "size=128", "steps=60", override("hydra.run.dir", out / "stylized"),
          "progress_bar=false")
-    _run("evaluate.py", "task=classify", f"task.checkpoint={out}/selected/alexnet.ckpt",
-         f"task.images={out}/stylized/*_alexnet.png", f"hydra.run.dir={out}/classify")
+    _run("evaluate.py", "task=classify", override("task.checkpoint", out / "selected" / "alexnet.ckpt"),
+         override("task.images", f"{out}/stylized/*_alexnet.png"), override("hydra.run.dir", out / "classify"))
     print(f"\nDemo finished. Results are in {out}:")
     for sub in ("train", "select", "selected", "stylized", "classify"):
         print(f"  {out / sub}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -23,6 +24,7 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from vangogh_lightning.config.entry import checked
+from vangogh_lightning.config.overrides import override, quote_list
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images
 from vangogh_lightning.evaluation.deception import JUDGES
@@ -43,12 +45,6 @@ class Step:
     script: str
     args: Callable[[], list[str]]
     done: Callable[[], bool]
-
-
-def _hydra_list(values) -> str:
-    """A Hydra list override value: [a,b] (items quoted when they hold a comma or space)."""
-    items = [str(v) for v in values]
-    return "[" + ",".join(f"'{v}'" if any(c in v for c in ", ") else v for v in items) + "]"
 
 
 def stylized_contents(folder: Path) -> set[str]:
@@ -126,7 +122,7 @@ class Study:
         """(transfer backbone, folder, extra stylize.py overrides) of every stylization of the study."""
         folders = [(b, self.stylized_dir(b, s), []) for b in self.cfg.backbones for s in self.styles]
         if self.cfg.targeted:
-            folders += [(b, self.targeted_dir(b, j, s), [f"judge={self.selected_dir / f'{j}.ckpt'}",
+            folders += [(b, self.targeted_dir(b, j, s), [override("judge", self.selected_dir / f"{j}.ckpt"),
                                                           f"judge_weight={self.cfg.judge_weight}"])
                         for b in self.cfg.backbones for j in JUDGES for s in self.styles]
         return folders
@@ -134,14 +130,14 @@ class Study:
     # steps ------------------------------------------------------------------------------------
     def common_overrides(self) -> list[str]:
         """Overrides every step gets: all logs under the study's folder."""
-        return [f"paths.log_dir={self.out / 'logs'}"]
+        return [override("paths.log_dir", self.out / "logs")]
 
     def steps(self) -> list[Step]:
         cfg, steps = self.cfg, []
         if cfg.search:
             steps.append(Step("search", "train.py",
                               lambda: ["-m", *cfg.search_overrides, *cfg.train_overrides, *self.common_overrides(),
-                                       f"hydra.sweep.dir={self.search_dir}"],
+                                       override("hydra.sweep.dir", self.search_dir)],
                               lambda: (self.search_dir / "best_params.yaml").is_file()))
         for backbone in cfg.backbones:
             run = self.train_dir(backbone)
@@ -149,12 +145,12 @@ class Study:
                 f"train {backbone}", "train.py",
                 lambda backbone=backbone, run=run: [
                     f"model={backbone}", *best_parameters(self.search_dir, backbone), *cfg.train_overrides,
-                    "fold=null", "ckpt_path=last", *self.common_overrides(), f"hydra.run.dir={run}"],
+                    "fold=null", "ckpt_path=last", *self.common_overrides(), override("hydra.run.dir", run)],
                 lambda run=run: (run / CV_SUMMARY).is_file()))
         runs = [str(self.train_dir(b)) for b in cfg.backbones]
-        selection = ["task=select_folds", f"task.runs={_hydra_list(runs)}", f"task.selected_dir={self.selected_dir}",
-                     f"task.rule={cfg.rule}", f"out_dir={self.out / 'selection'}", "overwrite=true",
-                     *self.common_overrides()]
+        selection = ["task=select_folds", f"task.runs={quote_list(runs)}",
+                     override("task.selected_dir", self.selected_dir), f"task.rule={cfg.rule}",
+                     override("out_dir", self.out / "selection"), "overwrite=true", *self.common_overrides()]
         steps.append(Step("select folds", "evaluate.py", lambda: selection,
                           lambda: all((self.selected_dir / f"{b}.json").is_file() for b in cfg.backbones)
                           and all(self._selection_current(b) for b in cfg.backbones)))
@@ -166,20 +162,20 @@ class Study:
                                                          if aim else "")
             steps.append(Step(name, "stylize.py",
                               lambda backbone=backbone, style=style, folder=folder, aim=aim: [
-                                  f"content={_hydra_list(self._contents_to_stylize(folder))}", "overwrite=true",
-                                  f"backbone={backbone}", f"style={style}", *aim, *cfg.stylize_overrides,
-                                  f"out_dir={folder}", *self.common_overrides()],
+                                  f"content={quote_list(self._contents_to_stylize(folder))}", "overwrite=true",
+                                  f"backbone={backbone}", override("style", style), *aim, *cfg.stylize_overrides,
+                                  override("out_dir", folder), *self.common_overrides()],
                               lambda folder=folder: self._contents_to_stylize(folder) == []))
         if set(JUDGES) <= set(cfg.backbones):
-            args = ["task=deception", f"task.threshold={cfg.threshold}", f"out_dir={self.out / 'deception'}",
+            args = ["task=deception", f"task.threshold={cfg.threshold}", override("out_dir", self.out / "deception"),
                     "overwrite=true", *self.common_overrides()]
-            args += [f"task.classifiers.{j}={self.selected_dir / f'{j}.ckpt'}" for j in JUDGES]
+            args += [override(f"task.classifiers.{j}", self.selected_dir / f"{j}.ckpt") for j in JUDGES]
             for backbone in cfg.backbones:
                 dirs = [str(self.stylized_dir(backbone, s)) for s in self.styles]
-                args.append(f"task.stylized.{backbone}={_hydra_list(dirs)}")
+                args.append(f"task.stylized.{backbone}={quote_list(dirs)}")
                 if cfg.targeted:
                     aimed = [str(self.targeted_dir(backbone, j, s)) for j in JUDGES for s in self.styles]
-                    args.append(f"task.targeted.{backbone}={_hydra_list(aimed)}")
+                    args.append(f"task.targeted.{backbone}={quote_list(aimed)}")
             steps.append(Step("deception table", "evaluate.py", lambda: args, self._deception_current))
         return steps
 
@@ -212,7 +208,7 @@ class Study:
                 print(f"[study] {step.name}: already done, skipped")
                 continue
             args = step.args()
-            print(f"[study] {step.name}: python {step.script} {' '.join(args)}", flush=True)
+            print(f"[study] {step.name}: python {step.script} {shlex.join(args)}", flush=True)
             t0 = time.perf_counter()
             code = subprocess.run([sys.executable, str(ROOT / step.script), *args], cwd=ROOT).returncode
             if code != 0:
