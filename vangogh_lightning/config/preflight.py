@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images, set_max_pixels
+from vangogh_lightning.core.secret_urls import storage_password_problem, storage_without_secrets
 from vangogh_lightning.core.torch_files import require_file
 
 
@@ -69,7 +70,30 @@ def _evaluate(cfg: DictConfig) -> None:
 
 
 def _study(cfg: DictConfig) -> None:
+    for key in ("search_overrides", "train_overrides"):
+        for item in cfg.get(key) or []:
+            name, _, value = str(item).partition("=")
+            problem = storage_password_problem(value) if name.lstrip("+~") == "hydra.sweeper.storage" else None
+            if problem is not None:
+                _forget_in_run_record(value, storage_without_secrets(value)[0])
+                raise UserError(f"{key}: {problem}")
     check_output_dir(cfg.out_dir, "out_dir")
+
+
+def _forget_in_run_record(secret: str, replacement: str) -> None:
+    """Replace ``secret`` in the files Hydra saved for this run (``.hydra/``) before the task began."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:  # called outside a Hydra run: nothing was saved
+        return
+    if not hydra_cfg.output_subdir:
+        return
+    for saved in (Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir).glob("*.yaml"):
+        text = saved.read_text()
+        if secret in text:
+            saved.write_text(text.replace(secret, replacement))
 
 
 PREFLIGHT: dict[str, Callable[[DictConfig], None]] = {"train": _train, "stylize": _stylize, "evaluate": _evaluate,

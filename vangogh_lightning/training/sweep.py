@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pandas as pd
 import yaml
@@ -21,29 +20,11 @@ from omegaconf import DictConfig
 
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.markdown import to_markdown
+from vangogh_lightning.core.secret_urls import storage_password_problem
 from vangogh_lightning.training.optuna_compat import note_fail_reason
 from vangogh_lightning.training.run_folder import CV_SUMMARY, JOB_RECORD
 
 log = logging.getLogger(__name__)
-
-
-def storage_password_problem(storage: str | None) -> str | None:
-    """A one-line error when a storage URL carries a password (it would be printed and saved)."""
-    if not storage or "://" not in storage:
-        return None
-    try:
-        password = urlsplit(storage).password
-    except ValueError:
-        return None
-    if not password:
-        return None
-    safe = urlsplit(storage)._replace(netloc=urlsplit(storage).netloc.split("@", 1)[1]).geturl()
-    user = urlsplit(storage).username or "<user>"
-    return (
-        f"hydra.sweeper.storage holds a password, which would be printed and saved in the run's config; "
-        f"use hydra.sweeper.storage={safe.replace('://', f'://{user}@', 1)} and give the password in "
-        "PGPASSWORD or ~/.pgpass (mode 0600), which PostgreSQL's client reads itself"
-    )
 
 
 def sqlite_file(storage: str | None) -> Path | None:
