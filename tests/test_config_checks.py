@@ -40,6 +40,10 @@ def test_every_train_preset_passes(overrides, tmp_path):
     ("train", "trainer.precision=fp8", "trainer.precision=fp8: must be one of 32-true"),
     ("train", "data.on_missing=ignore", "data.on_missing=ignore: must be one of error, skip"),
     ("train", "monitor.mode=up", "monitor.mode=up: must be one of min, max"),
+    ("train", "data.image_size=32",  # AlexNet's stride-4 conv and three poolings need 63 px
+     "data.image_size=32: too small for alexnet, whose layers need at least 63 px; use data.image_size=63 or more"),
+    ("train", "monitor.metric=val/aurco",  # before the first epoch, not after it
+     "monitor.metric=val/aurco: must be one of val/loss, val/auroc, val/f1, val/acc, val/bal_acc"),
     ("train", "fold=-1", "fold=-1: must be null or an integer >= 0"),
     ("stylize", "size=abc", "size=abc: must be an integer >= 16"),
     ("stylize", "size=8", "size=8: must be an integer >= 16"),

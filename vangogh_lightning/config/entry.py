@@ -18,6 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from vangogh_lightning.core.console import tidy_library_output
 from vangogh_lightning.core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: s
         if isinstance(task, str):
             module, name = task.split(":")
             task = getattr(importlib.import_module(module), name)
+        tidy_library_output()
         return getattr(task, "__wrapped__", task)(cfg)  # checked above: not again
     except Exception as exc:
         error = user_error_in(exc)

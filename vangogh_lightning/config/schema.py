@@ -27,6 +27,9 @@ from vangogh_lightning.core.errors import UserError
 # ----- choices -------------------------------------------------------------------------------
 BackboneName = Literal["alexnet", "vgg19"]
 BACKBONE_TITLES = {"alexnet": "AlexNet", "vgg19": "VGG19"}  # each backbone's name as the report writes it
+# The smallest square input each backbone's features accept (AlexNet: stride-4 conv and three
+# 3/2 poolings; VGG-19: five 2/2 poolings); below it the first forward pass fails.
+MIN_INPUT_SIZE = {"alexnet": 63, "vgg19": 32}
 Source = Literal["wikiart", "folder", "synthetic"]
 Split = Literal["stratified", "kfold"]
 OnMissing = Literal["error", "skip"]
@@ -37,6 +40,8 @@ Pooling = Literal["max", "avg"]
 SelectionRule = Literal["auroc", "combined"]
 IntervalMethod = Literal["wilson", "clopper_pearson"]
 Mode = Literal["min", "max"]
+# Every validation metric a fold logs, in the order tables show them (the loss is minimised, the rest maximised).
+MetricName = Literal["val/loss", "val/auroc", "val/f1", "val/acc", "val/bal_acc"]
 # Lightning's accepted `precision` values (lightning.fabric.plugins.precision.precision._PRECISION_INPUT).
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
                     "transformer-engine-float16", "64", "32", "16", "bf16", 64, 32, 16]
@@ -179,7 +184,7 @@ class SearchConfig(Section):
 
 
 class MonitorConfig(Section):
-    metric: Text
+    metric: MetricName
     mode: Mode
 
 
@@ -216,6 +221,10 @@ class TrainConfig(OpenSection):
         elif self.ckpt_path not in (None, "last"):
             raise UserError(f"ckpt_path={self.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
                             "(or use ckpt_path=last to resume every fold of the run)")
+        smallest = MIN_INPUT_SIZE[self.model.backbone]
+        if self.data.image_size < smallest:
+            raise UserError(f"data.image_size={self.data.image_size}: too small for {self.model.backbone}, whose "
+                            f"layers need at least {smallest} px; use data.image_size={smallest} or more")
         if self.checkpoints.keep_last and not self.checkpoints.resume_point:
             raise UserError("checkpoints.keep_last=true: there is no last.ckpt to keep with "
                             "checkpoints.resume_point=false; set checkpoints.resume_point=true")

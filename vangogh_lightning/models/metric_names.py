@@ -1,5 +1,6 @@
 """The validation metrics' names and which direction is better (no torch: read by tables and pages)."""
 
-# Every validation metric a fold logs and which direction is better, in the order tables show them.
-METRIC_MODES = {"val/loss": "min", "val/auroc": "max", "val/f1": "max", "val/acc": "max", "val/bal_acc": "max"}
-METRICS = tuple(METRIC_MODES)
+from vangogh_lightning.config.schema import MetricName, choices
+
+METRICS = choices(MetricName)  # in the order tables show them
+METRIC_MODES = {name: "min" if name == "val/loss" else "max" for name in METRICS}

@@ -1,0 +1,37 @@
+"""What the scripts print: each line once, and nothing a user of this product cannot act on.
+
+Lightning gives its loggers their own console handler while Hydra already sends every logger to
+the console and the job's log file, so each Lightning line came twice (``INFO: ...`` and again in
+Hydra's format). It also advertises another product's logger at every fit, and torch's pytree
+deprecation (inside Lightning) warns at every run.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+ADVERTISEMENT = "💡 Tip:"  # Lightning's "try installing litlogger" line
+
+
+class _DropAdvertisement(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(ADVERTISEMENT)
+
+
+def tidy_library_output() -> None:
+    """Each Lightning line once, through Hydra's handlers; no advertisement; no pytree deprecation warning.
+
+    Call after Lightning is imported, in a script whose logging Hydra configured."""
+    if not logging.getLogger().handlers:  # not under Hydra (a notebook, a test): Lightning's handler is the only one
+        return
+    for name in LIGHTNING_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            if type(handler) is logging.StreamHandler:
+                logger.removeHandler(handler)
+        logger.propagate = True
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_DropAdvertisement())
+    warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
