@@ -13,6 +13,7 @@ from vangogh_lightning.config.entry import checked
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images, refuse_overwrite
+from vangogh_lightning.core.locks import LOCK_FILE, exclusive
 from vangogh_lightning.core.markdown import to_markdown
 from vangogh_lightning.evaluation.classify import classify_table
 from vangogh_lightning.evaluation.deception import JUDGES
@@ -155,5 +156,6 @@ TASKS = {"select_folds": select_folds, "classify": classify, "deception": decept
 
 @checked("evaluate")
 def evaluate(cfg: DictConfig):
-    """Dispatch to the configured sub-task (``task.name``)."""
-    return TASKS[cfg.task.name](cfg)
+    """Dispatch to the configured sub-task (``task.name``), one writer at a time per ``out_dir``."""
+    with exclusive(cfg.out_dir, LOCK_FILE, "evaluate.py"):
+        return TASKS[cfg.task.name](cfg)

@@ -10,9 +10,9 @@ folds (``ckpt_path=last``), so running the same command again continues where it
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import os
+import ctypes
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -27,6 +27,7 @@ from vangogh_lightning.config.entry import checked
 from vangogh_lightning.config.overrides import override, quote_list
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images
+from vangogh_lightning.core.locks import exclusive as hold_folder
 from vangogh_lightning.evaluation.deception import JUDGES
 from vangogh_lightning.style.records import finished_records
 from vangogh_lightning.training.run_folder import CV_SUMMARY
@@ -64,25 +65,21 @@ def best_parameters(search_dir: Path, backbone: str) -> list[str]:
     return [f"{key}={value}" for key, value in best["params"].items() if key != "model"]
 
 
-@contextlib.contextmanager
-def exclusive(out: Path):
+def exclusive(out: Path) -> contextlib.AbstractContextManager[None]:
     """Hold ``<out>/study.lock`` for the whole run: a second study on the same folder (another shell)
-    is refused at once instead of training the same folds twice. The OS drops the lock when the
-    process ends, however it ends, so a killed study never blocks the next one."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "study.lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise UserError(f"out_dir={out}: a study is already running there ({holder}); wait for it, "
-                            "or pass another out_dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        yield
+    is refused at once instead of training the same folds twice."""
+    return hold_folder(out, "study.lock", "a study")
+
+
+def _die_with_parent() -> None:
+    # Linux: the child gets SIGTERM when the study's process ends, however it ends (even kill -9).
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+
+def run_child(command: list[str]) -> int:
+    """Run one step's script and return its exit status; the child never outlives the study."""
+    return subprocess.run(command, cwd=ROOT, preexec_fn=_die_with_parent).returncode
 
 
 class Study:
@@ -210,7 +207,7 @@ class Study:
             args = step.args()
             print(f"[study] {step.name}: python {step.script} {shlex.join(args)}", flush=True)
             t0 = time.perf_counter()
-            code = subprocess.run([sys.executable, str(ROOT / step.script), *args], cwd=ROOT).returncode
+            code = run_child([sys.executable, str(ROOT / step.script), *args])
             if code != 0:
                 raise UserError(f"study step '{step.name}' failed (exit status {code}, its message is above); fix it "
                                 "and run the same command again: finished steps are skipped")

@@ -14,6 +14,7 @@ from vangogh_lightning.config.entry import checked
 from vangogh_lightning.config.schema import StyleSettings, resolved
 from vangogh_lightning.core.devices import pick_device
 from vangogh_lightning.core.images import load_rgb
+from vangogh_lightning.core.locks import LOCK_FILE, exclusive
 from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.style.engine import Backbone, Stylizer
 from vangogh_lightning.style.image_ops import fit_size, to_tensor
@@ -45,7 +46,12 @@ def judge_from_config(cfg: DictConfig) -> JudgeLoss | None:
 
 @checked("stylize")
 def stylize(cfg: DictConfig) -> list[Path]:
-    """Stylize every content image; return the written PNG paths."""
+    """Stylize every content image; return the written PNG paths (one writer at a time per ``out_dir``)."""
+    with exclusive(cfg.out_dir, LOCK_FILE, "stylize.py"):
+        return _stylize(cfg)
+
+
+def _stylize(cfg: DictConfig) -> list[Path]:
     out_dir = Path(cfg.out_dir).expanduser()
     L.seed_everything(cfg.seed, verbose=False)
     items = load_contents(cfg, out_dir)

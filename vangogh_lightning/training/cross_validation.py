@@ -25,6 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 from vangogh_lightning.config.entry import checked, in_multirun
 from vangogh_lightning.core.atomic import atomic_write_text, remove_stale_temps
 from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.locks import LOCK_FILE, exclusive
 from vangogh_lightning.core.torch_files import check_checkpoint_file
 from vangogh_lightning.core.wandb_mode import check_wandb_key, uses_wandb
 from vangogh_lightning.data.datamodule import VanGoghDataModule
@@ -196,8 +197,18 @@ def check_train_files(cfg: DictConfig) -> None:
 
 @checked("train")
 def train(cfg: DictConfig) -> float:
-    """Train the configured fold(s); return the monitored metric (mean over folds) for sweeps."""
+    """Train the configured fold(s); return the monitored metric (mean over folds) for sweeps.
+
+    One writer at a time per run folder; a sweep's jobs each have their own, and the other ranks of a
+    multi-process (DDP) fit run inside the lock of rank 0."""
     check_train_files(cfg)
+    if in_multirun() or int(os.environ.get("LOCAL_RANK", "0")) != 0:
+        return _train(cfg)
+    with exclusive(cfg.paths.output_dir, LOCK_FILE, "train.py", key="hydra.run.dir"):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float:
     out_dir = Path(cfg.paths.output_dir)
     folds = folds_to_run(cfg)
     datamodule: VanGoghDataModule = instantiate(cfg.data, _convert_="all")
