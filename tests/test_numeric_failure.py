@@ -94,8 +94,10 @@ def test_the_guard_names_the_first_non_finite_weight_and_passes_a_finite_model()
         FiniteGuard().on_validation_end(trainer, model)
 
 
-def test_the_validation_loss_keeps_a_nan_instead_of_dropping_it():
+def test_the_validation_loss_keeps_a_nan_instead_of_dropping_it_and_keeps_the_sample_weights():
     model = VanGoghClassifier(backbone="alexnet", pretrained=False)
-    model.val_loss.update(torch.tensor(0.5), weight=2)
+    model.val_loss.update(torch.tensor(0.5), weight=3)
+    model.val_loss.update(torch.tensor(1.0), weight=1)
+    assert float(model.val_loss.compute()) == pytest.approx(0.625)  # (3 x 0.5 + 1 x 1.0) / 4 samples
     model.val_loss.update(torch.tensor(float("nan")), weight=2)
     assert torch.isnan(model.val_loss.compute())

@@ -144,6 +144,7 @@ def test_a_second_study_on_the_same_folder_is_refused_while_the_first_runs(tmp_p
 
 def test_the_targeted_arm_stylizes_each_backbone_aimed_at_each_judge_and_tables_them(tmp_path, shared_data):
     from tests.conftest import compose_cfg
+    from vangogh_lightning.config.overrides import override
     from vangogh_lightning.study.pipeline import Study
 
     cfg = compose_cfg("study", ["scale=quick", f"out_dir={tmp_path / 'study'}", "targeted=true",
@@ -152,8 +153,8 @@ def test_the_targeted_arm_stylizes_each_backbone_aimed_at_each_judge_and_tables_
     aimed = [name for name in steps if " aimed at " in name]
     assert sorted(aimed) == sorted(f"stylize {b} {STARRY} aimed at {j}" for b in BACKBONES for j in BACKBONES)
     args = steps[f"stylize vgg19 {STARRY} aimed at alexnet"].args()
-    assert f"judge={tmp_path / 'study' / 'selected' / 'alexnet.ckpt'}" in args and "judge_weight=250" in args
-    assert f"out_dir={tmp_path / 'study' / 'stylized_targeted' / 'vgg19_aimed_at_alexnet' / STARRY}" in args
+    assert override("judge", tmp_path / "study" / "selected" / "alexnet.ckpt") in args and "judge_weight=250" in args
+    assert override("out_dir", tmp_path / "study" / "stylized_targeted" / "vgg19_aimed_at_alexnet" / STARRY) in args
     table = steps["deception table"].args()
     targeted = next(a for a in table if a.startswith("task.targeted.vgg19="))
     assert "vgg19_aimed_at_vgg19" in targeted and "vgg19_aimed_at_alexnet" in targeted

@@ -49,8 +49,9 @@ class VanGoghClassifier(L.LightningModule):
         # Training-only (set in setup from the training fold): not saved, so any checkpoint loads anywhere.
         self.register_buffer("pos_weight", None, persistent=False)
         self.val_metrics = make_metrics(threshold).clone(prefix="val/")
-        # sample-weighted, exact across DDP ranks; a NaN loss stays NaN (the default drops it unseen)
-        self.val_loss = MeanMetric(nan_strategy="disable")
+        # Sample-weighted, exact across DDP ranks. A NaN loss stays NaN, for the numeric guard to see: the
+        # default drops it unseen, and "disable" would also drop the sample weights (torchmetrics 1.9).
+        self.val_loss = MeanMetric(nan_strategy=float("nan"))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits, shape (batch,)."""
