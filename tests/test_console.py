@@ -8,28 +8,31 @@ import sys
 
 from tests.conftest import ROOT
 
+# One process: Lightning's output as it comes, then after tidy_library_output (so the test can fail).
 SCRIPT = """
 import logging, sys, warnings
 logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="[hydra-format] %(name)s - %(message)s")
 import lightning as L
 from vangogh_lightning.core.console import tidy_library_output
-{tidy}
-L.seed_everything(1)
-L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
-warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning)
+
+def run():
+    L.seed_everything(1)
+    L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
+    warnings.warn("`isinstance(treespec, LeafSpec)` is deprecated, use ...", FutureWarning)
+
+run()
+print("--- tidy ---", file=sys.stderr, flush=True)
+warnings.resetwarnings()
+tidy_library_output()
+run()
 """
 
 
-def _stderr(tidy: bool) -> list[str]:
-    code = SCRIPT.format(tidy="tidy_library_output()" if tidy else "")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return [line for line in proc.stderr.splitlines() if line.strip()]
-
-
 def test_each_lightning_line_comes_once_in_the_scripts_format_without_advice_or_deprecations():
-    before, after = _stderr(tidy=False), _stderr(tidy=True)
-    # what Lightning printed untidied: its own "INFO: ..." copy, the tip, the warning (the test can fail)
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    before, after = (part.strip().splitlines() for part in proc.stderr.split("--- tidy ---"))
+    # what Lightning printed untidied: its own "INFO: ..." copy, the tip, the warning
     assert any(line.startswith("INFO: Seed set to 1") for line in before)
     assert any("Tip:" in line for line in before) and any("LeafSpec" in line for line in before)
     assert after == [line for line in after if line.startswith("[hydra-format] ")]
