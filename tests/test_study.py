@@ -131,6 +131,37 @@ def test_a_study_whose_steps_are_all_done_redraws_its_page_without_importing_tor
     assert proc.returncode == 0 and proc.stdout.strip() == "[]", proc.stdout + proc.stderr[-2000:]
 
 
+def test_a_study_goes_on_only_with_the_settings_it_was_made_with(tmp_path, shared_data):
+    from tests.conftest import compose_cfg
+    from vangogh_lightning.core.errors import UserError
+    from vangogh_lightning.study.pipeline import Study
+
+    out = tmp_path / "study"
+    photos = sorted((shared_data / "photos").glob("*.jpg"))[:3]
+
+    def study_with(*overrides: str, content=photos[:2]) -> Study:
+        names = ",".join(str(p) for p in content)
+        return Study(compose_cfg("study", ["scale=quick", f"out_dir={out}", f"content=[{names}]", *overrides]))
+
+    study_with().check_settings()  # the first run records its settings
+    refusals = {
+        "threshold: 0.5 -> 0.6": study_with("threshold=0.6"),
+        "rule: auroc -> combined": study_with("rule=combined"),
+        "stylize_overrides: ['backbone.pretrained=false', 'size=64', 'steps=10', 'progress_bar=false'] -> [":
+            study_with("stylize_overrides=['size=96']"),
+        f"content: 1 photo(s) no longer given ({photos[1].name})": study_with(content=photos[:1]),
+    }
+    for change, study in refusals.items():
+        with pytest.raises(UserError) as err:
+            study.check_settings()
+        assert str(err.value).startswith(f"out_dir={out}: this study was made with other settings ({change}")
+        assert str(err.value).endswith("or pass another out_dir to start fresh")
+    study_with(content=photos).check_settings()  # a photo added: it is stylized and joins Table 1
+    study_with("targeted=true", content=photos).check_settings()  # an arm added
+    with pytest.raises(UserError, match=r"\(targeted: True -> False\)"):
+        study_with(content=photos).check_settings()  # the arm's rows would stay in Table 1
+
+
 def test_a_second_study_on_the_same_folder_is_refused_while_the_first_runs(tmp_path, shared_data):
     from tests.conftest import compose_cfg
     from vangogh_lightning.core.errors import UserError

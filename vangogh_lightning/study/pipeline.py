@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import shlex
 import signal
 import subprocess
@@ -19,12 +20,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from vangogh_lightning.config.entry import checked
 from vangogh_lightning.config.overrides import override, quote_list
+from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images
 from vangogh_lightning.core.locks import exclusive as hold_folder
@@ -69,6 +72,12 @@ def exclusive(out: Path) -> contextlib.AbstractContextManager[None]:
     """Hold ``<out>/study.lock`` for the whole run: a second study on the same folder (another shell)
     is refused at once instead of training the same folds twice."""
     return hold_folder(out, "study.lock", "a study")
+
+
+# The study keys its results depend on (besides content and styles); a re-run must repeat them.
+SETTING_KEYS = ("backbones", "search", "search_overrides", "train_overrides", "stylize_overrides", "targeted",
+                "judge_weight", "rule", "threshold")
+SETTINGS_FILE = "study_settings.json"
 
 
 def _die_with_parent() -> None:
@@ -193,9 +202,38 @@ class Study:
         inputs += [p for _, folder, _ in self.stylized_folders() for p in folder.glob("*.json")]
         return all(p.stat().st_mtime <= table.stat().st_mtime for p in inputs if p.is_file())
 
+    # settings --------------------------------------------------------------------------------
+    def settings(self) -> dict[str, Any]:
+        """What the study's results depend on, apart from the trained weights: the keys of
+        :data:`SETTING_KEYS` (resolved) and the content photos."""
+        found = {key: OmegaConf.to_container(self.cfg[key], resolve=True) if OmegaConf.is_config(self.cfg[key])
+                 else self.cfg[key] for key in SETTING_KEYS}
+        found["styles"] = [str(s) for s in self.styles]
+        found["content"] = sorted(str(p) for p in self.contents)
+        return found
+
+    def check_settings(self) -> None:
+        """Refuse to mix results: a study folder goes on only with the settings it was made with
+        (``study_settings.json``). Photos may be added (they are stylized and join Table 1) and
+        ``targeted=true`` may be turned on (an arm is added); nothing else may change."""
+        record, now = self.out / SETTINGS_FILE, self.settings()
+        if record.is_file():
+            before = json.loads(record.read_text())
+            changed = [f"{key}: {before[key]} -> {now[key]}" for key in now if key in before
+                       and before[key] != now[key] and key != "content" and not (key == "targeted" and now[key])]
+            gone = sorted(set(before.get("content", [])) - set(now["content"]))
+            if gone:
+                shown = ", ".join(Path(p).name for p in gone[:3]) + (", ..." if len(gone) > 3 else "")
+                changed.append(f"content: {len(gone)} photo(s) no longer given ({shown})")
+            if changed:
+                raise UserError(f"out_dir={self.out}: this study was made with other settings ({'; '.join(changed)}); "
+                                "run it with the settings it was made with, or pass another out_dir to start fresh")
+        atomic_write_text(json.dumps(now, indent=2), record)
+
     def run(self) -> Path:
         """Run every step not done yet; write report.html; return its path."""
         with exclusive(self.out):
+            self.check_settings()
             return self._run()
 
     def _run(self) -> Path:
