@@ -1,5 +1,6 @@
-"""A password in a storage URL, in any form a database driver accepts, is refused before it is printed
-or saved, with the URL to use instead; the study refuses it too and keeps its own records clean."""
+"""Storage URLs: a password in any form a database driver accepts is refused before it is printed
+or saved, with the URL to use instead; the study refuses it too and keeps its own records clean; a
+database that cannot be reached is one line before any trial starts."""
 
 from __future__ import annotations
 
@@ -46,3 +47,15 @@ def test_the_study_refuses_it_and_saves_no_trace_of_it(tmp_path, shared_data):
     saved = list(out.rglob("*"))
     assert any(p.name == "overrides.yaml" for p in saved)  # the study's own records are under out_dir
     assert all(SECRET not in p.read_text() for p in saved if p.is_file())
+
+
+def test_an_unreachable_database_is_one_line_before_any_trial(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "-m", "hparams_search=optuna", "experiment=synthetic_smoke",
+                           "hydra.sweeper.n_trials=1", "hydra.sweeper.storage=postgresql://bob@127.0.0.1:1/optuna",
+                           f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("error: ")]
+    assert line.startswith("error: hydra.sweeper.storage=postgresql://bob@127.0.0.1:1/optuna: cannot open the "
+                           "Optuna storage (connection to server at \"127.0.0.1\", port 1 failed")
+    assert not list((tmp_path / "sweep").glob("*/summary.json")) and not (tmp_path / "sweep" / "0").exists()

@@ -179,11 +179,18 @@ class SweepReport(Callback):
             db.parent.mkdir(parents=True, exist_ok=True)
             log.info("Optuna study '%s' in %s (re-run the command to add trials)", self.study_name, db)
         import optuna
+        from sqlalchemy.exc import SQLAlchemyError
 
         try:
             study = optuna.load_study(study_name=self.study_name, storage=self.storage)
         except KeyError:
             return  # a new study: nothing to settle
+        except SQLAlchemyError as exc:  # the database cannot be reached or read: before any trial starts
+            reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            print(f"error: hydra.sweeper.storage={self.storage}: cannot open the Optuna storage ({reason}); "
+                  "check that the database server is running and reachable, or use the default SQLite storage",
+                  file=sys.stderr)
+            sys.exit(2)
         for note in close_orphaned_trials(study, sweep_jobs(Path(config.hydra.sweep.dir).parent)):
             print(f"note: {note}")
 
