@@ -12,12 +12,14 @@ import importlib
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from vangogh_lightning.core.atomic import disk_full, no_space_error
 from vangogh_lightning.core.console import tidy_library_output
 from vangogh_lightning.core.errors import UserError
 
@@ -76,6 +78,10 @@ def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: s
         return getattr(task, "__wrapped__", task)(cfg)  # checked above: not again
     except Exception as exc:
         error = user_error_in(exc)
+        if error is None and disk_full(exc):  # a library's own write (a logger's CSV, a plot) found no room
+            where = getattr(exc, "filename", None)
+            error = no_space_error(Path(where)) if where else UserError(
+                f"no space left on the device ({exc}); free some space or write the outputs elsewhere")
         if error is None:
             raise
         if in_multirun():

@@ -7,10 +7,14 @@ the user's normal permissions (``0o666`` minus the umask), not ``mkstemp``'s pri
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from vangogh_lightning.core.errors import UserError
 
 TEMP_SUFFIX = ".tmp"
 
@@ -24,19 +28,46 @@ def _umask() -> int:
 FILE_MODE = 0o666 & ~_umask()
 
 
+def disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` says the file system is full (or the user's quota is): ``OSError`` ENOSPC or
+    EDQUOT, or torch's zip writer, which reports a short write as a ``RuntimeError``."""
+    if isinstance(exc, OSError):
+        return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("unexpected pos", "file write failed"))
+
+
+def no_space_error(path: Path) -> UserError:
+    """One line for a write that found no room, naming the file and what is free there."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MB free there"
+    except OSError:
+        free = "free space unknown"
+    return UserError(f"{path}: no space left on the device to write it ({free}); free some space or write the "
+                     "outputs elsewhere (out_dir, hydra.run.dir, paths.log_dir); earlier files are untouched")
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``."""
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``.
+
+    A full disk is a :class:`UserError` naming ``path``; the temporary file is removed and an
+    earlier file at ``path`` stays as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = None
     try:
+        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        os.close(fd)
+        tmp = Path(tmp_name)
         write(tmp)
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as exc:
+        if disk_full(exc):
+            raise no_space_error(path) from None
+        raise
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return path
 
 
