@@ -1,4 +1,4 @@
-"""A callback that kills its own process with SIGKILL, to test resuming after a hard kill."""
+"""A callback that signals its own process, to test resuming after a hard kill or a SIGTERM."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import lightning as L
 
 
 class KillAtEpochStart(L.Callback):
-    """SIGKILL the process when epoch ``epoch`` starts (the previous epoch's checkpoints exist)."""
+    """Send ``signal_name`` (default SIGKILL) to the process when epoch ``epoch`` starts (the previous
+    epoch's checkpoints exist)."""
 
-    def __init__(self, epoch: int):
-        self.epoch = epoch
+    def __init__(self, epoch: int, signal_name: str = "SIGKILL"):
+        self.epoch, self.signal = epoch, getattr(signal, signal_name)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.current_epoch == self.epoch:
-            os.kill(os.getpid(), signal.SIGKILL)
+            os.kill(os.getpid(), self.signal)

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import shutil
+import signal
 import statistics
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from vangogh_lightning.config.entry import checked, in_multirun
@@ -134,6 +136,12 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
         except NonFiniteError as exc:
             raise record_failure(fold_dir, diverged_error(fold, cfg, str(exc))) from None
+        except SIGTERMException:  # Lightning's, a SystemExit with status 0: the run would end without a word
+            then = ("re-run the same command: the study asks new trials" if in_multirun() else
+                    f"resume it with ckpt_path=last hydra.run.dir={fold_dir.parent}")
+            print(f"error: fold {fold} stopped by SIGTERM after {trainer.current_epoch} finished epoch(s); {then}",
+                  file=sys.stderr, flush=True)
+            raise SystemExit(128 + signal.SIGTERM) from None
         except Exception as exc:
             if is_pruned(exc) and cfg.checkpoints.keep_best is not True:
                 shutil.rmtree(ckpt_dir, ignore_errors=True)  # a pruned trial keeps nothing to resume
