@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from vangogh_lightning.config.entry import run_task
+from vangogh_lightning.config.entry import check_command_line, run_task
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="study")
@@ -12,4 +12,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    check_command_line()
     main()

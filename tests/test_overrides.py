@@ -86,3 +86,34 @@ def test_every_command_in_the_readme_parses_and_composes_as_written(command):
 def test_the_readme_shows_commands_of_each_script():
     scripts = {shlex.split(c)[1] for c in _readme_commands()}
     assert scripts == {"train.py", "stylize.py", "evaluate.py", "study.py"}
+
+
+@pytest.mark.parametrize("arg,script,key,value", [
+    ("content=café.jpg", "stylize", "content", "café.jpg"),
+    ("train_overrides=[experiment=report_reproduction]", "study", "train_overrides",
+     ["experiment=report_reproduction"]),
+    ("content=it's.jpg", "stylize", "content", "it's.jpg"),
+])
+def test_a_value_hydra_cannot_read_is_one_line_with_a_form_that_works(arg, script, key, value, capsys):
+    from vangogh_lightning.config.entry import check_command_line
+
+    with pytest.raises(SystemExit) as ended:
+        check_command_line(["-m", "seed=1", arg])
+    assert ended.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"error: {arg}: Hydra cannot read this value (")
+    suggested = shlex.split(re.search(r"write it as (\".*?\") \(shell", line).group(1))[0]
+    cfg = compose_cfg(script, [suggested])  # the suggestion, as the shell passes it on, works
+    assert (OmegaConf.to_container(cfg[key]) if OmegaConf.is_config(cfg[key]) else cfg[key]) == value
+
+
+def test_the_scripts_check_their_command_line_before_hydra_does():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "stylize.py", "content=café.jpg"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "error: content=café.jpg: Hydra cannot read this value (non-ASCII letters, commas, brackets, quotes and = "
+        "must be quoted); write it as \"content='café.jpg'\" (shell quotes outside, Hydra's inside)"]

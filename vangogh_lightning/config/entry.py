@@ -66,6 +66,31 @@ def checked(script: str) -> Callable[[Task], Task]:
     return mark
 
 
+def check_command_line(argv: list[str] | None = None) -> None:
+    """Each ``key=value`` of the command line parses as a Hydra override; the first that does not is
+    one line saying how to quote it (Hydra's own message names its lexer, not the fix). Call before
+    the ``@hydra.main`` function."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException, OverrideParseException
+
+    from vangogh_lightning.config.overrides import quote_list, quote_value
+
+    parser = OverridesParser.create()
+    for arg in (sys.argv[1:] if argv is None else argv):
+        if arg.startswith("-") or "=" not in arg:
+            continue
+        try:
+            parser.parse_override(arg)
+        except (OverrideParseException, HydraException):  # (the lexer's errors are plain HydraExceptions)
+            key, _, value = arg.partition("=")
+            is_list = value.startswith("[") and value.endswith("]")
+            quoted = quote_list(value[1:-1].split(",")) if is_list else quote_value(value)
+            print(f"error: {arg}: Hydra cannot read this value (non-ASCII letters, commas, brackets, quotes and "
+                  f"= must be quoted{', each item of a list' if is_list else ''}); write it as \"{key}={quoted}\" "
+                  "(shell quotes outside, Hydra's inside)", file=sys.stderr)
+            sys.exit(2)
+
+
 def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: str) -> Any:
     """Check ``cfg`` as ``script``'s config, then run ``task`` (a function or ``"module:function"``,
     imported only now). A :class:`UserError` becomes one line on stderr and exit status 2."""
