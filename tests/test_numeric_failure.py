@@ -3,7 +3,8 @@ never recorded as finished, is never selected, and its weights are refused where
 
 from __future__ import annotations
 
-import shutil
+import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,8 +18,25 @@ from vangogh_lightning.models.classifier import VanGoghClassifier
 from vangogh_lightning.training.cross_validation import train
 from vangogh_lightning.training.numeric_guard import FiniteGuard, NonFiniteError
 
+METRICS_CSV = """epoch,step,train/loss,val/acc,val/auroc,val/bal_acc,val/f1,val/loss
+0,4,,0.73,0.93,0.73,0.78,0.69
+0,4,{loss},,,,,
+1,9,,0.73,0.95,0.73,0.64,0.60
+1,9,0.67,,,,,
+"""
 
-def test_a_diverging_fold_stops_with_one_line_and_is_left_out_of_selection(tmp_path, cv_run):
+
+def finished_fold(run: Path, fold: int, loss: str = "0.69") -> Path:
+    """A fold folder as train.py leaves a finished one: summary.json and the CSV logger's metrics."""
+    folder = run / f"fold_{fold}"
+    (folder / "csv" / "version_0").mkdir(parents=True)
+    (folder / "csv" / "version_0" / "metrics.csv").write_text(METRICS_CSV.format(loss=loss))
+    (folder / "summary.json").write_text(json.dumps({"backbone": "alexnet", "fold": fold, "monitor": "val/auroc",
+                                                     "mode": "max", "best_score": 0.95, "best_checkpoint": None}))
+    return folder
+
+
+def test_a_diverging_fold_stops_with_one_line_and_is_left_out_of_selection(tmp_path):
     run = tmp_path / "diverged"
     cfg = compose_cfg("train", [*TINY_TRAIN, "data.num_folds=4", "fold=0", "model.lr=1e6",
                                 "checkpoints.keep_last=true"], run)
@@ -33,29 +51,21 @@ def test_a_diverging_fold_stops_with_one_line_and_is_left_out_of_selection(tmp_p
     for checkpoint in fold.rglob("*.ckpt"):  # nothing non-finite was saved (the guard runs before the writers)
         state = torch.load(checkpoint, weights_only=True)["state_dict"]
         assert all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())
-    runs, warnings = find_fold_runs([run, cv_run])
-    assert all(r.fold_dir.is_relative_to(cv_run) for r in runs) and len(runs) == 2
+    healthy = finished_fold(tmp_path / "healthy", 1)
+    runs, warnings = find_fold_runs([run, tmp_path / "healthy"])
+    assert [r.fold_dir for r in runs] == [healthy]
     assert f"{fold}: left out: {message}" in warnings
 
 
-def test_a_fold_recorded_as_finished_with_nan_metrics_is_not_a_candidate(tmp_path, cv_run):
-    # as an older version left it: summary.json written, NaN training losses in metrics.csv
-    fold = tmp_path / "old" / "fold_0"
-    shutil.copytree(cv_run / "job0" / "fold_0", fold)
-    (metrics,) = fold.glob("csv/version_*/metrics.csv")
-    lines = metrics.read_text().splitlines()
-    header = lines[0].split(",")
-    column = header.index("train/loss")
-    row = next(i for i, line in enumerate(lines[1:], 1) if line.split(",")[column])
-    cells = lines[row].split(",")
-    cells[column] = "nan"
-    lines[row] = ",".join(cells)
-    metrics.write_text("\n".join(lines) + "\n")
+def test_a_fold_recorded_as_finished_with_nan_metrics_is_not_a_candidate(tmp_path):
+    # as an older version left it: summary.json written, a NaN training loss in metrics.csv
+    old = finished_fold(tmp_path / "old", 0, loss="nan")
     with pytest.raises(UserError, match="no finished folds found"):
         find_fold_runs([tmp_path / "old"])
-    runs, warnings = find_fold_runs([tmp_path / "old", cv_run])
-    assert len(runs) == 2 and warnings == [
-        f"{fold}: diverged (train/loss is nan at epoch {cells[header.index('epoch')]}), left out; train it again"]
+    healthy = finished_fold(tmp_path / "healthy", 0)
+    runs, warnings = find_fold_runs([tmp_path / "old", tmp_path / "healthy"])
+    assert [r.fold_dir for r in runs] == [healthy]
+    assert warnings == [f"{old}: diverged (train/loss is nan at epoch 0), left out; train it again"]
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])

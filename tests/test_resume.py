@@ -58,12 +58,12 @@ def test_killed_run_resumes_from_last_checkpoint_to_the_uninterrupted_result(tmp
 
 def test_a_sigterm_ends_the_run_with_its_status_and_the_resume_command(tmp_path):
     run = tmp_path / "run"
-    # sent as epoch 1 starts: Lightning finishes that epoch (its checkpoints are written), then stops
-    stopped = run_train(run, "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=1",
+    # sent as epoch 0 starts: Lightning finishes that epoch (its checkpoints are written), then stops
+    stopped = run_train(run, "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=0",
                         "+callbacks.kill.signal_name=SIGTERM")
     assert stopped.returncode == 143  # 128 + SIGTERM, as a shell reports it; before: 0, without a word
     assert stopped.stderr.strip().splitlines()[-1] == (
-        f"error: fold 0 stopped by SIGTERM after 2 finished epoch(s); resume it with ckpt_path=last "
+        f"error: fold 0 stopped by SIGTERM after 1 finished epoch(s); resume it with ckpt_path=last "
         f"hydra.run.dir={run}")
     fold = run / "fold_0"
     assert (fold / "checkpoints" / "last.ckpt").is_file() and not (fold / "summary.json").exists()

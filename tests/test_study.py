@@ -144,11 +144,18 @@ def test_a_study_goes_on_only_with_the_settings_it_was_made_with(tmp_path, share
         return Study(compose_cfg("study", ["scale=quick", f"out_dir={out}", f"content=[{names}]", *overrides]))
 
     study_with().check_settings()  # the first run records its settings
-    refusals = {
+    painting = shared_data / "paintings" / "edvard-munch_the-scream-1893.jpg"
+    refusals = {  # every setting the results depend on, changed
         "threshold: 0.5 -> 0.6": study_with("threshold=0.6"),
         "rule: auroc -> combined": study_with("rule=combined"),
         "stylize_overrides: ['backbone.pretrained=false', 'size=64', 'steps=10', 'progress_bar=false'] -> [":
             study_with("stylize_overrides=['size=96']"),
+        "train_overrides: ['experiment=synthetic_smoke',": study_with("train_overrides=['experiment=synthetic_smoke']"),
+        "search_overrides: ['hparams_search=optuna',": study_with("search_overrides=['hparams_search=optuna']"),
+        "backbones: ['vgg19', 'alexnet'] -> ['alexnet', 'vgg19']": study_with("backbones=[alexnet,vgg19]"),
+        "search: False -> True": study_with("search=true"),
+        "judge_weight: 300.0 -> 30.0": study_with("judge_weight=30.0"),
+        "styles: [": study_with(f"styles=[{painting}]"),
         f"content: 1 photo(s) no longer given ({photos[1].name})": study_with(content=photos[:1]),
     }
     for change, study in refusals.items():

@@ -144,15 +144,21 @@ def test_the_progress_bar_shows_the_losses_and_without_it_nothing_is_logged(tmp_
 
     seen = {}
 
+    last = {}
+
     class Spy(Callback):
         def on_train_end(self, trainer, module):
             seen[trainer.progress_bar_callback is not None] = set(trainer.progress_bar_metrics)
+            last.update({k: float(v) for k, v in trainer.progress_bar_metrics.items()})
 
     for i, shown in enumerate(["true", "false"]):
         cfg = cfg_for(tmp_path / str(i), shared_data / "photos/photo-02.jpg", shared_data / STARRY,
                       "steps=2", f"progress_bar={shown}")
         styler = engine_for(cfg, callbacks=[Spy()])
-        styler.run_batch([_item(shared_data / "photos/photo-02.jpg", tmp_path)])
+        result, module, _ = styler.run_batch([_item(shared_data / "photos/photo-02.jpg", tmp_path)])
+        if shown == "true":  # the bar's last numbers are the kept result's, as its record will save them
+            kept = module.evaluate(result)
+            assert {k: last[k] for k in kept} == pytest.approx({k: v[0] for k, v in kept.items()}, rel=1e-5)
     assert seen == {True: {"content", "style", "tv", "total"}, False: set()}
 
 

@@ -33,5 +33,7 @@ def tidy_library_output() -> None:
                 logger.removeHandler(handler)
         logger.propagate = True
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(_DropAdvertisement())
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _DropAdvertisement) for f in logger.filters):  # once, however many sweep jobs
+            logger.addFilter(_DropAdvertisement())
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")

@@ -87,6 +87,20 @@ class StyleTransfer(L.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         with torch.no_grad():
             self.image.clamp_(0, 1)
+        if batch_idx == self.steps - 1 and self.trainer.progress_bar_callback is not None:
+            self._show_kept_result()
+
+    @torch.no_grad()
+    def _show_kept_result(self) -> None:
+        # After the last step the bar would still show the losses before it; one more forward pass
+        # shows those of the image that is kept (the best iterate): the numbers the JSON record saves.
+        parts = self.losses(self.image)
+        self._keep_best(parts["total"])
+        if not bool(torch.equal(self.best_image, self.image.detach())):
+            parts = self.losses(self.best_image)
+        for name in ("content", "style", "tv", "judge", "total"):
+            if name in parts:
+                self.log(name, parts[name].mean().detach(), prog_bar=True, on_step=True, logger=False)
 
     def train_dataloader(self) -> DataLoader:
         # One dummy item per optimisation step: all the work happens on self.image.
