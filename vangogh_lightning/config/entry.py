@@ -105,7 +105,7 @@ def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: s
         error = user_error_in(exc)
         if error is None and disk_full(exc):  # a library's own write (a logger's CSV, a plot) found no room
             where = getattr(exc, "filename", None)
-            error = no_space_error(Path(where)) if where else UserError(
+            error = no_space_error(Path(where), atomic=False) if where else UserError(
                 f"no space left on the device ({exc}); free some space or write the outputs elsewhere")
         if error is None:
             raise

@@ -36,14 +36,16 @@ def disk_full(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("unexpected pos", "file write failed"))
 
 
-def no_space_error(path: Path) -> UserError:
-    """One line for a write that found no room, naming the file and what is free there."""
+def no_space_error(path: Path, atomic: bool = True) -> UserError:
+    """One line for a write that found no room, naming the file and what is free there (an atomic
+    write also kept the earlier file; a library's own write may not have)."""
     try:
         free = f"{shutil.disk_usage(path.parent).free / 2**20:.0f} MB free there"
     except OSError:
         free = "free space unknown"
+    kept = "; earlier files are untouched" if atomic else ""
     return UserError(f"{path}: no space left on the device to write it ({free}); free some space or write the "
-                     "outputs elsewhere (out_dir, hydra.run.dir, paths.log_dir); earlier files are untouched")
+                     f"outputs elsewhere (out_dir, hydra.run.dir, paths.log_dir){kept}")
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:

@@ -18,7 +18,7 @@ from torch import nn
 
 from vangogh_lightning.config.schema import BACKBONE_TITLES
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.core.images import atomic_save, load_rgb, unique_stems
+from vangogh_lightning.core.images import atomic_save, unique_stems
 from vangogh_lightning.data.transforms import eval_transform
 from vangogh_lightning.evaluation.evidence_files import CAPTION, PANEL
 from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD
@@ -111,16 +111,19 @@ class Evidence:
 def explain_files(model: VanGoghClassifier, image_size: int, paths: Sequence[Path], layer_name: str | None,
                   device: str = "cpu", batch_size: int = 8, key: str = "task.evidence_layer") -> list[Evidence]:
     """The evidence of ``model`` for each image file (decoded and transformed as for classification)."""
+    from torch.utils.data import DataLoader
+
     from vangogh_lightning.core.devices import pick_device
+    from vangogh_lightning.evaluation.classify import ImageFiles
 
     name, layer = evidence_layer(model, layer_name, key)
     target = pick_device(device)
     model = model.to(target)
-    transform = eval_transform(image_size)
+    files = ImageFiles(list(paths), eval_transform(image_size), 4 * image_size)  # decoded as classify decodes
     found = []
-    for start in range(0, len(paths), batch_size):
+    for start, batch in zip(range(0, len(paths), batch_size), DataLoader(files, batch_size=batch_size)):
         chunk = list(paths[start:start + batch_size])
-        batch = torch.stack([transform(load_rgb(p, max_side=4 * image_size)) for p in chunk]).to(target)
+        batch = batch.to(target)
         heat = evidence_maps(model, batch, layer)
         with torch.no_grad():
             probs = model.predict_proba(batch).float().cpu().tolist()

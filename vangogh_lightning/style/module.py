@@ -61,13 +61,16 @@ class StyleTransfer(L.LightningModule):
         parts = self.losses(self.image)
         self._keep_best(parts["total"])
         if self.trainer.progress_bar_callback is not None:
-            # Shown, never stored: four self.log calls cost a tenth of a GPU step (bench/RESULTS.md).
-            # Per-image means; "total" is the best total so far: the quantity the result's JSON records.
-            for name in ("content", "style", "tv", "judge"):
-                if name in parts:
-                    self.log(name, parts[name].mean().detach(), prog_bar=True, on_step=True, logger=False)
-            self.log("total", self.best_total.mean(), prog_bar=True, on_step=True, logger=False)
+            self._show(parts)
         return parts["total"].sum()
+
+    def _show(self, parts: dict[str, torch.Tensor]) -> None:
+        # Shown, never stored: four self.log calls cost a tenth of a GPU step (bench/RESULTS.md).
+        # Per-image means; "total" is the best total so far: the quantity the result's JSON records.
+        for name in ("content", "style", "tv", "judge"):
+            if name in parts:
+                self.log(name, parts[name].mean().detach(), prog_bar=True, on_step=True, logger=False)
+        self.log("total", self.best_total.mean(), prog_bar=True, on_step=True, logger=False)
 
     @torch.no_grad()
     def _keep_best(self, total: torch.Tensor) -> None:
@@ -98,9 +101,7 @@ class StyleTransfer(L.LightningModule):
         self._keep_best(parts["total"])
         if not bool(torch.equal(self.best_image, self.image.detach())):
             parts = self.losses(self.best_image)
-        for name in ("content", "style", "tv", "judge", "total"):
-            if name in parts:
-                self.log(name, parts[name].mean().detach(), prog_bar=True, on_step=True, logger=False)
+        self._show(parts)
 
     def train_dataloader(self) -> DataLoader:
         # One dummy item per optimisation step: all the work happens on self.image.
