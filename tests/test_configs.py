@@ -70,10 +70,11 @@ def test_launcher_configs_for_parallel_trials_and_slurm_compose(launcher, target
 
 
 @pytest.mark.parametrize("script,groups", [
-    ("train", ["data", "model", "trainer", "callbacks", "logger", "paths", "experiment", "hparams_search", "debug"]),
-    ("stylize", ["backbone", "preset", "paths"]),
-    ("evaluate", ["task", "paths"]),
-    ("study", ["scale", "paths"]),
+    ("train", ["data", "model", "trainer", "callbacks", "logger", "paths", "extras", "experiment", "hparams_search",
+               "debug"]),
+    ("stylize", ["backbone", "preset", "paths", "extras"]),
+    ("evaluate", ["task", "paths", "extras"]),
+    ("study", ["scale", "paths", "extras"]),
 ])
 def test_each_scripts_help_lists_exactly_its_own_groups_and_their_options(script, groups):
     import subprocess

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -62,8 +63,53 @@ def test_a_sigterm_ends_the_run_with_its_status_and_the_resume_command(tmp_path)
     stopped = run_train(run, "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=0",
                         "+callbacks.kill.signal_name=SIGTERM")
     assert stopped.returncode == 143  # 128 + SIGTERM, as a shell reports it; before: 0, without a word
+    overrides = [*ARGS, "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=0",
+                 "+callbacks.kill.signal_name=SIGTERM"]
     assert stopped.stderr.strip().splitlines()[-1] == (
-        f"error: fold 0 stopped by SIGTERM after 1 finished epoch(s); resume it with ckpt_path=last "
-        f"hydra.run.dir={run}")
+        "error: fold 0 stopped by SIGTERM after 1 finished epoch(s); resume it with: "
+        + shlex.join(["python", "train.py", *overrides, "ckpt_path=last", f"hydra.run.dir={run}"]))
     fold = run / "fold_0"
     assert (fold / "checkpoints" / "last.ckpt").is_file() and not (fold / "summary.json").exists()
+
+
+KILL = ["+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=1",
+        "+callbacks.kill.signal_name=SIGINT"]
+
+
+def test_ctrl_c_prints_the_resume_command_and_a_resume_that_changes_results_is_refused(tmp_path):
+    run = tmp_path / "run"
+    stopped = run_train(run, *KILL, "trainer.max_epochs=2")
+    assert stopped.returncode == 130  # 128 + SIGINT; Lightning alone exits 1
+    last = stopped.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: fold 0 stopped by Ctrl-C after 1 finished epoch(s); resume it with: python train.py")
+    command = shlex.split(last.partition("resume it with: ")[2])
+    assert command[-2:] == ["ckpt_path=last", f"hydra.run.dir={run}"]
+    started_with = (run / ".hydra" / "overrides.yaml").read_text()
+
+    # another image size, and the epoch count and seed forgotten: refused at once, naming both values
+    forgot = subprocess.run([sys.executable, "train.py", "experiment=synthetic_smoke", "fold=0", "data.num_folds=2",
+                             "data.synthetic_count=32", "data.image_size=96", "ckpt_path=last", f"hydra.run.dir={run}"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert forgot.returncode == 2
+    (line,) = forgot.stderr.strip().splitlines()
+    assert line.startswith(f"error: hydra.run.dir={run}: this command would change the run's results: ")
+    assert "data.image_size=64 when started, 96 now" in line and "trainer.max_epochs=2 when started, 4 now" in line
+    assert "seed=7 when started, 42 now" in line
+    assert (run / ".hydra" / "overrides.yaml").read_text() == started_with
+    assert not (run / "fold_0" / "summary.json").exists()
+
+    # the printed command (without the test's own kill callback, which may differ) finishes the fold
+    resumed = subprocess.run([sys.executable, *[w for w in command[1:] if not w.startswith("+callbacks.kill")]],
+                             cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run / "fold_0" / "summary.json").read_text())["epochs"] == 2
+    assert (run / ".hydra" / "overrides.yaml").read_text() == started_with  # how the run began, still
+    resumes = json.loads((run / "run_settings.json").read_text())["resumes"]
+    assert [r["overrides"][-1] for r in resumes] == ["ckpt_path=last"]
+
+
+def test_a_refused_command_leaves_no_run_folder(tmp_path):
+    proc = subprocess.run([sys.executable, "train.py", "data.batch_size=0", f"hydra.run.dir={tmp_path / 'new'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: data.batch_size=0: must be an integer >= 1"
+    assert not (tmp_path / "new").exists()

@@ -15,6 +15,9 @@ from tests.helpers.wandb_records import run_config, run_info, run_summary
 from vangogh_lightning.evaluation.tasks import dashboard, select_folds
 from vangogh_lightning.training.cross_validation import train
 
+TENSORBOARD = ["+logger.tensorboard._target_=lightning.pytorch.loggers.TensorBoardLogger",
+               "+logger.tensorboard.save_dir=${paths.fold_dir}", "+logger.tensorboard.name=tensorboard"]
+
 
 def wandb_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.parent.name)
@@ -30,7 +33,8 @@ def wandb_cv_run(tmp_path_factory) -> Path:
         mp.setenv("HOME", str(home))
         run = tmp_path_factory.mktemp("wandb_run") / "run"
         train(compose_cfg("train", [*TINY_TRAIN, "logger=wandb", "trainer.max_epochs=2", "data.synthetic_count=40",
-                                    "data.num_folds=2", "data.batch_size=8", "seed=7"], run))
+                                    "data.num_folds=2", "data.batch_size=8", "seed=7", "tags=[baseline,frozen]",
+                                    *TENSORBOARD], run))
         yield run
 
 
@@ -45,6 +49,59 @@ def test_every_fold_run_logs_the_whole_resolved_config(wandb_cv_run):
         # the CSV logger (like TensorBoard) gets the same flat config
         hparams = yaml.safe_load((wandb_cv_run / f"fold_{fold}" / "csv" / "version_0" / "hparams.yaml").read_text())
         assert hparams["data.batch_size"] == 8 and hparams["fold"] == fold
+
+
+def test_top_level_tags_reach_every_logger_and_the_summaries(wandb_cv_run):
+    for fold in (0, 1):
+        fold_dir = wandb_cv_run / f"fold_{fold}"
+        assert run_info(wandb_files(fold_dir)[0])["tags"] == ["baseline", "frozen", f"fold{fold}", "alexnet"]
+        for logger in ("csv", "tensorboard"):
+            (hparams,) = fold_dir.glob(f"{logger}/version_*/hparams.yaml")
+            assert yaml.safe_load(hparams.read_text())["tags"] == "baseline, frozen", logger
+        assert json.loads((fold_dir / "summary.json").read_text())["tags"] == ["baseline", "frozen"]
+    assert run_info(wandb_files(wandb_cv_run)[0])["tags"] == ["baseline", "frozen", "cv"]
+    assert json.loads((wandb_cv_run / "cv_summary.json").read_text())["tags"] == ["baseline", "frozen"]
+
+
+def test_the_dashboards_keys_are_keys_the_runs_log(wandb_cv_run, tmp_path, monkeypatch):
+    from vangogh_lightning.evaluation.wandb_views import JOB_TYPES
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    spec = json.loads(Path(dashboard(compose_cfg("evaluate", ["task=dashboard"], tmp_path / "eval"))).read_text())
+    config_keys, summary_keys, plotted, panels_grouped = set(), set(), set(), []
+
+    def walk(node):
+        if isinstance(node, dict):
+            key = node.get("key") if isinstance(node.get("key"), dict) else node
+            if {"section", "name"} <= key.keys():
+                (config_keys if key["section"] == "config" else summary_keys if key["section"] == "summary"
+                 else set()).add(key["name"])
+            if "metrics" in node and "chart_title" in node:
+                plotted.update(node["metrics"])
+            if "chart_title" in node:
+                panels_grouped.append((node["chart_title"], node.get("group_by")))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+        elif isinstance(node, str) and node.startswith(("config:", "summary:")):
+            section, name = node.split(":", 1)
+            (config_keys if section == "config" else summary_keys).add(name)
+
+    walk(spec)
+    fold_file, cv_file = wandb_files(wandb_cv_run / "fold_0")[0], wandb_files(wandb_cv_run)[0]
+    logged_config = run_config(fold_file)
+    for name in config_keys | {g for _, g in panels_grouped if g}:
+        assert name.endswith(".value") and name.removesuffix(".value") in logged_config, name  # flat keys
+    logged_summary = {*run_summary(fold_file), *run_summary(cv_file), "selected"}  # (selected: written by selection)
+    assert summary_keys and summary_keys <= logged_summary, summary_keys - logged_summary
+    history = set(pd.read_csv(next((wandb_cv_run / "fold_0").glob("csv/version_0/metrics.csv"))).columns)
+    assert plotted and plotted <= history | logged_summary, plotted - history - logged_summary
+    # per-fold panels are not grouped; only the backbone comparison is
+    assert [t for t, g in panels_grouped if g] == [t for t, _ in panels_grouped if "per backbone" in t]
+    assert {run_info(fold_file)["job_type"], run_info(cv_file)["job_type"]} == set(JOB_TYPES["train"])
 
 
 def test_each_summary_holds_the_best_epoch_not_the_last(wandb_cv_run):
@@ -101,3 +158,8 @@ def test_the_dashboard_offline_writes_the_workspace_it_would_create(tmp_path, mo
     text = json.dumps(spec)
     for needed in ("val/auroc", "best/auroc", "best/epoch", "selected", "model.backbone", "cv/auroc_mean"):
         assert needed in text, needed
+    # search trials are a view of their own: runs and trials never share one table
+    trials = compose_cfg("evaluate", ["task=dashboard", "task.runs=trial", "overwrite=true"], tmp_path / "eval")
+    (job_filter,) = [f for f in json.loads(Path(dashboard(trials)).read_text())["spec"]["section"]["run_sets"][0]
+                     ["filters"]["filters"] if f["key"]["name"] == "jobType"]
+    assert job_filter["value"] == ["trial", "trial-cv"]

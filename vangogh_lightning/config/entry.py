@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from vangogh_lightning.core.atomic import disk_full, no_space_error
-from vangogh_lightning.core.console import tidy_library_output
+from vangogh_lightning.core.console import apply_extras, tidy_library_output
 from vangogh_lightning.core.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -91,16 +91,53 @@ def check_command_line(argv: list[str] | None = None) -> None:
             sys.exit(2)
 
 
+# What a run folder of a refused command holds: Hydra's record of the command, its log, our lock.
+NOTHING_OF_VALUE = (".hydra", ".lock")
+
+
+def remove_unused_run_folder() -> None:
+    """Delete this command's Hydra run folder when it holds nothing but Hydra's record, its log and a
+    lock: a refused command leaves no run folder that looks like a run."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return
+    if hydra_cfg.mode != RunMode.RUN:
+        return
+    folder = Path(hydra_cfg.runtime.output_dir)
+    entries = list(folder.iterdir()) if folder.is_dir() else []
+    if entries and all(e.name in NOTHING_OF_VALUE or (e.suffix == ".log" and e.is_file()) for e in entries):
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def interrupted_line(cfg: DictConfig, script: str) -> str:
+    """What Ctrl-C outside a fit says: how to go on."""
+    if script == "train":
+        from vangogh_lightning.training.run_settings import resume_command
+
+        return f"interrupted (Ctrl-C); resume it with: {resume_command(cfg.paths.output_dir)}"
+    return "interrupted (Ctrl-C); run the same command again: finished outputs are kept and reused"
+
+
 def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: str) -> Any:
     """Check ``cfg`` as ``script``'s config, then run ``task`` (a function or ``"module:function"``,
-    imported only now). A :class:`UserError` becomes one line on stderr and exit status 2."""
+    imported only now). A :class:`UserError` becomes one line on stderr and exit status 2 (its empty
+    run folder removed); Ctrl-C one line with the way to go on and status 130."""
     try:
         check_script_config(cfg, script)
         if isinstance(task, str):
             module, name = task.split(":")
             task = getattr(importlib.import_module(module), name)
         tidy_library_output()
+        apply_extras(cfg)
         return getattr(task, "__wrapped__", task)(cfg)  # checked above: not again
+    except KeyboardInterrupt:
+        if in_multirun():
+            raise
+        print(f"error: {interrupted_line(cfg, script)}", file=sys.stderr, flush=True)
+        sys.exit(130)
     except Exception as exc:
         error = user_error_in(exc)
         if error is None and disk_full(exc):  # a library's own write (a logger's CSV, a plot) found no room
@@ -113,4 +150,5 @@ def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: s
             log.error("error: %s", error)
             raise error from None
         print(f"error: {error}", file=sys.stderr)
+        remove_unused_run_folder()
         sys.exit(2)

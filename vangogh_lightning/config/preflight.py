@@ -44,6 +44,11 @@ def _train(cfg: DictConfig) -> None:
     if cfg.get("ckpt_path") not in (None, "last"):
         require_file(cfg.ckpt_path, "ckpt_path", "checkpoint")
     check_output_dir(cfg.paths.output_dir, "hydra.run.dir")
+    from vangogh_lightning.config.entry import in_multirun
+    from vangogh_lightning.training.run_settings import check_resume
+
+    if not in_multirun() and os.environ.get("LOCAL_RANK", "0") == "0":  # (a sweep's jobs each have a new folder)
+        check_resume(cfg)
 
 
 def _stylize(cfg: DictConfig) -> None:

@@ -95,6 +95,11 @@ class OpenSection(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
 
+class ExtrasConfig(Section):
+    print_config: StrictBool
+    ignore_warnings: StrictBool
+
+
 # ----- train.py --------------------------------------------------------------------------------
 class DataConfig(Section):
     target: Target
@@ -198,6 +203,8 @@ def fold_problem(fold: Any, num_folds: int) -> str | None:
 
 class TrainConfig(OpenSection):
     task_name: Text
+    tags: list[Text]
+    extras: ExtrasConfig
     seed: StrictInt
     fold: Int(0) | None
     ckpt_path: Text | None
@@ -274,6 +281,7 @@ class StylizeConfig(StyleSettings):
     model_config = ConfigDict(extra="allow", frozen=True)
 
     task_name: Text
+    extras: ExtrasConfig
     max_image_pixels: Int(1)
     overwrite: StrictBool
     content: TextOrTexts
@@ -340,6 +348,7 @@ class DashboardTask(Section):
     project: Text
     entity: Text | None
     title: Text
+    runs: Literal["train", "trial"]
     offline: Auto | StrictBool
 
 
@@ -348,6 +357,7 @@ EvaluateTask = Annotated[SelectFoldsTask | ClassifyTask | DeceptionTask | Dashbo
 
 class EvaluateConfig(OpenSection):
     task_name: Text
+    extras: ExtrasConfig
     out_dir: Text
     overwrite: StrictBool
     device: Device
@@ -359,6 +369,7 @@ class EvaluateConfig(OpenSection):
 # ----- study.py --------------------------------------------------------------------------------
 class StudyConfig(OpenSection):
     task_name: Text
+    extras: ExtrasConfig
     out_dir: Text
     search: StrictBool
     search_overrides: list[Text]

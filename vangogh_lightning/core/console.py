@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from typing import Any
 
 LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 ADVERTISEMENT = "💡 Tip:"  # Lightning's "try installing litlogger" line
@@ -37,3 +38,17 @@ def tidy_library_output() -> None:
         if not any(isinstance(f, _DropAdvertisement) for f in logger.filters):  # once, however many sweep jobs
             logger.addFilter(_DropAdvertisement())
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+
+def apply_extras(cfg: Any) -> None:
+    """``extras.ignore_warnings``: silence Python warnings; ``extras.print_config``: print the resolved
+    config (Hydra's own section left out) as a YAML tree."""
+    from omegaconf import OmegaConf
+
+    extras = cfg.get("extras") or {}
+    if extras.get("ignore_warnings"):
+        warnings.filterwarnings("ignore")
+    if extras.get("print_config"):
+        tree = {k: v for k, v in OmegaConf.to_container(cfg, resolve=True).items() if k != "hydra"}
+        print("== resolved config ==\n" + OmegaConf.to_yaml(tree).rstrip(), flush=True)

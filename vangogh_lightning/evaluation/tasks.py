@@ -148,7 +148,7 @@ def deception(cfg: DictConfig) -> pd.DataFrame:
 def dashboard(cfg: DictConfig) -> str:
     """The fold-selection workspace in W&B (or its spec, offline)."""
     task = cfg.task
-    return build_dashboard(task.project, task.entity, task.title, task.offline, Path(cfg.out_dir))
+    return build_dashboard(task.project, task.entity, task.title, task.offline, Path(cfg.out_dir), task.runs)
 
 
 TASKS = {"select_folds": select_folds, "classify": classify, "deception": deception, "dashboard": dashboard}

@@ -15,9 +15,22 @@ from vangogh_lightning.training.run_folder import RESOLVED_CONFIG, WANDB_RUN_ID
 log = logging.getLogger(__name__)
 
 CURVES = ("val/auroc", "val/loss", "val/f1", "val/acc", "train/loss")
-TABLE_COLUMNS = ("run:displayName", "tags", "config:model.backbone.value", "config:fold.value",
-                 "summary:best/auroc", "summary:best/f1", "summary:best/loss", "summary:best/epoch",
-                 "summary:selected", "summary:cv/auroc_mean", "summary:cv/auroc_std")
+# The keys the view reads, as the runs log them: the config is logged flat ("model.backbone" is one key),
+# so its W&B backend path ends in ".value"; tests/test_wandb.py checks each is among a fold run's keys.
+BACKBONE_KEY = "model.backbone"
+CONFIG_KEYS = ("task_name", BACKBONE_KEY, "fold")
+SUMMARY_KEYS = ("best/auroc", "best/f1", "best/loss", "best/epoch", "selected", "cv/auroc_mean", "cv/auroc_std")
+# W&B job types (logger.wandb.job_type): a plain run's folds and its CV summary, or a search trial's.
+JOB_TYPES = {"train": ("train", "cv"), "trial": ("trial", "trial-cv")}
+
+
+def flat_config_key(key: str) -> str:
+    """The W&B backend path of a flat config key (wandb_workspaces assumes nested ones)."""
+    return f"{key}.value"
+
+
+TABLE_COLUMNS = ("run:displayName", "tags", "run:jobType", *(f"config:{flat_config_key(k)}" for k in CONFIG_KEYS[1:]),
+                 *(f"summary:{k}" for k in SUMMARY_KEYS))
 
 
 def wandb_project_of(run_dir: Path) -> tuple[str, str | None] | None:
@@ -55,18 +68,21 @@ def mark_selected_run(fold_dir: Path, rule: str, offline: bool | str = "auto") -
     return run_id
 
 
-def fold_selection_workspace(project: str, entity: str, title: str) -> Any:
-    """A W&B workspace view: validation curves per fold grouped by backbone, the runs table, selected marked."""
+def fold_selection_workspace(project: str, entity: str, title: str, runs: str = "train") -> Any:
+    """A W&B workspace view of ``runs`` (``train``: runs and their folds; ``trial``: search trials):
+    one curve per fold run, the same curves averaged per backbone, the runs table with the selected fold."""
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
 
+    backbone = flat_config_key(BACKBONE_KEY)
+    # per-fold panels group nothing (the run set is not grouped); only the backbone panels group
     curves = [wr.LinePlot(title=f"{name} per fold", x="epoch", y=[name]) for name in CURVES]
     by_backbone = [wr.LinePlot(title=f"{name}: mean ± std of folds, per backbone", x="epoch", y=[name],
-                               groupby="model.backbone", groupby_aggfunc="mean", groupby_rangefunc="stddev")
+                               groupby=wr.Config(backbone), groupby_aggfunc="mean", groupby_rangefunc="stddev")
                    for name in ("val/auroc", "val/loss")]
     best = [wr.BarPlot(title=f"best {name} per fold", metrics=[f"best/{name}"]) for name in ("auroc", "loss")]
     return ws.Workspace(
-        entity=entity, project=project, name=title,
+        entity=entity, project=project, name=f"{title} ({'search trials' if runs == 'trial' else 'runs'})",
         sections=[
             ws.Section(name="Validation curves per fold", panels=curves, is_open=True),
             ws.Section(name="Backbones compared", panels=by_backbone, is_open=True),
@@ -74,18 +90,19 @@ def fold_selection_workspace(project: str, entity: str, title: str) -> Any:
                        panels=best, is_open=True),
         ],
         runset_settings=ws.RunsetSettings(
-            filters=[ws.Config("task_name") == "train"],
-            groupby=[ws.Config("model.backbone")],
+            filters=[ws.Config(flat_config_key("task_name")) == "train",
+                     ws.Metric("JobType").isin(list(JOB_TYPES[runs]))],
             order=[ws.Ordering(ws.Summary("best/auroc"), ascending=False)],
             pinned_columns=list(TABLE_COLUMNS),
         ),
     )
 
 
-def build_dashboard(project: str, entity: str | None, title: str, offline: bool | str, out_dir: Path) -> str:
+def build_dashboard(project: str, entity: str | None, title: str, offline: bool | str, out_dir: Path,
+                    runs: str = "train") -> str:
     """Create the fold-selection workspace in W&B; offline, write its spec and say how to create it later."""
     if resolve_wandb_offline(offline):
-        workspace = fold_selection_workspace(project, entity or "<your-entity>", title)
+        workspace = fold_selection_workspace(project, entity or "<your-entity>", title, runs)
         spec = out_dir / "wandb_dashboard.json"
         # wandb-workspaces serialises a workspace only through its (private) pydantic model.
         atomic_write_text(workspace._to_model().model_dump_json(indent=2), spec)
@@ -96,6 +113,6 @@ def build_dashboard(project: str, entity: str | None, title: str, offline: bool 
     import wandb
 
     entity = entity or wandb.Api().default_entity
-    workspace = fold_selection_workspace(project, entity, title).save()
+    workspace = fold_selection_workspace(project, entity, title, runs).save()
     print(f"W&B fold-selection workspace: {workspace.url}")
     return str(workspace.url)

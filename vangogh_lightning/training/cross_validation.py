@@ -21,6 +21,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -36,6 +37,7 @@ from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.training.loggers import build_loggers, finish_wandb, flat_config, log_group_summary
 from vangogh_lightning.training.numeric_guard import NonFiniteError
 from vangogh_lightning.training.out_of_fold import out_of_fold_predictions
+from vangogh_lightning.training.progress import LogProgress
 from vangogh_lightning.training.pruning import is_pruned, pruning_callbacks, trial_of_this_job
 from vangogh_lightning.training.run_folder import (
     CV_SUMMARY,
@@ -53,6 +55,7 @@ from vangogh_lightning.training.run_folder import (
     wandb_run_id,
     write_job_record,
 )
+from vangogh_lightning.training.run_settings import record_settings, resume_command
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +72,15 @@ def wandb_group(cfg: DictConfig) -> str:
             return f"{cfg.task_name}-{sweep}-trial{hydra_cfg.job.num}"
         return f"{cfg.task_name}-{cfg.model.backbone}-{sweep}"
     return f"{cfg.task_name}-{cfg.model.backbone}-{Path(hydra_cfg.runtime.output_dir).name}"
+
+
+def is_search_trial() -> bool:
+    """True inside a job of an Optuna search (its W&B runs get job type ``trial``, not ``train``)."""
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return False
+    return hydra_cfg.mode == RunMode.MULTIRUN and is_optuna_sweep(hydra_cfg.sweeper)
 
 
 def is_optuna_sweep(sweeper_cfg: DictConfig) -> bool:
@@ -106,8 +118,9 @@ def release_memory() -> None:
 
 
 def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
-               extra_callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
-    """Fit one fold; return its summary (best score, best checkpoint, epochs)."""
+               extra_callbacks: list[L.Callback] | None = None, position: tuple[int, int] = (0, 1)) -> dict[str, Any]:
+    """Fit one fold (``position``: the fold's place among this command's folds, 0-based, and their number);
+    return its summary (best score, best checkpoint, epochs)."""
     fold_cfg = fold_config(cfg, fold)
     fold_dir = Path(fold_cfg.paths.fold_dir)
     ckpt_dir = fold_dir / "checkpoints"
@@ -123,40 +136,54 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
     print(datamodule.describe())
     model = instantiate(fold_cfg.model, _convert_="all")
     callbacks = fold_callbacks(fold_cfg, extra_callbacks)
-    loggers = build_loggers(fold_cfg.logger, group=wandb_group(cfg), tags=[f"fold{fold}", cfg.model.backbone],
-                            run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
+    progress = next((c for c in callbacks if isinstance(c, LogProgress)), None)
+    if progress is not None:
+        progress.fold_of(fold, *position)
+    loggers = build_loggers(fold_cfg.logger, group=wandb_group(cfg),
+                            tags=[*cfg.tags, f"fold{fold}", cfg.model.backbone],
+                            run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None,
+                            wandb_overrides={"job_type": "trial"} if is_search_trial() else None)
     for logger in loggers:  # every logger, W&B and TensorBoard alike, gets the whole resolved config
         logger.log_hyperparams(flat_config(fold_cfg))
     # Without a checkpoint callback of ours Lightning would add its own, saving every epoch.
     trainer: L.Trainer = instantiate(fold_cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()],
                                      enable_checkpointing=writes_checkpoints(callbacks))
+    record_settings(cfg)
     try:
         try:
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
         except NonFiniteError as exc:
             raise record_failure(fold_dir, diverged_error(fold, cfg, str(exc))) from None
-        except SIGTERMException:  # Lightning's, a SystemExit with status 0: the run would end without a word
+        except SystemExit as exc:
+            # SIGTERM: Lightning's SIGTERMException, status 0; Ctrl-C: Lightning's sys.exit(1). Neither says
+            # how to go on, and a shell or scheduler expects 128 + the signal's number.
+            sigterm = isinstance(exc, SIGTERMException)
+            if not sigterm and trainer.state.status != TrainerStatus.INTERRUPTED:
+                raise
             then = ("re-run the same command: the study asks new trials" if in_multirun() else
-                    f"resume it with ckpt_path=last hydra.run.dir={fold_dir.parent}")
-            print(f"error: fold {fold} stopped by SIGTERM after {trainer.current_epoch} finished epoch(s); {then}",
-                  file=sys.stderr, flush=True)
-            raise SystemExit(128 + signal.SIGTERM) from None
+                    f"resume it with: {resume_command(fold_dir.parent)}")
+            print(f"error: fold {fold} stopped by {'SIGTERM' if sigterm else 'Ctrl-C'} after "
+                  f"{trainer.current_epoch} finished epoch(s); {then}", file=sys.stderr, flush=True)
+            raise SystemExit(128 + (signal.SIGTERM if sigterm else signal.SIGINT)) from None
         except Exception as exc:
             if is_pruned(exc) and cfg.checkpoints.keep_best is not True:
                 shutil.rmtree(ckpt_dir, ignore_errors=True)  # a pruned trial keeps nothing to resume
             raise
         if trainer.interrupted:
-            raise UserError(
-                f"fold {fold} was interrupted; resume it with ckpt_path=last hydra.run.dir={fold_dir.parent}"
-            )
+            raise UserError(f"fold {fold} was interrupted; resume it with: {resume_command(fold_dir.parent)}")
+        if trainer.fast_dev_run:  # (Lightning's: one batch each way, no checkpoints, no loggers)
+            print(f"fast_dev_run: fold {fold}'s training and validation steps ran; nothing is recorded as trained "
+                  "(no summary.json, no checkpoint); drop debug=fdr (trainer.fast_dev_run) to train", flush=True)
+            return {"fold": fold, "best_score": float("nan"), "fast_dev_run": True}
         best_score, best_file = tracked_best(trainer, cfg.monitor.metric)
         if best_score is None or math.isnan(float(best_score)):
             raise never_validated_error(fold, cfg)
         best_path = Path(best_file) if best_file else None
         finish_checkpoints(cfg, fold_dir)
         if best_path is not None:  # folds that keep their best weights: the validation images scored by them
-            oof = out_of_fold_predictions(trainer, model, datamodule, best_path)
+            oof = out_of_fold_predictions(trainer, model, datamodule, best_path,
+                                          progress.val_images_per_s if progress else None)
             if not oof["p_van_gogh"].map(math.isfinite).all():  # (weights were checked finite at every epoch)
                 raise record_failure(fold_dir, diverged_error(
                     fold, cfg, f"non-finite out-of-fold probabilities from {best_path.name}"))
@@ -176,6 +203,7 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
         if best_path is not None else None,
         "epochs": trainer.current_epoch,
         "trainable_params": model.trainable_params,
+        "tags": list(cfg.tags),
     }
     summary.update(next(c for c in trainer.callbacks if isinstance(c, BestMetrics)).summary())
     atomic_write_text(json.dumps(summary, indent=2), fold_dir / SUMMARY)
@@ -225,8 +253,11 @@ def _train(cfg: DictConfig) -> float:
     trial = trial_of_this_job(cfg) if in_multirun() else None
     summaries = []
     for position, k in enumerate(folds):
-        summaries.append(train_fold(cfg, datamodule, k, pruning_callbacks(cfg, trial, position)))
+        summaries.append(train_fold(cfg, datamodule, k, pruning_callbacks(cfg, trial, position),
+                                    position=(position, len(folds))))
         release_memory()
+    if any(s.get("fast_dev_run") for s in summaries):
+        return float("nan")  # a code-path check: no scores, no CV summary
     scores = {s["fold"]: s["best_score"] for s in summaries}
     mean = statistics.fmean(scores.values())
     result = {
@@ -235,13 +266,14 @@ def _train(cfg: DictConfig) -> float:
         "per_fold": scores,
         "mean": mean,
         "std": statistics.pstdev(scores.values()) if len(scores) > 1 else 0.0,
+        "tags": list(cfg.tags),
     }
     result.update(cv_statistics(summaries))
     atomic_write_text(json.dumps(result, indent=2), out_dir / CV_SUMMARY)
     if len(summaries) > 1:
         log_group_summary(cfg.logger, wandb_group(cfg), f"{cfg.model.backbone}-cv", str(out_dir),
                           {"cv/folds": len(summaries), **{k: v for k, v in result.items() if k.startswith("cv/")}},
-                          flat_config(cfg))
+                          flat_config(cfg), tags=list(cfg.tags), job_type="trial-cv" if is_search_trial() else "cv")
     if cfg.checkpoints.keep_best == "best_trial":
         keep_checkpoints_of_best_trial(out_dir, mean, cfg.monitor.mode)
     atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / RESOLVED_CONFIG)

@@ -70,18 +70,19 @@ def finish_wandb(loggers: list[Logger]) -> None:
 
 
 def log_group_summary(logger_cfg: DictConfig | None, group: str, name: str, save_dir: str,
-                      summary: dict, config: dict | None = None) -> None:
+                      summary: dict, config: dict | None = None, tags: list[str] | None = None,
+                      job_type: str = "cv") -> None:
     """One extra W&B run in ``group`` (job type ``cv``) whose summary holds the group's figures.
 
-    W&B has no group-level summary; this run is where the dashboard's runs table finds the
+    W&B has no group-level summary; this run (job type ``job_type``) is where the dashboard's runs table finds the
     cross-validation mean and std of a run's folds. Nothing happens without a W&B logger.
     """
     if not uses_wandb(logger_cfg):
         return
     resolved = OmegaConf.to_container(logger_cfg, resolve=True)
     wandb_only = OmegaConf.create({k: v for k, v in resolved.items() if is_wandb_entry(v)})
-    loggers = build_loggers(wandb_only, group=group, tags=["cv"],
-                            wandb_overrides={"name": name, "job_type": "cv", "save_dir": save_dir})
+    loggers = build_loggers(wandb_only, group=group, tags=[*(tags or []), "cv"],
+                            wandb_overrides={"name": name, "job_type": job_type, "save_dir": save_dir})
     for logger in loggers:
         if config:
             logger.log_hyperparams(config)

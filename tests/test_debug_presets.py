@@ -1,0 +1,66 @@
+"""lightning-hydra-template's debug presets: each composes with every experiment and runs what it says."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from tests.conftest import CONF, compose_cfg
+from vangogh_lightning.config.schema import check_config
+from vangogh_lightning.training.cross_validation import train
+
+PRESETS = sorted(p.stem for p in (CONF / "debug").glob("*.yaml"))
+EXPERIMENTS = [None, *sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))]
+TINY = ["experiment=synthetic_smoke", "data.synthetic_count=64", "data.image_size=64", "data.batch_size=4",
+        "data.num_folds=2", "trainer.enable_model_summary=false"]
+
+
+def test_the_template_presets_are_all_there():
+    assert PRESETS == ["default", "fdr", "limit", "overfit", "profiler"]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+@pytest.mark.parametrize("preset", PRESETS)
+def test_each_preset_composes_with_each_experiment(preset, experiment, tmp_path):
+    overrides = [f"debug={preset}", *([f"experiment={experiment}"] if experiment else [])]
+    cfg = compose_cfg("train", overrides, tmp_path)
+    check_config(cfg, "train")
+    assert cfg.trainer.accelerator == "cpu" and cfg.data.num_workers == 0  # debug/default under every preset
+
+
+def test_fdr_runs_one_batch_each_way_and_records_nothing(tmp_path, capsys):
+    assert math.isnan(train(compose_cfg("train", [*TINY, "debug=fdr"], tmp_path)))
+    assert "fast_dev_run: fold 0's training and validation steps ran; nothing is recorded" in capsys.readouterr().out
+    assert not list(tmp_path.rglob("summary.json")) and not list(tmp_path.rglob("*.ckpt"))
+    assert not (tmp_path / "cv_summary.json").exists()
+
+
+@pytest.mark.slow
+def test_limit_keeps_the_out_of_fold_pass_to_the_validation_limit_and_reports_progress(tmp_path, capsys):
+    train(compose_cfg("train", [*TINY, "debug=limit", "fold=0", "callbacks.log_progress.every_s=0"], tmp_path))
+    out = capsys.readouterr().out
+    oof = pd.read_csv(tmp_path / "fold_0" / "oof_predictions.csv")
+    assert len(oof) == 2 * 4  # limit_val_batches=2 batches of 4, not the fold's 32 images
+    assert "fold 0: out-of-fold pass, scoring 8 validation images (of 32: trainer.limit_val_batches=2) with " \
+           "best.ckpt, about " in out
+    lines = [x for x in out.splitlines() if x.startswith("[fold 0, 1 of 1] ")]
+    done = [x.split(" (")[0] for x in lines if " done" in x]
+    assert done == [f"[fold 0, 1 of 1] epoch {e}/3 done" for e in (1, 2, 3)]
+    assert all(" img/s | fold left <= " in x for x in lines) and any("step 4/4" in x for x in lines)
+
+
+@pytest.mark.slow
+def test_overfit_learns_the_same_batches_until_the_loss_falls(tmp_path):
+    train(compose_cfg("train", [*TINY, "debug=overfit", "trainer.max_epochs=6", "model.lr=1e-3"], tmp_path))
+    (metrics,) = (tmp_path / "fold_0").glob("csv/version_*/metrics.csv")
+    losses = pd.read_csv(metrics).dropna(subset=["train/loss"])["train/loss"].tolist()
+    assert len(losses) >= 6 and losses[-1] < 0.5 * losses[0], losses
+
+
+@pytest.mark.slow
+def test_profiler_writes_where_the_time_of_a_step_goes(tmp_path):
+    train(compose_cfg("train", [*TINY, "debug=profiler", "fold=0"], tmp_path))
+    report = (tmp_path / "fold_0" / "fit-profile.txt").read_text()
+    assert "run_training_epoch" in report and "SingleDeviceStrategy.training_step" in report

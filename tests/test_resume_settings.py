@@ -1,0 +1,59 @@
+"""A command into an existing run folder keeps the run's results: the settings check of run_settings.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import compose_cfg
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.training.run_settings import check_resume, record_settings
+
+STARTED = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.image_size=64"]
+
+# one or more keys of each group that changes what a fold learns or how it is scored
+RESULT_CHANGING = {
+    "data": ["data.image_size=96", "data.batch_size=4", "data.split_seed=1", "data.num_folds=3",
+             "data.synthetic_count=48", "data.split=kfold"],
+    "model": ["model=vgg19", "model.lr=0.01", "model.trainable_feature_modules=2", "model.weight_decay=0.1",
+              "model.threshold=0.3"],
+    "trainer": ["trainer.max_epochs=5", "trainer.precision=bf16-mixed", "+trainer.limit_train_batches=2",
+                "+trainer.gradient_clip_val=1.0", "trainer.min_epochs=2"],
+    "early stopping": ["callbacks.early_stopping.patience=5", "callbacks.early_stopping=null"],
+    "monitor": ["monitor.metric=val/loss"],
+    "seed": ["seed=1"],
+}
+ALLOWED = ["data.num_workers=2", "trainer.enable_progress_bar=true", "trainer.log_every_n_steps=5",
+           "logger=tensorboard", "fold=1", "checkpoints.keep_last=true", "ckpt_path=last",
+           "+callbacks.extra._target_=x.Y", "data.validation_cache=false", "tags=[again]", "extras.print_config=false"]
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    record_settings(compose_cfg("train", STARTED, tmp_path))
+    return tmp_path
+
+
+@pytest.mark.parametrize("change", [c for group in RESULT_CHANGING.values() for c in group])
+def test_a_change_to_what_the_run_learns_is_refused_naming_the_key_and_both_values(run_dir, change):
+    cfg = compose_cfg("train", [*STARTED, change], run_dir)
+    with pytest.raises(UserError, match="this command would change the run's results: ") as info:
+        check_resume(cfg)
+    message = str(info.value)
+    key = "model.backbone" if change == "model=vgg19" else change.lstrip("+").split("=")[0]
+    assert f"{key}=" in message and " when started, " in message
+    assert f"ckpt_path=last hydra.run.dir={run_dir}) or choose a new hydra.run.dir" in message  # (the run's
+    # own overrides lead that command; tests/test_resume.py checks them on a real command line)
+
+
+@pytest.mark.parametrize("change", ALLOWED)
+def test_a_change_that_leaves_results_alone_is_allowed_and_recorded(run_dir, change):
+    import json
+
+    check_resume(compose_cfg("train", [*STARTED, change], run_dir))
+    record = json.loads((run_dir / "run_settings.json").read_text())
+    assert len(record["resumes"]) == 1
+
+
+def test_a_new_run_folder_has_nothing_to_compare(tmp_path):
+    check_resume(compose_cfg("train", [*STARTED, "data.image_size=96"], tmp_path))
+    assert not (tmp_path / "run_settings.json").exists()

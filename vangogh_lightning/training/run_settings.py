@@ -1,0 +1,155 @@
+"""What a training run was started with, kept in the run folder, and the check that a resume keeps it.
+
+Hydra rewrites ``<run>/.hydra/`` on every command aimed at the run folder, so the run's own record
+is ``run_settings.json``: the resolved settings and the ``.hydra`` files of the command that started
+it. A later command into the same folder (``ckpt_path=last hydra.run.dir=<run>``) is compared with it:
+a difference that changes results is refused, naming each key and both values; a difference that
+does not (workers, progress bar, loggers, where files go) is allowed and recorded. Either way the
+run's ``.hydra`` files are put back as they were. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.errors import UserError
+
+SETTINGS_FILE = "run_settings.json"
+ABSENT = "(absent)"
+# Keys (and sections) whose value does not change what a fold learns or scores: a resume may change them.
+MAY_DIFFER = (
+    "ckpt_path", "fold", "tags", "extras", "logger", "paths", "max_image_pixels", "checkpoints",
+    "data.num_workers", "data.pin_memory", "data.persistent_workers", "data.validation_cache",
+    "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps",
+    "trainer.accelerator", "trainer.default_root_dir", "trainer.profiler",
+)
+# Under ``callbacks`` only early stopping changes results; the others save, log or report.
+RESULT_CALLBACKS = ("callbacks.early_stopping",)
+
+
+def settings_tree(cfg: DictConfig) -> dict[str, Any]:
+    """Every resolved key of a train config but Hydra's own, as plain JSON values."""
+    tree = OmegaConf.to_container(cfg, resolve=True)
+    return json.loads(json.dumps({k: v for k, v in tree.items() if k != "hydra"}, default=str))
+
+
+def may_differ(key: str) -> bool:
+    """True when a resume may give ``key`` another value than the run was started with."""
+    if key.startswith("callbacks."):
+        return not any(key == c or key.startswith(c + ".") for c in RESULT_CALLBACKS)
+    return any(key == k or key.startswith(k + ".") for k in MAY_DIFFER)
+
+
+def result_changes(started: Any, now: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """``(key, value the run started with, value now)`` for each key whose change would change results;
+    a section on one side and a value (or nothing) on the other is one change of the section's key."""
+    if prefix and may_differ(prefix):
+        return []
+    if isinstance(started, dict) and isinstance(now, dict):
+        return [change for key in [*started, *(k for k in now if k not in started)]
+                for change in result_changes(started.get(key, ABSENT), now.get(key, ABSENT),
+                                             f"{prefix}.{key}" if prefix else key)]
+    return [] if started == now else [(prefix, started, now)]
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a section"
+    return "null" if value is None else json.dumps(value) if isinstance(value, list) else str(value)
+
+
+def command_overrides() -> list[str]:
+    """The overrides of the command that is running (empty outside a Hydra run)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return list(HydraConfig.get().overrides.task)
+    except ValueError:
+        return []
+
+
+def resume_command(run_dir: str | Path, overrides: list[str] | None = None, script: str = "train.py") -> str:
+    """The shell command that continues the run in ``run_dir`` with ``overrides`` (default: this command's)."""
+    kept = [o for o in (command_overrides() if overrides is None else overrides)
+            if o.split("=", 1)[0].lstrip("+~") not in ("ckpt_path", "hydra.run.dir")]
+    words = ["python", script, *kept, "ckpt_path=last", f"hydra.run.dir={run_dir}"]
+    return " ".join(shlex.quote(w) for w in words)
+
+
+def _hydra_dir() -> Path | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        hydra_cfg = HydraConfig.get()
+    except ValueError:
+        return None
+    if not hydra_cfg.output_subdir:
+        return None
+    return Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir
+
+
+def _hydra_files() -> dict[str, str]:
+    folder = _hydra_dir()
+    return {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))} if folder and folder.is_dir() else {}
+
+
+def _restore_hydra_files(record: dict[str, Any]) -> None:
+    folder = _hydra_dir()
+    if folder is None:
+        return
+    for name, text in record.get("hydra_files", {}).items():
+        atomic_write_text(text, folder / name)
+
+
+def read_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run's ``run_settings.json`` (None for a new run folder, or one older than this record)."""
+    path = run_dir / SETTINGS_FILE
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); it records what the run was started with - restore it, "
+                        "or choose a new hydra.run.dir") from None
+
+
+def check_resume(cfg: DictConfig) -> None:
+    """Refuse a command into an existing run folder whose settings would change the run's results.
+
+    The run's ``.hydra`` files are put back either way; an allowed difference is recorded in the
+    run's settings file."""
+    run_dir = Path(cfg.paths.output_dir)
+    record = read_record(run_dir)
+    if record is None:
+        return
+    _restore_hydra_files(record)
+    changes = result_changes(record["settings"], settings_tree(cfg))
+    if changes:
+        shown = "; ".join(f"{key}={_shown(started)} when started, {_shown(now)} now"
+                          for key, started, now in changes[:6])
+        more = f" (and {len(changes) - 6} more)" if len(changes) > 6 else ""
+        raise UserError(
+            f"hydra.run.dir={run_dir}: this command would change the run's results: {shown}{more}; resume with "
+            f"the run's own settings ({resume_command(run_dir, record.get('overrides', []))}) or choose a new "
+            "hydra.run.dir")
+    record.setdefault("resumes", []).append({"time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                             "overrides": command_overrides()})
+    atomic_write_text(json.dumps(record, indent=2), run_dir / SETTINGS_FILE)
+
+
+def record_settings(cfg: DictConfig) -> None:
+    """Write ``run_settings.json`` for a run folder that has none yet (its first command)."""
+    run_dir = Path(cfg.paths.output_dir)
+    if (run_dir / SETTINGS_FILE).exists():
+        return
+    record = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv, "overrides": command_overrides(),
+              "settings": settings_tree(cfg), "hydra_files": _hydra_files()}
+    atomic_write_text(json.dumps(record, indent=2, default=str), run_dir / SETTINGS_FILE)
