@@ -269,3 +269,22 @@ def test_a_16_bit_grey_photo_is_stylized_from_its_real_tones(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = np.asarray(Image.open(out / "scan16_vgg19.png").convert("L")).astype(float)
     assert (result >= 250).mean() < 0.2 and 90 < result.mean() < 165  # a ramp, not a white sheet
+
+
+@pytest.mark.parametrize("args,message", [
+    (["trainer=gpu"], "error: trainer.accelerator=gpu: no CUDA GPU is visible here; use trainer=cpu"),
+    (["model.pretrained=true"], "error: could not get ImageNet weights for alexnet ("),
+])
+def test_a_missing_gpu_or_missing_weights_is_one_line_before_the_data_is_read(tmp_path, args, message):
+    import torch
+
+    if args == ["trainer=gpu"] and torch.cuda.is_available():
+        pytest.skip("a GPU is visible here")
+    proc = subprocess.run([sys.executable, "train.py", *TRAIN, *args, f"hydra.run.dir={tmp_path / 'run'}"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "TORCH_HOME": str(tmp_path / "empty-hub")})  # (offline here: no weights)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(message), line
+    assert "fold 0/" not in proc.stdout  # the data module never started
+    assert not (tmp_path / "run").exists()

@@ -363,3 +363,36 @@ def test_the_second_validation_reads_no_image_and_a_changed_file_is_checked_agai
     victim.write_bytes(victim.read_bytes()[:200])
     third = dm_for(tmp_path, csv, validation_cache=str(cache_file), on_missing="skip").index
     assert decoded == [victim.name] and len(third) == 49
+
+
+def test_the_held_out_test_split_is_in_no_fold_stratified_and_fixed_by_the_seed(tmp_path):
+    csv = make_wikiart(tmp_path)
+    dm = dm_for(tmp_path, csv, test_fraction=0.2)
+    test = dm.test_rows()
+    assert len(test) == 10 and 0 < test["label"].sum() < 10  # a fifth of 50, both classes
+    assert test["label"].mean() == pytest.approx(dm_for(tmp_path, csv).index["label"].mean(), abs=0.1)
+    for fold in range(5):
+        train, val = dm.split(fold)
+        assert set(test["filename"]).isdisjoint(train["filename"]) and set(test["filename"]).isdisjoint(val["filename"])
+    assert len(dm.index) + len(test) == 50
+    assert list(dm_for(tmp_path, csv, test_fraction=0.2).test_rows()["filename"]) == list(test["filename"])
+    assert set(dm_for(tmp_path, csv, test_fraction=0.2, split_seed=7).test_rows()["filename"]) != set(test["filename"])
+    images, labels = next(iter(dm.test_dataloader()))
+    assert images.shape[1:] == (3, 32, 32) and labels.tolist() == test["label"].tolist()[:len(labels)]
+
+
+def test_copies_of_one_painting_are_held_out_together():
+    from vangogh_lightning.data.folds import held_out_test
+
+    labels = np.array([1, 1, 0, 0, 1, 0, 1, 0, 1, 0] * 4)
+    groups = np.repeat(np.arange(20), 2)  # each painting twice
+    held = held_out_test(labels, 0.25, seed=3, groups=groups)
+    for g in range(20):
+        assert len(set(held[groups == g])) == 1
+
+
+def test_without_a_test_split_asking_for_it_says_how_to_keep_one(tmp_path):
+    with pytest.raises(UserError, match=r"data.test_fraction=0: .* train with data.test_fraction=0.15"):
+        dm_for(tmp_path, make_wikiart(tmp_path)).test_rows()
+    with pytest.raises(UserError, match=r"data.test_fraction=0.99: only \d+ negative image\(s\), too few"):
+        _ = dm_for(tmp_path, make_wikiart(tmp_path), test_fraction=0.99).index

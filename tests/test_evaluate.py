@@ -192,3 +192,53 @@ def test_deception_task_table_matches_its_own_per_image_verdicts(cv_run, tmp_pat
         assert table.loc["Both models agreed", col] == both.mean()
     assert "Both models agreed" in (tmp_path / "eval" / "deception.md").read_text()
     assert (tmp_path / "eval" / "verdicts.png").stat().st_size > 10_000
+
+
+def test_two_selections_each_keep_their_own_folder_and_latest_points_at_the_newest(cv_run, tmp_path):
+    latest = tmp_path / "outputs" / "selected"
+    picked = []
+    for name in ("first", "second"):  # the defaults, run twice: no overwrite=true needed
+        cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={cv_run}", f"task.latest={latest}"],
+                          tmp_path / name)
+        assert cfg.task.selected_dir == str(tmp_path / name / "selected")
+        picked.append(Path(select_folds(cfg)["alexnet"]))
+    assert picked == [tmp_path / name / "selected" / "alexnet.ckpt" for name in ("first", "second")]
+    assert all(p.is_file() for p in picked)
+    assert latest.is_symlink() and latest.resolve() == (tmp_path / "second" / "selected").resolve()
+    assert (latest / "alexnet.ckpt").is_file()
+
+
+@pytest.mark.slow
+def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, TINY_TRAIN
+    from vangogh_lightning.training.cross_validation import train
+
+    run = tmp_path / "run"
+    train(compose_cfg("train", [*TINY_TRAIN, "data.num_folds=2", "fold=0", "data.test_fraction=0.25",
+                                "trainer.max_epochs=2"], run))
+    ckpt = run / "fold_0" / "checkpoints" / "best.ckpt"
+    proc = subprocess.run([sys.executable, "evaluate.py", "task=test", f"task.checkpoint={ckpt}",
+                           f"hydra.run.dir={tmp_path / 'eval'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((tmp_path / "eval" / "test_metrics.json").read_text())
+    predictions = pd.read_csv(tmp_path / "eval" / "test_predictions.csv")
+    oof = pd.read_csv(run / "fold_0" / "oof_predictions.csv")
+    assert metrics["images"] == len(predictions) == 30 and metrics["positives"] == predictions["label"].sum()
+    assert set(predictions["filename"]).isdisjoint(oof["filename"])  # never validated on (nor trained on)
+    from scipy.stats import mannwhitneyu  # AUROC = U / (positives x negatives), computed another way
+
+    pos, neg = (predictions.loc[predictions["label"] == k, "p_van_gogh"] for k in (1, 0))
+    assert metrics["test/auroc"] == pytest.approx(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
+    assert metrics["test/acc"] == pytest.approx((predictions["predicted"] == predictions["label"]).mean())
+    assert (tmp_path / "eval" / "test_curves.png").stat().st_size > 10_000
+    # a checkpoint of a run without a held-out split: one line saying how to get one
+    plain = run.parent / "plain"
+    train(compose_cfg("train", [*TINY_TRAIN, "data.num_folds=2", "fold=0", "trainer.max_epochs=1"], plain))
+    refused = subprocess.run([sys.executable, "evaluate.py", "task=test",
+                              f"task.checkpoint={plain / 'fold_0' / 'checkpoints' / 'best.ckpt'}",
+                              f"hydra.run.dir={tmp_path / 'eval2'}"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+    assert refused.returncode == 2 and "its run held no test split out (data.test_fraction=0" in refused.stderr

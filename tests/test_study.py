@@ -66,6 +66,11 @@ def test_the_quick_study_goes_from_training_to_table_1(quick_study):
                 for p in (out / "stylized").glob(f"*/{STARRY}/*.json")}
     assert {str(Path(p).resolve()) for p in verdicts["image"]} == recorded and len(recorded) == 4
     assert "[study] done" in log and (out / "report.html").is_file()
+    # the run's study.log: the step list, each command and its time, as the console showed them
+    (study_log,) = [p for p in (out / "logs").glob("study-*/study.log") if "[study] done" in p.read_text()][:1]
+    text = study_log.read_text()
+    assert "[study] 6 steps in " in text and "[study] train alexnet: python train.py " in text
+    assert re.search(r"\[study\] train vgg19: \d+ s\n", text) and "[study] done in " in text
 
 
 @pytest.mark.slow

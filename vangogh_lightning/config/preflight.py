@@ -62,6 +62,8 @@ def _stylize(cfg: DictConfig) -> None:
 
 def _evaluate(cfg: DictConfig) -> None:
     task = cfg.task
+    if task.name == "test" and task.get("checkpoint") is not None:
+        require_file(task.checkpoint, "task.checkpoint", "checkpoint")
     if task.name == "classify":
         if task.get("checkpoint") is not None:
             require_file(task.checkpoint, "task.checkpoint", "checkpoint")

@@ -111,6 +111,7 @@ class DataConfig(Section):
     on_missing: OnMissing
     drop_duplicates: StrictBool
     num_folds: Int(2)
+    test_fraction: Number(0, 1, open_high=True)
     split_seed: StrictInt
     split: Split
     image_size: Int(32, 4096)
@@ -310,6 +311,7 @@ class SelectFoldsTask(Section):
     runs: TextOrTexts | None
     rule: SelectionRule
     selected_dir: Text
+    latest: Text | None
     link: StrictBool
     wandb: Auto | StrictBool
 
@@ -352,7 +354,15 @@ class DashboardTask(Section):
     offline: Auto | StrictBool
 
 
-EvaluateTask = Annotated[SelectFoldsTask | ClassifyTask | DeceptionTask | DashboardTask, Field(discriminator="name")]
+class TestTask(Section):
+    name: Literal["test"]
+    checkpoint: Text | None
+    threshold: Share | None
+    batch_size: Int(1, 4096)
+
+
+EvaluateTask = Annotated[SelectFoldsTask | ClassifyTask | DeceptionTask | DashboardTask | TestTask,
+                         Field(discriminator="name")]
 
 
 class EvaluateConfig(OpenSection):

@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 from vangogh_lightning.config.schema import Source, Split, choices
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data.datasets import IndexedImages
-from vangogh_lightning.data.folds import check_fold, shuffled_kfold, stratified_folds
+from vangogh_lightning.data.folds import check_fold, held_out_test, shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
 from vangogh_lightning.data.synthetic import synthetic_index
 from vangogh_lightning.data.transforms import eval_transform, train_transform
@@ -76,6 +76,7 @@ class VanGoghDataModule(L.LightningDataModule):
         max_decode_side: int | None = 512,
         max_image_pixels: int | None = None,
         validation_cache: bool | str | None = True,
+        test_fraction: float = 0.0,
     ):
         super().__init__()
         if source not in choices(Source):  # the index builder below dispatches on it
@@ -86,6 +87,7 @@ class VanGoghDataModule(L.LightningDataModule):
         self._index: pd.DataFrame | None = None
         self._listed_rows = 0  # rows the source listed, before validation dropped any
         self._folds: np.ndarray | None = None
+        self._test_index: pd.DataFrame | None = None  # rows held out from every fold (data.test_fraction)
         self.train_set: IndexedImages | None = None
         self.val_set: IndexedImages | None = None
 
@@ -105,6 +107,10 @@ class VanGoghDataModule(L.LightningDataModule):
         if self._index is None:
             self._index = self._build_index()
             hp = self.hparams
+            if hp.test_fraction > 0:
+                groups = self._index["group"].to_numpy() if "group" in self._index else None
+                held = held_out_test(self._index["label"].to_numpy(), hp.test_fraction, hp.split_seed, groups)
+                self._test_index, self._index = self._index[held], self._index[~held]
             if hp.split == "kfold":
                 self._folds = shuffled_kfold(self._index["row"].to_numpy(), self._listed_rows, hp.num_folds,
                                              hp.split_seed)
@@ -137,6 +143,21 @@ class VanGoghDataModule(L.LightningDataModule):
         clean, report = validate_index(frame, hp.on_missing, hp.drop_duplicates, hp.max_image_pixels, cache)
         print(report.summary())
         return clean
+
+    def test_rows(self) -> pd.DataFrame:
+        """The rows held out for testing (``data.test_fraction``): in no fold's training or validation."""
+        _ = self.index
+        if self._test_index is None:
+            raise UserError("data.test_fraction=0: this data has no held-out test split; train with "
+                            "data.test_fraction=0.15 (for example) to keep one")
+        return self._test_index
+
+    def test_dataloader(self) -> DataLoader:
+        """The held-out test images with the validation transform, in :meth:`test_rows` order."""
+        hp = self.hparams
+        dataset = IndexedImages(self.test_rows(), eval_transform(hp.image_size), render_size=hp.synthetic_render_size,
+                                max_side=hp.max_decode_side, max_pixels=hp.max_image_pixels)
+        return self._loader(dataset, train=False)
 
     def fold_of_each_sample(self) -> np.ndarray:
         """Fold number of every row of :attr:`index`."""
@@ -202,8 +223,9 @@ class VanGoghDataModule(L.LightningDataModule):
     def describe(self) -> str:
         """One line about the current fold's split."""
         train, val = self.split(self.fold)
+        held = f"; {len(self._test_index)} held out for testing" if self._test_index is not None else ""
         return (
-            f"fold {self.fold}/{self.hparams.num_folds - 1}: {len(train)} train "
+            f"fold {self.fold}/{self.hparams.num_folds - 1}{held}: {len(train)} train "
             f"({int(train['label'].sum())} positive), {len(val)} val ({int(val['label'].sum())} positive)"
         )
 

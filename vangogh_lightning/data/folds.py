@@ -46,6 +46,29 @@ def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.n
     return np.array([fold_of_group[g] for g in groups.tolist()], dtype=int)
 
 
+def held_out_test(labels: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
+    """A boolean mask of the rows held out for testing: ``fraction`` of each class (at least one image of
+    each), drawn with ``seed``, copies of one painting (``groups``) always on the same side.
+
+    Drawn from its own random stream, so the folds built on the other rows do not depend on it."""
+    labels = np.asarray(labels)
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    _, first = np.unique(groups, return_index=True)
+    group_ids = groups[np.sort(first)]
+    group_labels = np.array([labels[groups == g].max() for g in group_ids])
+    rng = np.random.default_rng([seed, 0x7E57])  # ("test"): not the stream the folds draw from
+    chosen: list[int] = []
+    for cls in (0, 1):
+        members = np.flatnonzero(group_labels == cls)
+        count = max(1, round(fraction * len(members)))
+        if count >= len(members):
+            name = "positive (Van Gogh)" if cls == 1 else "negative"
+            raise UserError(f"data.test_fraction={fraction}: only {len(members)} {name} image(s), too few to hold "
+                            "any out for testing and train on the rest; add images or set data.test_fraction=0")
+        chosen += group_ids[rng.choice(members, size=count, replace=False)].tolist()
+    return np.isin(groups, chosen)
+
+
 def shuffled_kfold(rows: np.ndarray, total: int, num_folds: int, seed: int) -> np.ndarray:
     """The report's split: scikit-learn's ``KFold(num_folds, shuffle=True, random_state=seed)``.
 

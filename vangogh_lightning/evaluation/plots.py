@@ -84,3 +84,40 @@ def plot_threshold_curves(curves: pd.DataFrame, kinds: dict[str, str], threshold
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
+
+
+def plot_roc_pr(curve_sets: dict[str, dict[str, tuple[list[float], list[float]]]], title: str, path: Path) -> Path:
+    """ROC (left) and precision-recall (right) curves, one line per named set (a fold, a test split);
+    each set's ``{"roc": (fpr, tpr), "pr": (recall, precision)}`` as :func:`held_out_test.curves` gives."""
+    fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.2))
+    for i, (name, curve) in enumerate(curve_sets.items()):
+        roc.plot(*curve["roc"], color=f"C{i % 10}", label=name, drawstyle="steps-post")
+        pr.plot(*curve["pr"], color=f"C{i % 10}", label=name)
+    roc.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    for ax, (x, y, kind) in zip((roc, pr), (("false positive rate", "true positive rate", "ROC"),
+                                            ("recall", "precision", "precision-recall"))):
+        ax.set(title=f"{title}: {kind}", xlabel=x, ylabel=y, xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right" if kind == "ROC" else "lower left")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
+
+
+def plot_confusion(counts: dict[str, dict[str, int]], path: Path) -> Path:
+    """One 2x2 confusion matrix per named set (``{"tn", "fp", "fn", "tp"}``), counts and row shares shown."""
+    fig, axes = plt.subplots(1, len(counts), figsize=(3.6 * len(counts), 3.4), squeeze=False)
+    for ax, (name, c) in zip(axes[0], counts.items()):
+        grid = np.array([[c["tn"], c["fp"]], [c["fn"], c["tp"]]], dtype=float)
+        shares = grid / np.maximum(grid.sum(axis=1, keepdims=True), 1)
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for (r, k), value in np.ndenumerate(grid):
+            ax.text(k, r, f"{int(value)}\n{shares[r, k]:.0%}", ha="center", va="center",
+                    color="white" if shares[r, k] > 0.5 else "black", fontsize=9)
+        ax.set(title=name, xticks=[0, 1], yticks=[0, 1], xticklabels=["other", "Van Gogh"],
+               yticklabels=["other", "Van Gogh"], xlabel="predicted", ylabel="painted by")
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path

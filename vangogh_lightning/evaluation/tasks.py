@@ -1,4 +1,4 @@
-"""evaluate.py sub-tasks: select_folds, classify, deception, dashboard."""
+"""evaluate.py sub-tasks: select_folds, classify, deception, dashboard, test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 from omegaconf import DictConfig
 
 from vangogh_lightning.config.entry import checked
-from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.atomic import atomic_link, atomic_write_text
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images, refuse_overwrite
 from vangogh_lightning.core.locks import LOCK_FILE, exclusive
@@ -20,7 +20,7 @@ from vangogh_lightning.evaluation.deception import JUDGES
 from vangogh_lightning.evaluation.evidence import evidence_layer, explain_files, save_evidence
 from vangogh_lightning.evaluation.evidence_files import EVIDENCE_INDEX
 from vangogh_lightning.evaluation.fold_runs import find_fold_runs
-from vangogh_lightning.evaluation.plots import plot_fold_curves
+from vangogh_lightning.evaluation.plots import plot_fold_curves, plot_roc_pr
 from vangogh_lightning.evaluation.selected_checkpoint import write_selected
 from vangogh_lightning.evaluation.selection import best_epochs, choose_model, missing_folds, select_fold, summarise
 from vangogh_lightning.evaluation.table_one import build_table_one, output_files, write_table_one
@@ -101,7 +101,22 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
             print(f"{backbone}: W&B run of fold {pick['fold']} tagged 'selected'")
         print(f"{backbone}: selected fold {pick['fold']} -> {target} ({how}); curves in "
               f"{out_dir / f'curves_{backbone}.png'}")
+    if task.get("latest"):
+        point_latest_at(selected_dir, Path(task.latest))
     return chosen
+
+
+def point_latest_at(selected_dir: Path, latest: Path) -> None:
+    """Make ``latest`` (``task.latest``) a symlink to this selection's folder. Each selection keeps its
+    own folder; only the link moves, so nothing of an earlier selection is replaced."""
+    if latest.absolute() == selected_dir.absolute():
+        return
+    if latest.exists() and not latest.is_symlink():
+        print(f"note: {latest} is a folder of its own (an earlier version's selection), left as it is; "
+              f"this selection is in {selected_dir} (task.latest=null stops this note)")
+        return
+    atomic_link(selected_dir, latest, symbolic=True)
+    print(f"{latest} -> {selected_dir} (the newest selection)")
 
 
 def classify(cfg: DictConfig) -> pd.DataFrame:
@@ -151,7 +166,30 @@ def dashboard(cfg: DictConfig) -> str:
     return build_dashboard(task.project, task.entity, task.title, task.offline, Path(cfg.out_dir), task.runs)
 
 
-TASKS = {"select_folds": select_folds, "classify": classify, "deception": deception, "dashboard": dashboard}
+def held_out_test(cfg: DictConfig) -> dict:
+    """A classifier on the test split its training run held out (``data.test_fraction``): metrics as
+    JSON, predictions as CSV, ROC and precision-recall curves as PNG."""
+    from vangogh_lightning.evaluation.held_out_test import curves, score_test_split
+
+    task = cfg.task
+    if task.checkpoint is None:
+        raise UserError("task.checkpoint is not set; pass a .ckpt of train.py whose run set data.test_fraction")
+    out = Path(cfg.out_dir)
+    files = {"metrics": out / "test_metrics.json", "predictions": out / "test_predictions.csv",
+             "curves": out / "test_curves.png"}
+    refuse_overwrite(files.values(), cfg.overwrite)
+    summary, predictions = score_test_split(task.checkpoint, task.batch_size, task.threshold, cfg.device)
+    atomic_write_text(predictions.to_csv(index=False), files["predictions"])
+    plot_roc_pr({f"test split ({summary['images']} images)": curves(predictions)},
+                f"{summary['backbone']} on its held-out test split", files["curves"])
+    atomic_write_text(json.dumps(summary, indent=2), files["metrics"])
+    print(to_markdown(pd.DataFrame([{k: v for k, v in summary.items() if k != "checkpoint"}])))
+    print(f"wrote {', '.join(str(p) for p in files.values())}")
+    return summary
+
+
+TASKS = {"select_folds": select_folds, "classify": classify, "deception": deception, "dashboard": dashboard,
+         "test": held_out_test}
 
 
 @checked("evaluate")

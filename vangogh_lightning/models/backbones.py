@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from torchvision import models
 
 from vangogh_lightning.config.schema import BackboneName, choices
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.core.torch_files import load_torch_file
+from vangogh_lightning.core.torch_files import load_torch_file, require_file
 
 # name -> (torchvision builder, its ImageNet weights), for every backbone the config allows.
 BACKBONES = {name: (models.get_model_builder(name), models.get_model_weights(name).IMAGENET1K_V1)
@@ -63,6 +64,16 @@ def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "
             f"could not get ImageNet weights for {name} ({type(exc).__name__}: {exc}); offline? "
             f"{_offline_help(name, key)}"
         ) from None
+
+
+def ensure_imagenet_weights(name: str, weights_path: str | None = None, key: str = "model.weights_path") -> None:
+    """Fail now, not after the data is read, when ``name``'s ImageNet weights cannot be had: a missing
+    ``weights_path``, or an empty hub cache where the download fails (offline)."""
+    if weights_path is not None:
+        require_file(weights_path, key, "weights file", _offline_help(name, key))
+    elif not weights_cache_path(name).is_file():
+        with contextlib.redirect_stderr(io.StringIO()):  # (torch's "Downloading: ..." line, before it fails offline)
+            load_imagenet_state(name, None, key)  # downloads into the cache, or says how to supply the file
 
 
 def _load_weights(module: nn.Module, state: dict[str, torch.Tensor], name: str, weights_path: str | None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import logging
 import shlex
 import signal
 import subprocess
@@ -63,9 +64,21 @@ def best_parameters(search_dir: Path, backbone: str) -> list[str]:
         return []
     best = (yaml.safe_load(path.read_text()) or {}).get(backbone)
     if not best:
-        print(f"[study] note: the search has no completed {backbone} trial; training {backbone} with its defaults")
+        say(f"[study] note: the search has no completed {backbone} trial; training {backbone} with its defaults")
         return []
     return [f"{key}={value}" for key, value in best["params"].items() if key != "model"]
+
+
+def say(line: str) -> None:
+    """Print ``line`` and write it to the study's log file (``<hydra run dir>/study.log``).
+
+    The console gets the line as it is (users and tests read it so); the file gets it through Hydra's
+    file handler, with its time stamp, so study.log holds the steps, their commands and timings."""
+    print(line, flush=True)
+    record = logging.LogRecord(__name__, logging.INFO, __file__, 0, line, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def exclusive(out: Path) -> contextlib.AbstractContextManager[None]:
@@ -155,7 +168,7 @@ class Study:
                 lambda run=run: (run / CV_SUMMARY).is_file()))
         runs = [str(self.train_dir(b)) for b in cfg.backbones]
         selection = ["task=select_folds", f"task.runs={quote_list(runs)}",
-                     override("task.selected_dir", self.selected_dir), f"task.rule={cfg.rule}",
+                     override("task.selected_dir", self.selected_dir), "task.latest=null", f"task.rule={cfg.rule}",
                      override("out_dir", self.out / "selection"), "overwrite=true", *self.common_overrides()]
         steps.append(Step("select folds", "evaluate.py", lambda: selection,
                           lambda: all((self.selected_dir / f"{b}.json").is_file() for b in cfg.backbones)
@@ -238,22 +251,25 @@ class Study:
 
     def _run(self) -> Path:
         started = time.perf_counter()
-        for step in self.steps():
+        steps = self.steps()
+        say(f"[study] {len(steps)} steps in {self.out}: {', '.join(step.name for step in steps)}")
+        for step in steps:
             if step.done():
-                print(f"[study] {step.name}: already done, skipped")
+                say(f"[study] {step.name}: already done, skipped")
                 continue
             args = step.args()
-            print(f"[study] {step.name}: python {step.script} {shlex.join(args)}", flush=True)
+            say(f"[study] {step.name}: python {step.script} {shlex.join(args)}")
             t0 = time.perf_counter()
             code = run_child([sys.executable, str(ROOT / step.script), *args])
             if code != 0:
+                say(f"[study] {step.name}: failed after {time.perf_counter() - t0:.0f} s (exit status {code})")
                 raise UserError(f"study step '{step.name}' failed (exit status {code}, its message is above); fix it "
                                 "and run the same command again: finished steps are skipped")
-            print(f"[study] {step.name}: {time.perf_counter() - t0:.0f} s", flush=True)
+            say(f"[study] {step.name}: {time.perf_counter() - t0:.0f} s")
         from vangogh_lightning.study.report_html import write_report
 
         report = write_report(self.out, list(self.cfg.backbones), self.styles, OmegaConf.to_container(self.cfg))
-        print(f"[study] done in {time.perf_counter() - started:.0f} s; open {report}")
+        say(f"[study] done in {time.perf_counter() - started:.0f} s; open {report}")
         return report
 
 

@@ -32,6 +32,7 @@ from vangogh_lightning.core.locks import LOCK_FILE, exclusive
 from vangogh_lightning.core.torch_files import check_checkpoint_file
 from vangogh_lightning.core.wandb_mode import check_wandb_key, uses_wandb
 from vangogh_lightning.data.datamodule import VanGoghDataModule
+from vangogh_lightning.models.backbones import ensure_imagenet_weights
 from vangogh_lightning.training.callbacks import BestMetrics, fold_callbacks, tracked_best, writes_checkpoints
 from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.training.loggers import build_loggers, finish_wandb, flat_config, log_group_summary
@@ -224,7 +225,14 @@ def cv_statistics(summaries: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def check_train_files(cfg: DictConfig) -> None:
-    """What the keys' check could not see without torch and W&B: a resume checkpoint's content, the W&B key."""
+    """What the keys' check could not see without torch and W&B, before the data is read: a GPU asked for
+    where there is none, ImageNet weights that cannot be had, a resume checkpoint's content, the W&B key."""
+    accelerator = str(cfg.trainer.get("accelerator", "auto"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(f"trainer.accelerator={accelerator}: no CUDA GPU is visible here; use trainer=cpu, or "
+                        "trainer.accelerator=auto to use a GPU only where there is one")
+    if cfg.model.pretrained:
+        ensure_imagenet_weights(cfg.model.backbone, cfg.model.get("weights_path"))
     if cfg.get("ckpt_path") not in (None, "last"):
         check_checkpoint_file(cfg.ckpt_path, "ckpt_path")
     if uses_wandb(cfg.logger):
