@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -242,3 +243,30 @@ def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path):
                               f"hydra.run.dir={tmp_path / 'eval2'}"], cwd=ROOT, capture_output=True, text=True,
                              timeout=300)
     assert refused.returncode == 2 and "its run held no test split out (data.test_fraction=0" in refused.stderr
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_roc_and_pr_curves_are_torchmetrics_points_without_torch(seed):
+    import torch
+    from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc
+
+    from vangogh_lightning.evaluation.curves import roc_pr
+
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, 60)
+    probs = np.round(rng.random(60), 1)  # ties: one point per distinct threshold
+    ours = roc_pr(probs, labels)
+    fpr, tpr, _ = binary_roc(torch.tensor(probs), torch.tensor(labels))
+    precision, recall, _ = binary_precision_recall_curve(torch.tensor(probs), torch.tensor(labels))
+    assert ours["roc"][0] == pytest.approx(fpr.tolist()) and ours["roc"][1] == pytest.approx(tpr.tolist())
+    assert ours["pr"][0] == pytest.approx(recall.tolist()) and ours["pr"][1] == pytest.approx(precision.tolist())
+
+
+def test_a_perfect_and_a_useless_classifier_have_the_known_curves():
+    from vangogh_lightning.evaluation.curves import roc_pr
+
+    perfect = roc_pr(np.array([0.9, 0.8, 0.2, 0.1]), np.array([1, 1, 0, 0]))
+    assert perfect["roc"] == ([0.0, 0.0, 0.0, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0, 1.0])
+    assert np.trapezoid(perfect["roc"][1], perfect["roc"][0]) == 1.0
+    constant = roc_pr(np.full(4, 0.5), np.array([1, 0, 1, 0]))
+    assert constant["roc"] == ([0.0, 1.0], [0.0, 1.0]) and constant["pr"] == ([1.0, 0.0], [0.5, 1.0])

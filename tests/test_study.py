@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 
 from tests.conftest import ROOT
@@ -97,9 +98,10 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
     out, _ = quick_study
     dom = rendered_dom(out / "report.html", tmp_path)
     loaded, total = map(int, re.search(r'data-images="(\d+)/(\d+)"', dom).groups())
-    # curves per backbone + the threshold curve + (content, style, two results) per stylized content
+    # curves per backbone + its out-of-fold ROC/PR and confusion pictures + the threshold curve
+    # + (content, style, two results) per stylized content
     # + the evidence maps: per content, the content and each judge's map of it and of both results
-    assert total == 2 + 1 + 2 * 4 + 2 * (1 + 2 + 2 * 2) and loaded == total
+    assert total == 2 + 2 * 2 + 1 + 2 * 4 + 2 * (1 + 2 + 2 * 2) and loaded == total
     found = tables(dom)
     deception = next(t for t in found if t[0][0] == "condition")
     numbers = pd.read_csv(out / "deception" / "deception.csv").set_index(["condition", "set"])
@@ -121,6 +123,15 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
     for backbone, table in zip(BACKBONES, cv_tables):
         rows = selection[selection["backbone"] == backbone]
         assert [r[2] for r in table[1:3]] == [f"{v:.4f}" for v in rows["auroc"]]
+    # the resolved training settings beside the report's, and links to what the runs kept
+    settings = {row[0]: row[1:] for row in next(t for t in found if t[0][0] == "setting")}
+    trained = {b: yaml.safe_load((out / "train" / b / "config_resolved.yaml").read_text()) for b in BACKBONES}
+    assert settings["data.image_size"][:2] == [str(trained[b]["data"]["image_size"]) for b in BACKBONES]
+    assert settings["data.batch_size"][2] == "4" and settings["trainer.max_epochs"][2] == "13"  # the report's
+    assert not any("${" in cell for row in settings.values() for cell in row)
+    for href in re.findall(r'href="([^"]+)"', dom):
+        assert (out / href).exists(), href
+    assert dom.count("best.ckpt</a>") == 2 * 2 and dom.count("selected checkpoint</a>") == 2
     grid = next(t for t in found if t[0][:2] == ["content", "style"])
     assert len(grid) == 1 + 2 and all("vgg19:" in cell and "alexnet:" in cell for row in grid[1:] for cell in row[2:])
     png = screenshot(out / "report.html", tmp_path / "report.png")

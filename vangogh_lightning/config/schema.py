@@ -202,7 +202,7 @@ def fold_problem(fold: Any, num_folds: int) -> str | None:
             f"allows fold=0..{num_folds - 1}")
 
 
-class TrainConfig(OpenSection):
+class TrainConfig(Section):
     task_name: Text
     tags: list[Text]
     extras: ExtrasConfig

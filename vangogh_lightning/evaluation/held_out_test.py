@@ -12,7 +12,6 @@ from typing import Any
 import lightning as L
 import pandas as pd
 import torch
-from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc
 
 from vangogh_lightning.core.devices import pick_device, trainer_device
 from vangogh_lightning.core.errors import UserError
@@ -56,12 +55,3 @@ def score_test_split(checkpoint: str | Path, batch_size: int, threshold: float |
     predictions["p_van_gogh"] = probabilities.numpy()
     predictions["predicted"] = (predictions["p_van_gogh"] >= threshold).astype(int)
     return summary, predictions
-
-
-def curves(predictions: pd.DataFrame) -> dict[str, tuple[list[float], list[float]]]:
-    """The ROC curve (false, true positive rate) and precision-recall curve (recall, precision)."""
-    p = torch.as_tensor(predictions["p_van_gogh"].to_numpy(), dtype=torch.float32)
-    y = torch.as_tensor(predictions["label"].to_numpy(), dtype=torch.long)
-    fpr, tpr, _ = binary_roc(p, y)
-    precision, recall, _ = binary_precision_recall_curve(p, y)
-    return {"roc": (fpr.tolist(), tpr.tolist()), "pr": (recall.tolist(), precision.tolist())}

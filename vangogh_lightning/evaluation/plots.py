@@ -88,7 +88,7 @@ def plot_threshold_curves(curves: pd.DataFrame, kinds: dict[str, str], threshold
 
 def plot_roc_pr(curve_sets: dict[str, dict[str, tuple[list[float], list[float]]]], title: str, path: Path) -> Path:
     """ROC (left) and precision-recall (right) curves, one line per named set (a fold, a test split);
-    each set's ``{"roc": (fpr, tpr), "pr": (recall, precision)}`` as :func:`held_out_test.curves` gives."""
+    each set's ``{"roc": (fpr, tpr), "pr": (recall, precision)}`` as :func:`curves.roc_pr` gives."""
     fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.2))
     for i, (name, curve) in enumerate(curve_sets.items()):
         roc.plot(*curve["roc"], color=f"C{i % 10}", label=name, drawstyle="steps-post")

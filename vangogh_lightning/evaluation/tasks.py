@@ -169,7 +169,8 @@ def dashboard(cfg: DictConfig) -> str:
 def held_out_test(cfg: DictConfig) -> dict:
     """A classifier on the test split its training run held out (``data.test_fraction``): metrics as
     JSON, predictions as CSV, ROC and precision-recall curves as PNG."""
-    from vangogh_lightning.evaluation.held_out_test import curves, score_test_split
+    from vangogh_lightning.evaluation.curves import curves
+    from vangogh_lightning.evaluation.held_out_test import score_test_split
 
     task = cfg.task
     if task.checkpoint is None:

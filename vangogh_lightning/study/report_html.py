@@ -17,10 +17,12 @@ from vangogh_lightning.config.schema import BACKBONE_TITLES
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.evaluation.comparisons import fold_spread
+from vangogh_lightning.evaluation.curves import curves
 from vangogh_lightning.evaluation.deception import JUDGES, shares_as_text
 from vangogh_lightning.evaluation.deception_report import INTERVAL_NAMES
 from vangogh_lightning.evaluation.evidence_files import EVIDENCE_INDEX, PANEL
 from vangogh_lightning.evaluation.oof_tables import artists_taken_for_van_gogh, confusion
+from vangogh_lightning.evaluation.plots import plot_confusion, plot_roc_pr
 from vangogh_lightning.evaluation.selection import summarise
 from vangogh_lightning.style.records import finished_records
 from vangogh_lightning.training.run_folder import OOF_FILE
@@ -113,12 +115,79 @@ def _out_of_fold(out: Path, backbones: list[str]) -> str:
         taken = artists_taken_for_van_gogh(pd.concat(frames, ignore_index=True))
         parts.append(f"<h3>{backbone}</h3><p>Confusion matrix per fold (true → predicted, threshold of the "
                      "model):</p>" + _table(confusions))
+        named = {f"fold {int(f['fold'].iloc[0])} ({len(f)} images)": f for f in frames}
+        figures = out / "selection"
+        roc_pr = plot_roc_pr({name: curves(f) for name, f in named.items()}, f"{backbone}, out of fold",
+                             figures / f"oof_roc_pr_{backbone}.png")
+        pictured = plot_confusion({name: confusion(f) for name, f in named.items()},
+                                  figures / f"oof_confusion_{backbone}.png")
+        parts.append(f'<figure>{_img(roc_pr, f"{backbone} ROC and PR curves", 1100)}<figcaption>{backbone}: ROC '
+                     "and precision-recall curves of each fold's out-of-fold predictions</figcaption></figure>"
+                     f'<figure>{_img(pictured, f"{backbone} confusion matrices", 1100)}<figcaption>{backbone}: '
+                     "each fold's confusion matrix (counts, and shares of each true class)</figcaption></figure>")
         if taken.empty:
             parts.append('<p class="note">No painting by another artist was taken for Van Gogh.</p>')
         else:
             parts.append("<p>Artists most often taken for Van Gogh (all folds):</p>"
                          + _table(taken, floatfmt="{:.0%}"))
     return "".join(parts) or '<p class="note">No out-of-fold predictions.</p>'
+
+
+# The training settings the page lists per backbone, as resolved for its run (config_resolved.yaml).
+SHOWN_SETTINGS = ("model.lr", "model.weight_decay", "model.trainable_feature_modules",
+                  "model.trainable_classifier_layers", "model.pos_weight", "model.pretrained", "data.image_size",
+                  "data.batch_size", "data.num_folds",
+                  "data.split", "data.split_seed", "data.drop_duplicates", "data.test_fraction", "trainer.max_epochs",
+                  "trainer.precision", "callbacks.early_stopping.patience", "monitor.metric", "seed")
+REPORT_PRESET = Path(__file__).resolve().parents[2] / "conf" / "experiment" / "report_reproduction.yaml"
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(tree, dict):
+        return {prefix: tree}
+    return {k: v for key, value in tree.items() if key != "defaults"
+            for k, v in _flat(value, f"{prefix}.{key}" if prefix else str(key)).items()}
+
+
+def _training_settings(out: Path, backbones: list[str]) -> str:
+    """Each backbone's resolved training settings beside the report's (``experiment=report_reproduction``
+    sets them), and links to its run folder, checkpoints and W&B runs."""
+    import yaml
+
+    report = _flat(yaml.safe_load(REPORT_PRESET.read_text())) if REPORT_PRESET.is_file() else {}
+    columns, links = {}, []
+    for backbone in backbones:
+        run = out / "train" / backbone
+        resolved = run / "config_resolved.yaml"
+        if not resolved.is_file():
+            continue
+        config = yaml.safe_load(resolved.read_text()) or {}
+        flat = _flat(config)
+        columns[backbone] = [flat.get(key, "") for key in SHOWN_SETTINGS]
+        folds = sorted(run.glob("fold_*/summary.json"))
+        project = next((e.get("project") for e in (config.get("logger") or {}).values()
+                        if isinstance(e, dict) and "Wandb" in str(e.get("_target_", ""))), None)
+        items = [f'<a href="{html.escape(run.relative_to(out).as_posix())}/">{backbone} run folder</a>']
+        if (out / "selected" / f"{backbone}.ckpt").is_file():
+            items.append(f'<a href="selected/{backbone}.ckpt">selected checkpoint</a>')
+        for summary in folds:
+            fold_dir = summary.parent
+            best = json.loads(summary.read_text()).get("best_checkpoint")
+            if best:
+                href = (fold_dir / best).relative_to(out).as_posix()
+                items.append(f'<a href="{html.escape(href)}">{fold_dir.name} best.ckpt</a>')
+            if project and (fold_dir / "wandb_run_id").is_file():
+                items.append(f"{fold_dir.name}: W&amp;B run <code>{html.escape(project)}/"
+                             f"{html.escape((fold_dir / 'wandb_run_id').read_text().strip())}</code>")
+        links.append(f"<li>{backbone}: {' · '.join(items)}</li>")
+    if not columns:
+        return '<p class="note">No finished training run.</p>'
+    frame = pd.DataFrame({"setting": SHOWN_SETTINGS, **{b: [str(v) for v in vals] for b, vals in columns.items()},
+                          "the report (experiment=report_reproduction)": [str(report.get(k, ""))
+                                                                          for k in SHOWN_SETTINGS]})
+    return ("<p>As each backbone was trained (every <code>${...}</code> resolved); the last column is the "
+            "report's value where the reproduction preset sets one.</p>" + _table(frame, floatfmt="{:g}")
+            + "<ul>" + "".join(links) + "</ul>")
 
 
 MAX_SETS_IN_ONE_TABLE = 7  # more columns than this do not fit the page: transfers and controls apart
@@ -249,6 +318,7 @@ def write_report(out: Path, backbones: list[str], styles: list[Path], config: di
 <h2>3. Deception rate (the report's Table 1)</h2>{_deception(out)}
 <h2>4. Stylized images and both classifiers' verdicts</h2>{_grid(out, backbones, styles)}
 <h2>5. Where each judge sees Van Gogh</h2>{_evidence(out, backbones, styles)}
+<h2>6. Training settings and files</h2>{_training_settings(out, backbones)}
 <h2>Settings</h2><details><summary>study configuration</summary><pre>{settings}</pre></details>"""
     page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Van Gogh study report</title>'
             f"<style>{STYLE}</style></head><body>{body}</body></html>")
