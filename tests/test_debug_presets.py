@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pandas as pd
@@ -64,3 +65,9 @@ def test_profiler_writes_where_the_time_of_a_step_goes(tmp_path):
     train(compose_cfg("train", [*TINY, "debug=profiler", "fold=0"], tmp_path))
     report = (tmp_path / "fold_0" / "fit-profile.txt").read_text()
     assert "run_training_epoch" in report and "SingleDeviceStrategy.training_step" in report
+
+
+def test_the_default_preset_trains_one_short_epoch_and_records_it(tmp_path):
+    train(compose_cfg("train", [*TINY, "debug=default", "fold=0"], tmp_path))
+    summary = json.loads((tmp_path / "fold_0" / "summary.json").read_text())
+    assert summary["epochs"] == 1 and len(pd.read_csv(tmp_path / "fold_0" / "oof_predictions.csv")) == 2 * 4

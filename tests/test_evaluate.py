@@ -210,7 +210,7 @@ def test_two_selections_each_keep_their_own_folder_and_latest_points_at_the_newe
 
 
 @pytest.mark.slow
-def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path):
+def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, cv_run):
     import subprocess
     import sys
 
@@ -235,11 +235,9 @@ def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path):
     assert metrics["test/auroc"] == pytest.approx(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)))
     assert metrics["test/acc"] == pytest.approx((predictions["predicted"] == predictions["label"]).mean())
     assert (tmp_path / "eval" / "test_curves.png").stat().st_size > 10_000
-    # a checkpoint of a run without a held-out split: one line saying how to get one
-    plain = run.parent / "plain"
-    train(compose_cfg("train", [*TINY_TRAIN, "data.num_folds=2", "fold=0", "trainer.max_epochs=1"], plain))
-    refused = subprocess.run([sys.executable, "evaluate.py", "task=test",
-                              f"task.checkpoint={plain / 'fold_0' / 'checkpoints' / 'best.ckpt'}",
+    # a checkpoint of a run without a held-out split (the shared CV run): one line saying how to get one
+    plain = next(cv_run.glob("job0/fold_0/checkpoints/best.ckpt"))
+    refused = subprocess.run([sys.executable, "evaluate.py", "task=test", f"task.checkpoint={plain}",
                               f"hydra.run.dir={tmp_path / 'eval2'}"], cwd=ROOT, capture_output=True, text=True,
                              timeout=300)
     assert refused.returncode == 2 and "its run held no test split out (data.test_fraction=0" in refused.stderr

@@ -143,10 +143,10 @@ def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path):
     args = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.synthetic_count=24",
             "data.image_size=64", "callbacks.early_stopping=null", "trainer.enable_progress_bar=false",
             "checkpoints.keep_last=true"]
-    first = subprocess.run([sys.executable, "train.py", *args, "trainer.max_epochs=1",
+    first = subprocess.run([sys.executable, "train.py", *args, "trainer.max_epochs=2",  # killed after epoch 1
+                            "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=1",
                             f"hydra.run.dir={tmp_path / 'old'}"], cwd=ROOT, capture_output=True, text=True)
-    assert first.returncode == 0, first.stderr[-2000:]
-    (tmp_path / "old" / "fold_0" / "summary.json").unlink()  # as if killed after its first epoch
+    assert first.returncode == -9, first.stderr[-2000:]
     shutil.move(tmp_path / "old", tmp_path / "moved")
     again = subprocess.run([sys.executable, "train.py", *args, "trainer.max_epochs=2", "ckpt_path=last",
                             f"hydra.run.dir={tmp_path / 'moved'}"], cwd=ROOT, capture_output=True, text=True)

@@ -45,7 +45,7 @@ def test_the_study_refuses_it_and_saves_no_trace_of_it(tmp_path, shared_data):
     assert proc.returncode == 2 and SECRET not in proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("error: search_overrides: hydra.sweeper.storage holds a")
     saved = list(out.rglob("*"))
-    assert any(p.name == "overrides.yaml" for p in saved)  # the study's own records are under out_dir
+    assert not list(out.glob("logs/study-*"))  # the refused command's run folder (Hydra's records) is gone
     assert all(SECRET not in p.read_text() for p in saved if p.is_file())
 
 

@@ -122,6 +122,7 @@ class DataConfig(Section):
     max_decode_side: Int(32) | None
     max_image_pixels: Int(1)
     validation_cache: StrictBool | Text
+    input_cache: StrictBool | Text
     synthetic_count: Int(4)
     synthetic_positive_share: Share
     synthetic_render_size: Int(16, 4096)

@@ -46,7 +46,7 @@ def apply_extras(cfg: Any) -> None:
     config (Hydra's own section left out) as a YAML tree."""
     from omegaconf import OmegaConf
 
-    extras = cfg.get("extras") or {}
+    extras = (cfg.get("extras") if cfg is not None else None) or {}
     if extras.get("ignore_warnings"):
         warnings.filterwarnings("ignore")
     if extras.get("print_config"):

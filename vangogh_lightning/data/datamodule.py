@@ -18,6 +18,7 @@ from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data.datasets import IndexedImages
 from vangogh_lightning.data.folds import check_fold, held_out_test, shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
+from vangogh_lightning.data.input_cache import InputCache, default_input_cache_dir
 from vangogh_lightning.data.synthetic import synthetic_index
 from vangogh_lightning.data.transforms import eval_transform, train_transform
 from vangogh_lightning.data.validation_cache import ValidationCache, default_cache_file
@@ -77,6 +78,7 @@ class VanGoghDataModule(L.LightningDataModule):
         max_image_pixels: int | None = None,
         validation_cache: bool | str | None = True,
         test_fraction: float = 0.0,
+        input_cache: bool | str = False,
     ):
         super().__init__()
         if source not in choices(Source):  # the index builder below dispatches on it
@@ -88,6 +90,7 @@ class VanGoghDataModule(L.LightningDataModule):
         self._listed_rows = 0  # rows the source listed, before validation dropped any
         self._folds: np.ndarray | None = None
         self._test_index: pd.DataFrame | None = None  # rows held out from every fold (data.test_fraction)
+        self._cache: InputCache | None = None
         self.train_set: IndexedImages | None = None
         self.val_set: IndexedImages | None = None
 
@@ -154,10 +157,8 @@ class VanGoghDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> DataLoader:
         """The held-out test images with the validation transform, in :meth:`test_rows` order."""
-        hp = self.hparams
-        dataset = IndexedImages(self.test_rows(), eval_transform(hp.image_size), render_size=hp.synthetic_render_size,
-                                max_side=hp.max_decode_side, max_pixels=hp.max_image_pixels)
-        return self._loader(dataset, train=False)
+        self._cache = self._cache or self.input_cache()
+        return self._loader(self._images(self.test_rows(), eval_transform(self.hparams.image_size)), train=False)
 
     def fold_of_each_sample(self) -> np.ndarray:
         """Fold number of every row of :attr:`index`."""
@@ -184,13 +185,27 @@ class VanGoghDataModule(L.LightningDataModule):
         return (len(train) - pos) / pos
 
     # ----- Lightning hooks -------------------------------------------------------------
+    def input_cache(self) -> InputCache | None:
+        """The decoded-input cache of ``data.input_cache`` (None: off, or generated data with no files)."""
+        hp = self.hparams
+        if not hp.input_cache or hp.source == "synthetic":
+            return None
+        folder = default_input_cache_dir() if hp.input_cache is True else Path(hp.input_cache)
+        return InputCache(folder, hp.image_size, hp.max_decode_side, hp.max_image_pixels)
+
+    def _images(self, rows: pd.DataFrame, transform) -> IndexedImages:
+        hp = self.hparams
+        return IndexedImages(rows, transform, render_size=hp.synthetic_render_size, max_side=hp.max_decode_side,
+                             max_pixels=hp.max_image_pixels, cache=self._cache)
+
     def setup(self, stage: str | None = None) -> None:
         hp = self.hparams
         train, val = self.split(self.fold)
-        sizes = {"render_size": hp.synthetic_render_size, "max_side": hp.max_decode_side,
-                 "max_pixels": hp.max_image_pixels}
-        self.train_set = IndexedImages(train, train_transform(hp.image_size), **sizes)
-        self.val_set = IndexedImages(val, eval_transform(hp.image_size), **sizes)
+        self._cache = self.input_cache()
+        if self._cache is not None:
+            print(self._cache.describe())
+        self.train_set = self._images(train, train_transform(hp.image_size))
+        self.val_set = self._images(val, eval_transform(hp.image_size))
 
     def _loader(self, dataset: IndexedImages, train: bool) -> DataLoader:
         hp = self.hparams
