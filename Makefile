@@ -23,7 +23,7 @@ demo: venv
 # the suite is interpreter start-up and imports of script runs, which overlap well on 2 cores.
 test: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -n 2 --dist loadscope
+	$(PY) -m pytest -q -n 2 --dist loadscope --durations=25
 
 lint: venv
 	$(PY) -m ruff check .

@@ -40,7 +40,8 @@ def test_fdr_runs_one_batch_each_way_and_records_nothing(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_limit_keeps_the_out_of_fold_pass_to_the_validation_limit_and_reports_progress(tmp_path, capsys):
-    train(compose_cfg("train", [*TINY, "debug=limit", "fold=0", "callbacks.log_progress.every_s=0"], tmp_path))
+    train(compose_cfg("train", [*TINY, "debug=limit", "fold=0", "callbacks.log_progress.every_s=0",
+                                "checkpoints.resume_point=false"], tmp_path))
     out = capsys.readouterr().out
     oof = pd.read_csv(tmp_path / "fold_0" / "oof_predictions.csv")
     assert len(oof) == 2 * 4  # limit_val_batches=2 batches of 4, not the fold's 32 images
@@ -54,7 +55,9 @@ def test_limit_keeps_the_out_of_fold_pass_to_the_validation_limit_and_reports_pr
 
 @pytest.mark.slow
 def test_overfit_learns_the_same_batches_until_the_loss_falls(tmp_path):
-    train(compose_cfg("train", [*TINY, "debug=overfit", "trainer.max_epochs=6", "model.lr=1e-3"], tmp_path))
+    # (no checkpoints: a 220 MB AlexNet file per epoch is most of this test's time otherwise)
+    train(compose_cfg("train", [*TINY, "debug=overfit", "trainer.max_epochs=6", "model.lr=1e-3",
+                                "checkpoints.resume_point=false", "callbacks.model_checkpoint=null"], tmp_path))
     (metrics,) = (tmp_path / "fold_0").glob("csv/version_*/metrics.csv")
     losses = pd.read_csv(metrics).dropna(subset=["train/loss"])["train/loss"].tolist()
     assert len(losses) >= 6 and losses[-1] < 0.5 * losses[0], losses

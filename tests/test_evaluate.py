@@ -219,7 +219,8 @@ def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, c
 
     run = tmp_path / "run"
     train(compose_cfg("train", [*TINY_TRAIN, "data.num_folds=2", "fold=0", "data.test_fraction=0.25",
-                                "trainer.max_epochs=2"], run))
+                                "data.synthetic_count=64", "trainer.max_epochs=2", "checkpoints.resume_point=false"],
+                      run))
     ckpt = run / "fold_0" / "checkpoints" / "best.ckpt"
     proc = subprocess.run([sys.executable, "evaluate.py", "task=test", f"task.checkpoint={ckpt}",
                            f"hydra.run.dir={tmp_path / 'eval'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
@@ -227,7 +228,7 @@ def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, c
     metrics = json.loads((tmp_path / "eval" / "test_metrics.json").read_text())
     predictions = pd.read_csv(tmp_path / "eval" / "test_predictions.csv")
     oof = pd.read_csv(run / "fold_0" / "oof_predictions.csv")
-    assert metrics["images"] == len(predictions) == 30 and metrics["positives"] == predictions["label"].sum()
+    assert metrics["images"] == len(predictions) == 16 and metrics["positives"] == predictions["label"].sum()
     assert set(predictions["filename"]).isdisjoint(oof["filename"])  # never validated on (nor trained on)
     from scipy.stats import mannwhitneyu  # AUROC = U / (positives x negatives), computed another way
 
