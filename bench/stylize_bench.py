@@ -215,7 +215,7 @@ def main() -> None:
                       min_scale=args.min_scale, steps=args.max_steps, coarse_steps=args.coarse_steps,
                       optimizer="lbfgs", lr=None, init="content", lbfgs_history=args.lbfgs_history, seed=0,
                       **{f"{k}_weight": v for k, v in WEIGHTS.items()}, loss_normalisation="relative",
-                      progress_bar=False, precision=args.precision, save_every=0),
+                      progress_bar=False, precision=args.precision, save_every=0, judge_weight=0.0),
         load_rgb(style_path, max_side=2 * args.size),
     )
     if device.type == "cuda":
