@@ -8,6 +8,18 @@ from vangogh_lightning.config.schema import fold_problem
 from vangogh_lightning.core.errors import UserError
 
 
+def _labelled_groups(labels: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(each sample's group, the unique groups in order of first appearance, each group's label: 1 when
+    any member is positive). Without ``groups`` every sample is its own group."""
+    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
+    _, first = np.unique(groups, return_index=True)
+    order = np.sort(first)
+    group_ids = groups[order]
+    if len(order) == len(labels):
+        return groups, group_ids, labels[order]
+    return groups, group_ids, np.array([labels[groups == g].max() for g in group_ids])
+
+
 def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.ndarray | None = None
                      ) -> np.ndarray:
     """Return each sample's fold (0..num_folds-1); every class is spread round-robin over folds.
@@ -17,14 +29,8 @@ def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.n
     as positive when any member is. Without groups every sample is its own group.
     """
     labels = np.asarray(labels)
-    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
-    # Unique groups in order of first appearance, each with its label (any positive member -> 1).
-    _, first = np.unique(groups, return_index=True)
-    order = np.sort(first)
-    group_ids = groups[order]
-    group_labels = np.array([labels[groups == g].max() for g in group_ids]) if len(order) < len(labels) \
-        else labels[order]
-    distinct = " (identical copies counted once)" if len(order) < len(labels) else ""
+    groups, group_ids, group_labels = _labelled_groups(labels, groups)
+    distinct = " (identical copies counted once)" if len(group_ids) < len(labels) else ""
     for cls in (0, 1):
         count = int((group_labels == cls).sum())
         if count < num_folds:
@@ -51,11 +57,7 @@ def held_out_test(labels: np.ndarray, fraction: float, seed: int, groups: np.nda
     each), drawn with ``seed``, copies of one painting (``groups``) always on the same side.
 
     Drawn from its own random stream, so the folds built on the other rows do not depend on it."""
-    labels = np.asarray(labels)
-    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
-    _, first = np.unique(groups, return_index=True)
-    group_ids = groups[np.sort(first)]
-    group_labels = np.array([labels[groups == g].max() for g in group_ids])
+    groups, group_ids, group_labels = _labelled_groups(np.asarray(labels), groups)
     rng = np.random.default_rng([seed, 0x7E57])  # ("test"): not the stream the folds draw from
     chosen: list[int] = []
     for cls in (0, 1):
