@@ -52,7 +52,7 @@ def main() -> None:
                              coarse_steps=None, optimizer="lbfgs", lr=None, init="content", lbfgs_history=50,
                              seed=0, **{f"{k}_weight": v for k, v in WEIGHTS.items()},
                              loss_normalisation="relative", progress_bar=False, precision=args.precision,
-                             save_every=0, judge_weight=0.0)
+                             save_every=0, judge_weight=0.0, border_padding=0)
     cfg = Product(Backbone("vgg19", dict(CONTENT_LAYERS), dict(STYLE_LAYERS), pretrained=False, weights_path=None,
                            pooling="max"), settings, load_rgb(style_path, max_side=2 * args.size))
     product(cfg, contents, 3, device)  # one-off costs of the first fit in a process, outside the timer

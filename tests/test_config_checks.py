@@ -51,6 +51,7 @@ def test_every_train_preset_passes(overrides, tmp_path):
     ("stylize", "device=gpu0", "device=gpu0: must be auto, cpu, cuda, cuda:<n> or mps"),
     ("stylize", "multiscale=maybe", "multiscale=maybe: must be one of auto, true, false"),
     ("stylize", "style_weights=[1,-1]", "style_weights=[1, -1]: must be null or a list"),
+    ("stylize", "border_padding=-1", "border_padding=-1: must be an integer >= 0"),
     ("evaluate", "task.batch_size=0", "task.batch_size=0: must be an integer >= 1"),
     ("evaluate", "task.threshold=abc", "task.threshold=abc: must be null or a number > 0 and < 1"),
     ("evaluate", "overwrite=yes", "overwrite=yes: must be true or false"),

@@ -277,6 +277,7 @@ class StyleSettings(BaseModel):
     progress_bar: StrictBool
     save_every: Int(0)
     judge_weight: Number(0)
+    border_padding: Int(0)
 
 
 class StylizeConfig(StyleSettings):

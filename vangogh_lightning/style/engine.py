@@ -80,7 +80,7 @@ class Stylizer:
         self.callbacks = list(callbacks)
         self.extractor = FeatureExtractor(
             backbone.name, [*backbone.content_layers, *backbone.style_layers], backbone.pretrained,
-            backbone.weights_path, backbone.pooling,
+            backbone.weights_path, backbone.pooling, settings.border_padding,
         ).to(device)
         self._grams: dict[int, dict[str, torch.Tensor]] = {}
 

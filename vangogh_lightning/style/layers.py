@@ -49,8 +49,9 @@ class FeatureExtractor(nn.Module):
     """Frozen backbone ``features`` up to the deepest requested layer; returns named activations."""
 
     def __init__(self, backbone: str, layers: Iterable[str], pretrained: bool,
-                 weights_path: str | None = None, pooling: Pooling = "max"):
+                 weights_path: str | None = None, pooling: Pooling = "max", border_padding: int = 0):
         super().__init__()
+        self.border_padding = border_padding
         features = build_features(backbone, pretrained, weights_path, key="backbone.weights_path")
         names = layer_names(backbone, features)
         wanted = list(dict.fromkeys(layers))
@@ -77,13 +78,32 @@ class FeatureExtractor(nn.Module):
         return super().train(False)
 
     @property
+    def first_stride(self) -> int:
+        """Stride of the first layer that downsamples (AlexNet's conv1: 4; VGG-19's pool1: 2)."""
+        for module in self.body:
+            stride = getattr(module, "stride", 1)
+            stride = stride[0] if isinstance(stride, tuple) else stride
+            if stride > 1:
+                return int(stride)
+        return 1
+
+    @property
     def depth(self) -> int:
         """Number of backbone modules kept."""
         return len(self.body)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Activations of the requested layers for an RGB batch in [0, 1]."""
+        """Activations of the requested layers for an RGB batch in [0, 1].
+
+        With ``border_padding`` the image is first mirrored that many pixels out on every side: the
+        layers then see mirrored picture beyond the edge instead of their zero padding, which grows
+        a band along the edges (issue #23; bench/RESULTS.md). The mirrored cells stay in the maps,
+        and so in the Gram matrices: cropping them away brought most of the band back.
+        """
         x = (image - self.mean) / self.std
+        pad = min(self.border_padding, x.shape[-1] - 1, x.shape[-2] - 1)
+        if pad > 0:
+            x = nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
         out: dict[str, torch.Tensor] = {}
         for name, module in zip(self.names, self.body):
             x = module(x)
