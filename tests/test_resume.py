@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -19,9 +20,15 @@ ARGS = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.synthe
         "checkpoints.keep_last=true"]  # kept after the fold finishes, to compare the final states
 
 
+def _as_in_a_terminal() -> None:
+    # A Ctrl-C reaches a foreground process, whose SIGINT is not ignored; a suite started in the
+    # background (`make test &`) would hand SIG_IGN down, and the run would never see its SIGINT.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_train(run_dir: Path, *extra: str) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "train.py", *ARGS, f"hydra.run.dir={run_dir}", *extra]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, preexec_fn=_as_in_a_terminal)
 
 
 def weights(run_dir: Path) -> dict[str, torch.Tensor]:
