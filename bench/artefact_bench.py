@@ -10,8 +10,10 @@ its own objective and by the baseline's (bench/RESULTS.md says why the latter do
 kept once the border changes). A sheet per backbone (content | baseline | product, then 4x zooms of
 the top-left corner) goes to bench/out/.
 
-    .venv/bin/python bench/artefact_bench.py --size 256 --backbones alexnet vgg19 \
-        --baseline border_padding=0
+    .venv/bin/python bench/artefact_bench.py --size 256 --backbones alexnet \
+        --baseline backbone.border_padding=0
+    .venv/bin/python bench/artefact_bench.py --size 256 --backbones vgg19 --photos 3 \
+        --baseline backbone.border_padding=16 --product backbone.conv_padding=reflect
 """
 
 from __future__ import annotations
@@ -73,13 +75,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="default: conf/stylize.yaml's")
     ap.add_argument("--backbones", nargs="+", default=["alexnet", "vgg19"])
     ap.add_argument("--photos", type=int, default=None, help="only the first N photos")
+    ap.add_argument("--only", nargs="*", default=None, help="only these photos (file names)")
     ap.add_argument("--baseline", nargs="*", default=[], help="overrides for the baseline")
     ap.add_argument("--product", nargs="*", default=[], help="overrides for the product")
     ap.add_argument("--data-dir", type=Path, default=SHARED)
     args = ap.parse_args()
     names = sorted((args.data_dir / "photos").glob("photo-0*.jpg")) + [
         args.data_dir / "photos" / n for n in ("golden_gate.jpg", "tubingen.jpg")]
-    names = [p for p in names if p.is_file()][: args.photos]
+    names = [p for p in names if p.is_file() and (args.only is None or p.name in args.only)][: args.photos]
     if not names:
         raise SystemExit(f"{args.data_dir / 'photos'}: no photos; pass --data-dir (the shared data folder)")
     photos = [(p, load_rgb(p, max_side=args.size)) for p in names]

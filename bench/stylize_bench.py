@@ -196,7 +196,7 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=SHARED, help="folder with paintings/ and photos/")
     ap.add_argument("--lbfgs-history", type=int, default=50, help="product: L-BFGS memory")
     ap.add_argument("--border-padding", type=int, default=0,
-                    help="product: mirrored border (0: the baselines' loss exactly; stylize.yaml: 16)")
+                    help="product: mirrored border (0: the baselines' loss exactly; conf/backbone/alexnet.yaml: 16)")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -211,14 +211,14 @@ def main() -> None:
     square = [(p, img.resize(fit_size((1, 1), args.size))) for p, img in contents]  # one shape for batching
     cfg = Product(
         Backbone("vgg19", dict(CONTENT_LAYERS), dict(STYLE_LAYERS), pretrained=False, weights_path=None,
-                 pooling="max"),
+                 pooling="max", border_padding=args.border_padding),
         StyleSettings(size=args.size, square=False,
                       multiscale={"true": True, "false": False}.get(args.multiscale, args.multiscale),
                       min_scale=args.min_scale, steps=args.max_steps, coarse_steps=args.coarse_steps,
                       optimizer="lbfgs", lr=None, init="content", lbfgs_history=args.lbfgs_history, seed=0,
                       **{f"{k}_weight": v for k, v in WEIGHTS.items()}, loss_normalisation="relative",
                       progress_bar=False, precision=args.precision, save_every=0, judge_weight=0.0,
-                      border_padding=args.border_padding),
+                      ),
         load_rgb(style_path, max_side=2 * args.size),
     )
     if device.type == "cuda":

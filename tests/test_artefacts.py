@@ -98,6 +98,33 @@ def test_border_padding_feeds_the_network_the_mirrored_picture():
     assert FeatureExtractor("vgg19", ["conv2_1"], pretrained=False).first_stride == 2
 
 
+@pytest.mark.parametrize("backbone, layer", [("alexnet", "conv5"), ("vgg19", "conv4_1")])
+def test_conv_padding_that_repeats_the_edge_invents_no_border(backbone, layer):
+    """A flat image gives flat maps at every depth once each conv pads with its own edge cells; the
+    networks' zero padding makes the edge cells differ from the middle ones."""
+    torch.manual_seed(0)
+    flat = torch.full((1, 3, 64, 80), 0.4)
+    for mode in ("reflect", "replicate"):
+        maps = FeatureExtractor(backbone, [layer], pretrained=False, conv_padding=mode)(flat)[layer]
+        torch.testing.assert_close(maps, maps[..., :1, :1].expand_as(maps), rtol=0, atol=1e-5)
+    maps = FeatureExtractor(backbone, [layer], pretrained=False)(flat)[layer]
+    assert (maps - maps[..., maps.shape[-2] // 2:, maps.shape[-1] // 2:][..., :1, :1]).abs().amax() > 1e-3
+
+
+@pytest.mark.parametrize("overrides, border, conv", [
+    (["backbone=alexnet"], 16, "zeros"),
+    (["backbone=vgg19"], 0, "zeros"),  # the mirrored border left squares in VGG-19's corners (RESULTS)
+    (["backbone=alexnet", "preset=report"], 0, "zeros"),
+    (["backbone=vgg19", "backbone.conv_padding=reflect"], 0, "reflect"),
+])
+def test_each_backbone_group_says_how_it_pads_the_image_edge(overrides, border, conv):
+    from tests.conftest import compose_cfg
+    from vangogh_lightning.style.task import backbone_from_config
+
+    backbone = backbone_from_config(compose_cfg("stylize", [*overrides, "content=x.jpg"]))
+    assert (backbone.border_padding, backbone.conv_padding) == (border, conv)
+
+
 def test_the_mirrored_border_keeps_the_stylized_edges_free_of_a_band(shared_data, tmp_path):
     """What was seen (a dark frame around AlexNet results) as a number: the default border_padding
     at least halves the colour step of the outer ring relative to the photo's (bench/RESULTS.md: median
@@ -116,7 +143,8 @@ def test_the_mirrored_border_keeps_the_stylized_edges_free_of_a_band(shared_data
     steps = {}
     for padding in (0, 16):
         cfg = compose_cfg("stylize", ["backbone=alexnet", "backbone.pretrained=false", "size=96", "steps=40",
-                                      "progress_bar=false", f"border_padding={padding}", "content=x.jpg"], tmp_path)
+                                      "progress_bar=false", f"backbone.border_padding={padding}",
+                                      "content=x.jpg"], tmp_path)
         torch.manual_seed(0)
         styler = Stylizer(backbone_from_config(cfg), [style], [1.0], settings_from_config(cfg), torch.device("cpu"))
         result, _, _ = styler.run_batch([ContentItem(shared_data / photo, image, image.size, {})])

@@ -37,6 +37,7 @@ Optimizer = Literal["lbfgs", "adam"]
 Init = Literal["content", "style", "noise"]
 LossNormalisation = Literal["relative", "report"]
 Pooling = Literal["max", "avg"]
+ConvPadding = Literal["zeros", "reflect", "replicate"]
 SelectionRule = Literal["auroc", "combined"]
 IntervalMethod = Literal["wilson", "clopper_pearson"]
 Mode = Literal["min", "max"]
@@ -250,6 +251,8 @@ class BackboneConfig(Section):
     style_layers: TextOrTexts
     content_layer_weights: Annotated[list[Number(0)], MinLen(1)] | None
     style_layer_weights: Annotated[list[Number(0)], MinLen(1)] | None
+    border_padding: Int(0)
+    conv_padding: ConvPadding
 
 
 class StyleSettings(BaseModel):
@@ -277,7 +280,6 @@ class StyleSettings(BaseModel):
     progress_bar: StrictBool
     save_every: Int(0)
     judge_weight: Number(0)
-    border_padding: Int(0)
 
 
 class StylizeConfig(StyleSettings):

@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from PIL import Image
 
-from vangogh_lightning.config.schema import Init, Pooling, StyleSettings
+from vangogh_lightning.config.schema import ConvPadding, Init, Pooling, StyleSettings
 from vangogh_lightning.core.devices import trainer_device
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import atomic_save
@@ -30,7 +30,8 @@ from vangogh_lightning.style.plan import MIN_SHORT_SIDE, ContentItem, short_side
 
 @dataclass(frozen=True)
 class Backbone:
-    """Which network and layers: names and weights of the content and style layers."""
+    """Which network and layers: names and weights of the content and style layers, and how the
+    network pads the image's edge (``border_padding`` px mirrored around it; each conv's padding)."""
 
     name: str
     content_layers: dict[str, float]
@@ -38,6 +39,8 @@ class Backbone:
     pretrained: bool
     weights_path: str | None
     pooling: Pooling
+    border_padding: int = 0
+    conv_padding: ConvPadding = "zeros"
 
 
 def initial_image(kind: Init, content: torch.Tensor, style: Image.Image, seed: int) -> torch.Tensor:
@@ -80,7 +83,7 @@ class Stylizer:
         self.callbacks = list(callbacks)
         self.extractor = FeatureExtractor(
             backbone.name, [*backbone.content_layers, *backbone.style_layers], backbone.pretrained,
-            backbone.weights_path, backbone.pooling, settings.border_padding,
+            backbone.weights_path, backbone.pooling, backbone.border_padding, backbone.conv_padding,
         ).to(device)
         self._grams: dict[int, dict[str, torch.Tensor]] = {}
 

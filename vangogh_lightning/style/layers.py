@@ -7,7 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from vangogh_lightning.config.schema import Pooling
+from vangogh_lightning.config.schema import ConvPadding, Pooling
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_features
 
@@ -49,7 +49,8 @@ class FeatureExtractor(nn.Module):
     """Frozen backbone ``features`` up to the deepest requested layer; returns named activations."""
 
     def __init__(self, backbone: str, layers: Iterable[str], pretrained: bool,
-                 weights_path: str | None = None, pooling: Pooling = "max", border_padding: int = 0):
+                 weights_path: str | None = None, pooling: Pooling = "max", border_padding: int = 0,
+                 conv_padding: ConvPadding = "zeros"):
         super().__init__()
         self.border_padding = border_padding
         features = build_features(backbone, pretrained, weights_path, key="backbone.weights_path")
@@ -66,6 +67,8 @@ class FeatureExtractor(nn.Module):
                 module = nn.ReLU(inplace=False)  # in-place would overwrite the stored conv output
             elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
                 module = nn.AvgPool2d(module.kernel_size, module.stride, module.padding)
+            elif isinstance(module, nn.Conv2d) and conv_padding != "zeros":
+                module.padding_mode = conv_padding  # each conv pads its input with its own edge cells
             modules.append(module)
         self.body = buffers_only(nn.Sequential(*modules).eval())
         self.names = names[:depth]

@@ -28,7 +28,7 @@ def backbone_from_config(cfg: DictConfig) -> Backbone:
     bb = cfg.backbone
     return Backbone(bb.name, weighted_layers(bb.content_layers, bb.content_layer_weights, "content"),
                     weighted_layers(bb.style_layers, bb.style_layer_weights, "style"), bb.pretrained,
-                    bb.weights_path, bb.pooling)
+                    bb.weights_path, bb.pooling, bb.border_padding, bb.conv_padding)
 
 
 def settings_from_config(cfg: DictConfig) -> StyleSettings:
