@@ -471,3 +471,17 @@ def test_multiscale_runs_coarse_to_fine_and_frees_each_coarse_scale_before_the_n
     assert max(coarse_shape) == 48 and max(fine_shape) == 96 and fine() is last
     # when the fine scale starts, the coarse scale's module (features, L-BFGS state) is already gone
     assert alive_at_start == [[], [False]]
+
+
+@pytest.mark.parametrize("source, size, advice, not_advised", [
+    ((40, 40), 16, "; raise size= to at least 32", "crop"),  # no crop can help below 32 px
+    ((600, 20), 512, "crop it to an aspect ratio of at most 16:1 (then size=512 works) or use an image at least "
+                     "32 px on its short side", "raise size"),
+    ((960, 40), 512, "or raise size= to at least 768", "use an image"),
+])
+def test_an_image_too_thin_to_stylize_gets_advice_that_would_work(source, size, advice, not_advised):
+    from vangogh_lightning.style.plan import check_not_too_thin
+
+    with pytest.raises(UserError) as err:
+        check_not_too_thin(Path("x.jpg"), source, size, "vgg19")
+    assert advice in str(err.value) and not_advised not in str(err.value), str(err.value)

@@ -116,14 +116,15 @@ def check_not_too_thin(path: Path, source: tuple[int, int], size: int, backbone:
         return
     w, h = source
     ratio = size // need
-    advice = [f"crop it to an aspect ratio of at most {ratio}:1 (then size={size} works)"]
+    # below `need` px no crop helps (the long side is already `size`): only a larger size or image does
+    advice = [f"crop it to an aspect ratio of at most {ratio}:1 (then size={size} works)"] if ratio >= 1 else []
     if min(w, h) >= need:
-        advice.append(f"or raise size= to at least {math.ceil(need * max(w, h) / min(w, h))}")
+        advice.append(f"raise size= to at least {math.ceil(need * max(w, h) / min(w, h))}")
     else:
-        advice.append(f"or use an image at least {need} px on its short side")
+        advice.append(f"use an image at least {need} px on its short side")
     raise UserError(
         f"{path}: {w}x{h} px is too thin to stylize: at size={size} its short side would be {short_px} px, "
-        f"and {backbone} needs at least {need} px; {' '.join(advice)}"
+        f"and {backbone} needs at least {need} px; {' or '.join(advice)}"
     )
 
 
