@@ -196,7 +196,7 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=SHARED, help="folder with paintings/ and photos/")
     ap.add_argument("--lbfgs-history", type=int, default=50, help="product: L-BFGS memory")
     ap.add_argument("--border-padding", type=int, default=0,
-                    help="product: mirrored border (0: the baselines' loss exactly; conf/backbone/alexnet.yaml: 16)")
+                    help="product: mirrored border, px (0: the baselines' loss exactly, and VGG-19's default)")
     args = ap.parse_args()
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           ("cpu" if args.device == "auto" else args.device))
@@ -217,8 +217,7 @@ def main() -> None:
                       min_scale=args.min_scale, steps=args.max_steps, coarse_steps=args.coarse_steps,
                       optimizer="lbfgs", lr=None, init="content", lbfgs_history=args.lbfgs_history, seed=0,
                       **{f"{k}_weight": v for k, v in WEIGHTS.items()}, loss_normalisation="relative",
-                      progress_bar=False, precision=args.precision, save_every=0, judge_weight=0.0,
-                      ),
+                      progress_bar=False, precision=args.precision, save_every=0, judge_weight=0.0),
         load_rgb(style_path, max_side=2 * args.size),
     )
     if device.type == "cuda":
