@@ -6,8 +6,8 @@ and :func:`check_config` validates a composed config against its script's model 
 Sections whose keys go to a constructor refuse unknown keys; open sections (``trainer``, ``paths``,
 ``callbacks``, ``logger``) check the keys named here and pass the rest on.
 
-The choice types (:data:`BackboneName`, :data:`Source`, ...) are the one place their values are
-written; the modules that act on a choice import them.
+The choice types (:data:`Source`, :data:`Split`, ...) are the one place their values are written; the
+modules that act on a choice import them. Backbone names are checked against ``core.backbone_registry``.
 """
 
 from __future__ import annotations
@@ -22,14 +22,10 @@ from omegaconf.errors import OmegaConfBaseException
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, model_validator
 from pydantic.fields import FieldInfo
 
+from vangogh_lightning.core.backbone_registry import BackboneName, spec
 from vangogh_lightning.core.errors import UserError
 
 # ----- choices -------------------------------------------------------------------------------
-BackboneName = Literal["alexnet", "vgg19"]
-BACKBONE_TITLES = {"alexnet": "AlexNet", "vgg19": "VGG19"}  # each backbone's name as the report writes it
-# The smallest square input each backbone's features accept (AlexNet: stride-4 conv and three
-# 3/2 poolings; VGG-19: five 2/2 poolings); below it the first forward pass fails.
-MIN_INPUT_SIZE = {"alexnet": 63, "vgg19": 32}
 Source = Literal["wikiart", "folder", "synthetic"]
 Split = Literal["stratified", "kfold"]
 OnMissing = Literal["error", "skip"]
@@ -49,7 +45,7 @@ Precision = Literal["32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true",
 
 
 def choices(choice: Any) -> tuple[Any, ...]:
-    """The values of a ``Literal`` choice type, e.g. ``choices(BackboneName) == ("alexnet", "vgg19")``."""
+    """The values of a ``Literal`` choice type, e.g. ``choices(Split) == ("stratified", "kfold")``."""
     return get_args(choice)
 
 
@@ -231,7 +227,7 @@ class TrainConfig(Section):
         elif self.ckpt_path not in (None, "last"):
             raise UserError(f"ckpt_path={self.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
                             "(or use ckpt_path=last to resume every fold of the run)")
-        smallest = MIN_INPUT_SIZE[self.model.backbone]
+        smallest = spec(self.model.backbone).min_size
         if self.data.image_size < smallest:
             raise UserError(f"data.image_size={self.data.image_size}: too small for {self.model.backbone}, whose "
                             f"layers need at least {smallest} px; use data.image_size={smallest} or more")
@@ -492,7 +488,8 @@ def _field_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> tuple[
     annotation: Any = model
     for part in loc:
         sections = _models_in(annotation)
-        tagged = {get_args(m.model_fields["name"].annotation)[0]: m for m in sections if "name" in m.model_fields}
+        tagged = {get_args(m.model_fields["name"].annotation)[0]: m for m in sections
+                  if get_origin(m.model_fields.get("name") and m.model_fields["name"].annotation) is Literal}
         if len(sections) > 1 and part in tagged:  # the tag of a discriminated union (task=classify): not a key
             annotation = tagged[part]
             continue

@@ -14,7 +14,7 @@ import statistics
 
 import pandas as pd
 
-from vangogh_lightning.config.schema import BACKBONE_TITLES
+from vangogh_lightning.core.backbone_registry import title_of
 from vangogh_lightning.evaluation.statistics import mcnemar_exact
 
 LEVEL = 0.05
@@ -48,7 +48,7 @@ def transfer_tests(verdicts: pd.DataFrame, judges: tuple[str, ...]) -> tuple[pd.
     rows = []
     for judge in judges:
         test = mcnemar_exact(left.loc[pairs, judge].to_numpy(), right.loc[pairs, judge].to_numpy())
-        title, first, second = BACKBONE_TITLES[judge], f"{a} transfers", f"{b} transfers"
+        title, first, second = title_of(judge), f"{a} transfers", f"{b} transfers"
         rows.append(_row(f"{first} vs {second}", f"judged by {title}", test,
                          _sentence(f"{title} judge", first, second, left.loc[pairs, judge].mean(),
                                    right.loc[pairs, judge].mean(), test.pairs, test.p_value)))
@@ -77,8 +77,8 @@ def targeted_tests(verdicts: pd.DataFrame, judges: tuple[str, ...]) -> pd.DataFr
         for judge in judges:
             test = mcnemar_exact(aimed.loc[pairs, judge].to_numpy(), plain.loc[pairs, judge].to_numpy())
             role = "aimed at" if judge == target else "held out"
-            title = f"{BACKBONE_TITLES[judge]} judge ({role})"
-            rows.append(_row(f"{name} vs plain", f"judged by {BACKBONE_TITLES[judge]} ({role})", test,
+            title = f"{title_of(judge)} judge ({role})"
+            rows.append(_row(f"{name} vs plain", f"judged by {title_of(judge)} ({role})", test,
                              _sentence(title, name, "plain transfers", aimed.loc[pairs, judge].mean(),
                                        plain.loc[pairs, judge].mean(), test.pairs, test.p_value)))
     return pd.DataFrame(rows)
@@ -87,7 +87,7 @@ def targeted_tests(verdicts: pd.DataFrame, judges: tuple[str, ...]) -> pd.DataFr
 def judge_tests(verdicts: pd.DataFrame, judges: tuple[str, ...]) -> pd.DataFrame:
     """Per image set, exact McNemar between the two judges' verdicts on the same images."""
     first, second = judges
-    titles = BACKBONE_TITLES[first], BACKBONE_TITLES[second]
+    titles = title_of(first), title_of(second)
     rows = []
     for name, group in verdicts.groupby("set", sort=False):
         test = mcnemar_exact(group[first].to_numpy(), group[second].to_numpy())
@@ -115,7 +115,7 @@ def fold_spread(rates: pd.DataFrame) -> pd.DataFrame:
         shares = group["share"].tolist()
         if len(shares) < 2:
             continue
-        rows.append({"judge": BACKBONE_TITLES[judge], "set": name, "folds": len(shares),
+        rows.append({"judge": title_of(judge), "set": name, "folds": len(shares),
                      "mean": statistics.fmean(shares), "sd": statistics.stdev(shares),
                      "min": min(shares), "max": max(shares)})
     return pd.DataFrame(rows, columns=["judge", "set", "folds", "mean", "sd", "min", "max"])

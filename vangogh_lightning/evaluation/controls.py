@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from vangogh_lightning.config.schema import BackboneName, choices
+from vangogh_lightning.core.backbone_registry import backbone_names
 from vangogh_lightning.core.images import expand_images
 from vangogh_lightning.style.records import finished_records
 
@@ -43,7 +43,7 @@ class Source:
         """Equal for the transfers of one photo with one style (by file name without a record)."""
         if self.content is not None:
             return f"{self.content}|{'+'.join(map(str, self.styles))}"
-        return re.sub(f"_({'|'.join(choices(BackboneName))})$", "", image.stem)
+        return re.sub(f"_({'|'.join(backbone_names())})$", "", image.stem)
 
 
 def sources(images: list[Path]) -> dict[Path, Source]:

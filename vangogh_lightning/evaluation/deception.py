@@ -9,14 +9,15 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from vangogh_lightning.config.schema import BACKBONE_TITLES, BackboneName, IntervalMethod, choices
+from vangogh_lightning.config.schema import IntervalMethod
+from vangogh_lightning.core.backbone_registry import backbone_names, title_of
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import atomic_save, expand_images, load_rgb
 from vangogh_lightning.evaluation.statistics import Share, mean_interval, share_interval
 from vangogh_lightning.style.records import finished_records
 
 # The two classifiers that judge, in the report's order (Table 1's VGG19 row first).
-JUDGES = tuple(reversed(choices(BackboneName)))
+JUDGES = backbone_names()
 NOT_RESULTS = ("_sheet.png",)  # comparison sheets stylize.py writes beside its results
 
 
@@ -46,7 +47,7 @@ def stylized_images(spec, key: str) -> list[Path]:
 
 def judge_row(judge: str) -> str:
     """Table 1's row of one judge: 'VGG19 identified as Van Gogh'."""
-    return f"{BACKBONE_TITLES[judge]} identified as Van Gogh"
+    return f"{title_of(judge)} identified as Van Gogh"
 
 
 # Table 1's rows: the report's three, then the images only one classifier took for Van Gogh and those
@@ -110,7 +111,7 @@ def shares_as_text(rates: pd.DataFrame) -> pd.DataFrame:
         for judge in JUDGES:
             row = by.loc[(judge_row(judge), name)]
             bounds = "" if math.isnan(row["mean_p_low"]) else f" ({row['mean_p_low']:.2f}–{row['mean_p_high']:.2f})"
-            cells[f"mean P(Van Gogh), {BACKBONE_TITLES[judge]}"] = f"{row['mean_p']:.2f}{bounds}"
+            cells[f"mean P(Van Gogh), {title_of(judge)}"] = f"{row['mean_p']:.2f}{bounds}"
         table[name] = cells
     frame = pd.DataFrame(table)
     frame.index.name = "condition"

@@ -16,7 +16,7 @@ from matplotlib import colormaps
 from PIL import Image, ImageDraw
 from torch import nn
 
-from vangogh_lightning.config.schema import BACKBONE_TITLES
+from vangogh_lightning.core.backbone_registry import title_of
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import atomic_save, unique_stems
 from vangogh_lightning.data.transforms import eval_transform
@@ -103,7 +103,7 @@ class Evidence:
         draw = ImageDraw.Draw(sheet)
         draw.text((4, PANEL + 2), (title or self.image.name)[:60], fill="black")
         none = "" if float(self.heat.max()) > 0 else "; no evidence for Van Gogh here"
-        draw.text((4, PANEL + 15), f"{BACKBONE_TITLES[self.judge]} ({self.layer}): P(Van Gogh) = "
+        draw.text((4, PANEL + 15), f"{title_of(self.judge)} ({self.layer}): P(Van Gogh) = "
                   f"{self.p_van_gogh:.2f}{none}", fill="darkred" if self.p_van_gogh >= 0.5 else "black")
         return sheet
 

@@ -14,8 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-from vangogh_lightning.config.schema import BACKBONE_TITLES  # noqa: E402
 from vangogh_lightning.core.atomic import atomic_write  # noqa: E402
+from vangogh_lightning.core.backbone_registry import title_of  # noqa: E402
 from vangogh_lightning.evaluation.fold_runs import FoldRun  # noqa: E402
 
 PANELS = (("loss", ("train/loss", "val/loss")), ("AUROC", ("val/auroc",)), ("F1", ("val/f1",)))
@@ -73,7 +73,7 @@ def plot_threshold_curves(curves: pd.DataFrame, kinds: dict[str, str], threshold
             style = "--" if kinds.get(name) == "control" else "-"
             ax.plot(group["threshold"], group["rate"], style, color=f"C{i % 10}", label=name, drawstyle="steps-pre")
         ax.axvline(threshold, color="grey", lw=0.8, ls=":")
-        ax.set_title(f"judged by {BACKBONE_TITLES[judge]}: share called Van Gogh")
+        ax.set_title(f"judged by {title_of(judge)}: share called Van Gogh")
         ax.set_xlabel("threshold on P(Van Gogh)")
         ax.set_ylabel("share of images")
         ax.set_xlim(0, 1)

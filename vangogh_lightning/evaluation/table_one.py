@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from vangogh_lightning.config.schema import BACKBONE_TITLES
 from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.backbone_registry import title_of
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.evaluation.classify import classify_table
 from vangogh_lightning.evaluation.comparisons import (
@@ -94,7 +94,7 @@ def _images(task: Any) -> tuple[pd.DataFrame, dict]:
                                 f"names none); pass plain transfers as task.stylized.{transfer}")
             frames.append(pd.DataFrame({
                 "set": [f"{transfer} transfer" if kind == "transfer" else
-                        f"{transfer} transfer aimed at {BACKBONE_TITLES[j]}" for j in judges],
+                        f"{transfer} transfer aimed at {title_of(j)}" for j in judges],
                 "kind": kind, "transfer": transfer, "aimed_at": judges if kind == "targeted" else None,
                 "image": [str(p) for p in paths], "pair": [made_from[p.resolve()].pair_key(p) for p in paths]}))
     return pd.concat(frames, ignore_index=True), made_from

@@ -6,42 +6,39 @@ import contextlib
 import contextvars
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
 from torchvision import models
 
-from vangogh_lightning.config.schema import BackboneName, choices
+from vangogh_lightning.core.backbone_registry import BACKBONES as SPECS
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.torch_files import load_torch_file, require_file
 
-# name -> (torchvision builder, its ImageNet weights), for every backbone the config allows.
-BACKBONES = {name: (models.get_model_builder(name), models.get_model_weights(name).IMAGENET1K_V1)
-             for name in choices(BackboneName)}
-# The normalisation the ImageNet weights were trained with (the same for both backbones).
-_PRESET = next(iter(BACKBONES.values()))[1].transforms()
+# The normalisation torchvision's ImageNet weights were trained with (the same for every backbone).
+_PRESET = models.AlexNet_Weights.IMAGENET1K_V1.transforms()
 IMAGENET_MEAN, IMAGENET_STD = tuple(_PRESET.mean), tuple(_PRESET.std)
 
 
-def check_backbone(name: str) -> str:
-    """Validate a backbone name."""
-    if name not in BACKBONES:
-        raise UserError(f"backbone '{name}' is unknown; choose one of {', '.join(BACKBONES)}")
-    return name
+def torchvision_parts(name: str) -> tuple[Callable[..., nn.Module], models.WeightsEnum]:
+    """The torchvision builder of a registered backbone and its ImageNet weights."""
+    if name not in SPECS:
+        raise UserError(f"backbone '{name}' is unknown; choose one of {', '.join(sorted(SPECS))}")
+    return models.get_model_builder(name), models.get_model_weights(name).IMAGENET1K_V1
 
 
 def weights_cache_path(name: str) -> Path:
     """Where torch.hub looks for the ImageNet weights of ``name``."""
-    _, weights = BACKBONES[check_backbone(name)]
+    _, weights = torchvision_parts(name)
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
 
 
 def _offline_help(name: str, key: str) -> str:
     cache = weights_cache_path(name)
     return (
-        f"copy {cache.name} (from {BACKBONES[name][1].url}) into {cache.parent}/, "
+        f"copy {cache.name} (from {torchvision_parts(name)[1].url}) into {cache.parent}/, "
         f"or set {key}=/path/to/{cache.name}, or use {key.rsplit('.', 1)[0]}.pretrained=false"
     )
 
@@ -49,12 +46,11 @@ def _offline_help(name: str, key: str) -> str:
 def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "model.weights_path"
                         ) -> dict[str, torch.Tensor]:
     """ImageNet state dict for ``name``: from ``weights_path``, the hub cache, or a download."""
-    check_backbone(name)
+    _, weights = torchvision_parts(name)
     if weights_path is not None:
         state = load_torch_file(weights_path, key, "weights file",
                                 hint=_offline_help(name, key))
         return state.get("state_dict", state) if isinstance(state, dict) else state
-    _, weights = BACKBONES[name]
     try:
         # Uses the hub cache when the file is there; otherwise tries to download it.
         return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu",
@@ -104,7 +100,7 @@ def weights_will_be_loaded() -> Iterator[None]:
 def build_backbone(name: str, pretrained: bool, weights_path: str | None = None,
                    key: str = "model.weights_path") -> nn.Module:
     """A torchvision AlexNet/VGG-19, randomly initialised or with ImageNet weights."""
-    builder, _ = BACKBONES[check_backbone(name)]
+    builder, _ = torchvision_parts(name)
     if _WEIGHTS_WILL_BE_LOADED.get():
         with torch.device("meta"):
             return builder(weights=None).to_empty(device="cpu")
@@ -123,7 +119,7 @@ def build_features(name: str, pretrained: bool, weights_path: str | None = None,
     features are initialised as torchvision does (VGG: Kaiming normal, fan-out, zero bias; AlexNet:
     PyTorch's default), ImageNet ones are loaded from the ``features.*`` part of the state dict.
     """
-    builder, _ = BACKBONES[check_backbone(name)]
+    builder, _ = torchvision_parts(name)
     with torch.device("meta"):
         features = builder(weights=None).features
     features = features.to_empty(device="cpu")
@@ -134,7 +130,7 @@ def build_features(name: str, pretrained: bool, weights_path: str | None = None,
         return features
     for module in features.modules():
         if isinstance(module, nn.Conv2d):
-            if name == "vgg19":
+            if SPECS[name].init == "kaiming_fan_out":
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
                 nn.init.zeros_(module.bias)
             else:

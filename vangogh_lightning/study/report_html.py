@@ -13,8 +13,8 @@ from typing import Any
 import pandas as pd
 from PIL import Image
 
-from vangogh_lightning.config.schema import BACKBONE_TITLES
 from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.backbone_registry import title_of
 from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.evaluation.comparisons import fold_spread
 from vangogh_lightning.evaluation.curves import curves
@@ -273,7 +273,7 @@ def _overlay_cell(folder: Path, index: dict[tuple[str, str], dict], image: str, 
         panel = figure.convert("RGB").crop((PANEL, 0, 2 * PANEL, PANEL))
     alt = f"{judge} evidence for {Path(image).name}"
     return (f'<img src="{_data_uri(panel, EVIDENCE_THUMB)}" alt="{html.escape(alt)}"><br>'
-            f"{BACKBONE_TITLES[judge]}: P = {entry['p_van_gogh']:.2f}")
+            f"{title_of(judge)}: P = {entry['p_van_gogh']:.2f}")
 
 
 def _evidence(out: Path, backbones: list[str], styles: list[Path]) -> str:
@@ -282,8 +282,8 @@ def _evidence(out: Path, backbones: list[str], styles: list[Path]) -> str:
         return '<p class="note">No evidence maps (evaluate.py task=deception task.evidence=true writes them).</p>'
     rows = pd.read_csv(folder / EVIDENCE_INDEX).to_dict("records")
     index = {(str(Path(r["image"]).resolve()), r["judge"]): r for r in rows}
-    head = "<tr><th>content</th>" + "".join(f"<th>content by {BACKBONE_TITLES[j]}</th>" for j in JUDGES)
-    head += "".join(f"<th>{b} transfer by {BACKBONE_TITLES[j]}</th>" for b in backbones for j in JUDGES) + "</tr>"
+    head = "<tr><th>content</th>" + "".join(f"<th>content by {title_of(j)}</th>" for j in JUDGES)
+    head += "".join(f"<th>{b} transfer by {title_of(j)}</th>" for b in backbones for j in JUDGES) + "</tr>"
     table = []
     for style in styles:
         results = {b: {r["content"]: r for r in finished_records(out / "stylized" / b / style.stem)} for b in backbones}
@@ -302,7 +302,7 @@ def _evidence(out: Path, backbones: list[str], styles: list[Path]) -> str:
         judge, kind = path.stem.removeprefix("oof_").split("_", 1)
         what = ("Van Gogh paintings it is surest of" if kind == "van_gogh"
                 else "other painters' works it most took for Van Gogh")
-        parts.append(f"<figure>{_img(path, path.stem, 1100)}<figcaption>{BACKBONE_TITLES[judge]}: the {what} "
+        parts.append(f"<figure>{_img(path, path.stem, 1100)}<figcaption>{title_of(judge)}: the {what} "
                      "(out of fold: each map by the fold that never trained on the painting)</figcaption></figure>")
     return "".join(parts)
 

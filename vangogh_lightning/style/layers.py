@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from vangogh_lightning.config.schema import ConvPadding, Pooling
+from vangogh_lightning.core.backbone_registry import spec
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_features
 
@@ -15,21 +16,23 @@ from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD, buil
 def layer_names(backbone: str, features: nn.Sequential) -> list[str]:
     """Names for every module of ``features``.
 
-    VGG-19: ``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}`` (conv4_2, relu3_1, ...).
-    AlexNet: ``conv1..conv5``, ``relu1..relu5``, ``pool1..pool3``.
+    "block" backbones (VGG-19): ``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}`` (conv4_2, relu3_1, ...).
+    "flat" ones (AlexNet): ``conv1..conv5``, ``relu1..relu5``, ``pool1..pool3``. Other modules (a SqueezeNet
+    ``Fire``): their class name and position, e.g. ``fire3``.
     """
+    blocks = spec(backbone).layer_names == "block"
     names: list[str] = []
     block, conv, pool = 1, 0, 0
     for module in features:
         if isinstance(module, nn.Conv2d):
             conv += 1
-            names.append(f"conv{block}_{conv}" if backbone == "vgg19" else f"conv{conv}")
+            names.append(f"conv{block}_{conv}" if blocks else f"conv{conv}")
         elif isinstance(module, nn.ReLU):
-            names.append(f"relu{block}_{conv}" if backbone == "vgg19" else f"relu{conv}")
+            names.append(f"relu{block}_{conv}" if blocks else f"relu{conv}")
         elif isinstance(module, nn.MaxPool2d):
             pool += 1
-            names.append(f"pool{block}" if backbone == "vgg19" else f"pool{pool}")
-            if backbone == "vgg19":
+            names.append(f"pool{block}" if blocks else f"pool{pool}")
+            if blocks:
                 block, conv = block + 1, 0
         else:
             names.append(f"{type(module).__name__.lower()}{len(names)}")
