@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.14.1 torchvision==0.29.1
 
-.PHONY: venv demo test lint clean
+.PHONY: venv demo test test-all lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -19,11 +19,19 @@ venv: $(VENV)/.installed
 demo: venv
 	$(PY) -m vangogh_lightning.study.demo
 
-# Two pytest workers, one test module each at a time (a module's shared fixture runs once): much of
-# the suite is interpreter start-up and imports of script runs, which overlap well on 2 cores.
+# Two pytest workers. Tests are dealt out one by one; a module whose tests share an expensive module
+# fixture keeps them on one worker (its xdist_group mark), and the suite's one trained run is shared by
+# both workers (tests/conftest.py). `test`: the fast tier, without the end-to-end tests (marked e2e);
+# `test-all`: everything, as CI runs it.
+PYTEST := $(PY) -m pytest -q -n 2 --dist loadgroup --durations=25
+
 test: venv
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q -n 2 --dist loadscope --durations=25
+	$(PYTEST) -m "not e2e"
+
+test-all: venv
+	$(PY) -m ruff check .
+	$(PYTEST)
 
 lint: venv
 	$(PY) -m ruff check .

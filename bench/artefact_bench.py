@@ -2,7 +2,7 @@
 
 For every photo of ``../shared/data/photos`` (``photo-0*.jpg``, ``golden_gate.jpg``, ``tubingen.jpg``)
 in the style of The Starry Night, with each backbone (random weights, as everywhere here): the
-grid, border and speckle measures of ``vangogh_lightning.style.artefacts`` relative to the content
+grid, border and speckle measures of ``bench.artefacts`` relative to the content
 (and style), and the style and content losses at the end. Two settings run side by side in one
 process: ``baseline`` (``--baseline`` overrides: the settings before the fixes) and ``product``
 (``conf/stylize.yaml`` as it is, plus ``--product`` overrides). Each result's losses are recorded by
@@ -30,9 +30,9 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.artefacts import artefact_figures  # noqa: E402
 from bench.common import OUT, SHARED, device_name, write_result  # noqa: E402
 from vangogh_lightning.core.images import load_rgb  # noqa: E402
-from vangogh_lightning.style.artefacts import artefact_figures  # noqa: E402
 from vangogh_lightning.style.engine import Stylizer  # noqa: E402
 from vangogh_lightning.style.image_ops import comparison_sheet, fit_size, to_image, to_tensor  # noqa: E402
 from vangogh_lightning.style.plan import ContentItem  # noqa: E402

@@ -57,7 +57,7 @@ def main() -> None:
     ap.add_argument("--aim", default="alexnet", help="the judge the stylization is aimed at")
     ap.add_argument("--data-dir", type=Path, default=SHARED)
     args = ap.parse_args()
-    from vangogh_lightning.evaluation.classify import predict_files
+    from vangogh_lightning.evaluation.scoring import predict_files
     from vangogh_lightning.models.checkpoints import load_classifier
 
     photos = sorted((args.data_dir / "photos").glob("photo-0*.jpg"))[: args.photos]

@@ -1,12 +1,15 @@
-"""Shared fixtures: Hydra composition, generated data, one tiny cross-validation run."""
+"""Shared fixtures: Hydra composition, scripts run in-process, one tiny cross-validation run for the suite."""
 
 from __future__ import annotations
 
 import os
+import runpy
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
@@ -47,6 +50,33 @@ TINY_TRAIN = [
 ]
 
 
+def run_script(script: str, *args: str) -> int:
+    """``python <script> <args>`` run in this process, as the command line runs it (the override check,
+    Hydra, the config check, the task); returns its exit status. For promises that are not about the
+    process itself: a real subprocess costs seconds of interpreter start and imports."""
+    import secrets
+
+    from vangogh_lightning.config import resolvers
+
+    argv, cwd = sys.argv, os.getcwd()
+    sys.argv = [script, *args]
+    os.chdir(ROOT)
+    resolvers.RUN_TOKEN = secrets.token_hex(3)  # a new process, a new token for its run folders
+    try:
+        runpy.run_path(str(ROOT / script), run_name="__main__")
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+        os.chdir(cwd)
+        GlobalHydra.instance().clear()
+
+# For tests about which checkpoints are written, not what the model learns: only the head of the
+# classifier trains, so Adam's state (and each resume point) is a third of AlexNet's usual ~680 MB.
+SMALL_CHECKPOINTS = ["model.trainable_classifier_layers=1"]
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """../shared/data, or skip when it is absent."""
@@ -55,13 +85,29 @@ def shared_data() -> Path:
     return SHARED
 
 
+TENSORBOARD = ["+logger.tensorboard._target_=lightning.pytorch.loggers.TensorBoardLogger",
+               "+logger.tensorboard.save_dir=${paths.fold_dir}", "+logger.tensorboard.name=tensorboard"]
+# The suite's one trained run: both folds, a positive-class weight, CSV + TensorBoard + offline W&B.
+TRAINED_RUN = [*TINY_TRAIN, "data.num_folds=2", "data.batch_size=8", "model.pos_weight=auto", "seed=7", "logger=wandb",
+               "tags=[baseline,frozen]", *TENSORBOARD]
+
+
 @pytest.fixture(scope="session")
-def cv_run(tmp_path_factory) -> Path:
-    """Two trained folds of AlexNet on synthetic data (reused by training and evaluation tests)."""
+def trained_run(tmp_path_factory) -> Path:
+    """Both folds of a tiny AlexNet run (``TRAINED_RUN``), trained once for the whole suite: the xdist
+    workers share it through a file lock. Tests read it; one that changes it works on a copy."""
     from vangogh_lightning.training.cross_validation import train
 
-    out = tmp_path_factory.mktemp("cv_run")
-    for fold in (0, 1):
-        cfg = compose_cfg("train", [*TINY_TRAIN, "data.num_folds=4", f"fold={fold}"], out / f"job{fold}")
-        train(cfg)
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = root / "trained_run"
+    with FileLock(str(root / "trained_run.lock")):
+        if not (out / "cv_summary.json").is_file():
+            home = root / "trained_run_home"
+            home.mkdir(exist_ok=True)
+            with pytest.MonkeyPatch.context() as mp:  # offline W&B, without the user's key or netrc
+                mp.delenv("WANDB_API_KEY", raising=False)
+                mp.setenv("NETRC", str(home / "no-netrc"))
+                mp.setenv("HOME", str(home))
+                train(compose_cfg("train", TRAINED_RUN, out))
     return out

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from vangogh_lightning.style.artefacts import artefact_figures, as_array, border_step, high_frequency_share, stride_peak
+from bench.artefacts import artefact_figures, as_array, border_step, high_frequency_share, stride_peak
 from vangogh_lightning.style.layers import FeatureExtractor
 
 

@@ -129,3 +129,33 @@ def test_the_report_stylize_preset(tmp_path):
     cfg = compose_cfg("stylize", ["preset=report", "content=x.jpg"], tmp_path)
     assert (cfg.optimizer, cfg.size, cfg.square, cfg.multiscale) == ("adam", 224, True, False)
     assert cfg.loss_normalisation == "report" and cfg.tv_weight == 0
+
+
+@pytest.mark.parametrize("script,group,target", [
+    ("train", "data", "vangogh_lightning.data.datamodule:VanGoghDataModule"),
+    ("train", "model", "vangogh_lightning.models.classifier:VanGoghClassifier"),
+    ("stylize", None, "vangogh_lightning.style.module:StyleTransfer"),  # its keys are stylize.yaml's top level
+])
+def test_python_keyword_defaults_are_the_composed_configs(script, group, target, tmp_path):
+    """A notebook that builds the data module, the classifier or the style module gets conf/'s defaults."""
+    import importlib
+    import inspect
+
+    from omegaconf import OmegaConf
+
+    cfg = compose_cfg(script, ["content=x.jpg"] if script == "stylize" else [], tmp_path)
+    section = cfg[group] if group else cfg
+    conf, raw = OmegaConf.to_container(section, resolve=True), OmegaConf.to_container(section)
+    module, name = target.split(":")
+    params = inspect.signature(getattr(importlib.import_module(module), name)).parameters
+    if group:  # the whole group goes to the constructor
+        assert set(conf) - {"_target_"} <= set(params), f"{group} keys the constructor does not take"
+    wrong = []
+    for key, param in params.items():
+        if key not in conf or param.default is inspect.Parameter.empty:
+            continue
+        default = list(param.default) if isinstance(param.default, tuple) else param.default
+        # a place on this machine (paths.*): no default can equal it, so None
+        if default != (None if "${paths." in str(raw[key]) else conf[key]):
+            wrong.append(f"{key}={param.default!r} (conf/: {conf[key]!r})")
+    assert not wrong, f"{name}: " + ", ".join(wrong)

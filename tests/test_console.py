@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 
 # One process: Lightning's output as it comes, then after tidy_library_output (so the test can fail).
@@ -28,6 +30,7 @@ run()
 """
 
 
+@pytest.mark.e2e
 def test_each_lightning_line_comes_once_in_the_scripts_format_without_advice_or_deprecations():
     proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -400,7 +400,7 @@ def test_without_a_test_split_asking_for_it_says_how_to_keep_one(tmp_path):
 
 def cached_and_plain(tmp_path, root: Path, csv: Path, **kw):
     cached = dm_for(root, csv, input_cache=str(tmp_path / "inputs"), **kw)
-    plain = dm_for(root, csv, **kw)
+    plain = dm_for(root, csv, input_cache=False, **kw)
     for dm in (cached, plain):
         dm.setup("fit")
     return cached, plain

@@ -22,7 +22,7 @@ def validate(devices: int, strategy: str = "auto") -> dict[str, float]:
     return metrics
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_two_process_validation_equals_single_process():
     single = validate(1)
     ddp = validate(2, "ddp_spawn")

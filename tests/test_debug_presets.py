@@ -25,7 +25,9 @@ def test_the_template_presets_are_all_there():
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 @pytest.mark.parametrize("preset", PRESETS)
 def test_each_preset_composes_with_each_experiment(preset, experiment, tmp_path):
-    overrides = [f"debug={preset}", *([f"experiment={experiment}"] if experiment else [])]
+    (tmp_path / "classes.csv").write_text("")  # the WikiArt CSV the report's experiments name (checked: it exists)
+    overrides = [f"debug={preset}", *([f"experiment={experiment}"] if experiment else []),
+                 f"paths.wikiart_dir={tmp_path}"]
     cfg = compose_cfg("train", overrides, tmp_path)
     check_config(cfg, "train")
     assert cfg.trainer.accelerator == "cpu" and cfg.data.num_workers == 0  # debug/default under every preset
@@ -38,7 +40,7 @@ def test_fdr_runs_one_batch_each_way_and_records_nothing(tmp_path, capsys):
     assert not (tmp_path / "cv_summary.json").exists()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_limit_keeps_the_out_of_fold_pass_to_the_validation_limit_and_reports_progress(tmp_path, capsys):
     train(compose_cfg("train", [*TINY, "debug=limit", "fold=0", "callbacks.log_progress.every_s=0",
                                 "checkpoints.resume_point=false"], tmp_path))
@@ -53,7 +55,7 @@ def test_limit_keeps_the_out_of_fold_pass_to_the_validation_limit_and_reports_pr
     assert all(" img/s | fold left <= " in x for x in lines) and any("step 4/4" in x for x in lines)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_overfit_learns_the_same_batches_until_the_loss_falls(tmp_path):
     # (no checkpoints: a 220 MB AlexNet file per epoch is most of this test's time otherwise)
     train(compose_cfg("train", [*TINY, "debug=overfit", "trainer.max_epochs=6", "model.lr=1e-3",
@@ -63,7 +65,7 @@ def test_overfit_learns_the_same_batches_until_the_loss_falls(tmp_path):
     assert len(losses) >= 6 and losses[-1] < 0.5 * losses[0], losses
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_profiler_writes_where_the_time_of_a_step_goes(tmp_path):
     train(compose_cfg("train", [*TINY, "debug=profiler", "fold=0"], tmp_path))
     report = (tmp_path / "fold_0" / "fit-profile.txt").read_text()

@@ -15,26 +15,28 @@ from tests.conftest import compose_cfg
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.data.transforms import eval_transform
-from vangogh_lightning.evaluation.deception import deception_table
-from vangogh_lightning.evaluation.fold_runs import find_fold_runs
+from vangogh_lightning.evaluation.folds.runs import find_fold_runs
+from vangogh_lightning.evaluation.folds.selection import best_epochs, select_fold
 from vangogh_lightning.evaluation.plots import draw_fold_curves
-from vangogh_lightning.evaluation.selection import best_epochs, select_fold
+from vangogh_lightning.evaluation.table_one.stats import deception_table
 from vangogh_lightning.evaluation.tasks import classify, deception, select_folds
 from vangogh_lightning.models.classifier import VanGoghClassifier
 
 
 def evaluate_cfg(tmp_path: Path, task: str, *overrides: str):
-    return compose_cfg("evaluate", [f"task={task}", *overrides], tmp_path / "eval")
+    # The suite's shared run logged to W&B: a selection here leaves its run files as they are.
+    untagged = ["task.wandb=false"] if task == "select_folds" else []
+    return compose_cfg("evaluate", [f"task={task}", *untagged, *overrides], tmp_path / "eval")
 
 
-def test_fold_selection_picks_the_highest_auroc_and_saves_plots(cv_run, tmp_path):
-    cfg = evaluate_cfg(tmp_path, "select_folds", f"task.runs={cv_run}",
+def test_fold_selection_picks_the_highest_auroc_and_saves_plots(trained_run, tmp_path):
+    cfg = evaluate_cfg(tmp_path, "select_folds", f"task.runs={trained_run}",
                        f"task.selected_dir={tmp_path / 'selected'}")
     chosen = select_folds(cfg)
     table = pd.read_csv(tmp_path / "eval" / "fold_selection.csv")
     best = table.loc[table["auroc"].idxmax()]
     summaries = {json.loads(p.read_text())["fold"]: {**json.loads(p.read_text()), "dir": p.parent}
-                 for p in cv_run.rglob("fold_*/summary.json")}
+                 for p in trained_run.rglob("fold_*/summary.json")}
     assert set(table["fold"]) == {0, 1}
     for fold, summary in summaries.items():
         assert table.loc[table["fold"] == fold, "auroc"].item() == pytest.approx(summary["best_score"])
@@ -45,10 +47,10 @@ def test_fold_selection_picks_the_highest_auroc_and_saves_plots(cv_run, tmp_path
     assert "± " in (tmp_path / "eval" / "fold_selection.md").read_text()
 
 
-def test_the_curves_show_each_fold_per_metric_on_whole_epochs(cv_run):
+def test_the_curves_show_each_fold_per_metric_on_whole_epochs(trained_run):
     import matplotlib.pyplot as plt
 
-    runs, _ = find_fold_runs([cv_run])
+    runs, _ = find_fold_runs([trained_run])
     fig = draw_fold_curves(runs, "alexnet")
     loss, auroc, f1 = fig.axes
     assert [ax.get_title() for ax in fig.axes] == ["alexnet: loss", "alexnet: AUROC", "alexnet: F1"]
@@ -62,11 +64,11 @@ def test_the_curves_show_each_fold_per_metric_on_whole_epochs(cv_run):
     plt.close(fig)
 
 
-def test_fold_selection_refuses_to_replace_a_selected_checkpoint(cv_run, tmp_path):
+def test_fold_selection_refuses_to_replace_a_selected_checkpoint(trained_run, tmp_path):
     sel = tmp_path / "selected"
     sel.mkdir()
     (sel / "alexnet.ckpt").write_bytes(b"earlier")
-    cfg = evaluate_cfg(tmp_path, "select_folds", f"task.runs={cv_run}", f"task.selected_dir={sel}")
+    cfg = evaluate_cfg(tmp_path, "select_folds", f"task.runs={trained_run}", f"task.selected_dir={sel}")
     with pytest.raises(UserError, match="alexnet.ckpt: already exists .*; pass overwrite=true"):
         select_folds(cfg)
     assert (sel / "alexnet.ckpt").read_bytes() == b"earlier"
@@ -75,7 +77,7 @@ def test_fold_selection_refuses_to_replace_a_selected_checkpoint(cv_run, tmp_pat
 def test_a_fold_trained_to_the_lowest_validation_loss_is_read_at_that_epoch(tmp_path):
     """The report's reproduction keeps the lowest-loss epoch: fold selection reads that epoch, not the
     best-AUROC one, so its row describes the weights of the fold's checkpoint."""
-    from vangogh_lightning.evaluation.fold_runs import FoldRun
+    from vangogh_lightning.evaluation.folds.runs import FoldRun
 
     epochs = pd.DataFrame({"epoch": [0, 1, 2], "val/loss": [0.6, 0.3, 0.4], "val/auroc": [0.7, 0.8, 0.9],
                            "val/f1": [0.5, 0.6, 0.7], "val/acc": [0.6, 0.7, 0.8], "val/bal_acc": [0.6, 0.7, 0.8]})
@@ -95,10 +97,10 @@ def test_combined_rule_balances_auroc_f1_and_loss():
         select_fold(table, "best")
 
 
-def test_best_epoch_is_the_epoch_of_highest_auroc(cv_run):
-    from vangogh_lightning.evaluation.fold_runs import find_fold_runs
+def test_best_epoch_is_the_epoch_of_highest_auroc(trained_run):
+    from vangogh_lightning.evaluation.folds.runs import find_fold_runs
 
-    runs, warnings = find_fold_runs([cv_run])
+    runs, warnings = find_fold_runs([trained_run])
     assert not warnings
     table = best_epochs(runs)
     for run, (_, row) in zip(sorted(runs, key=lambda r: r.fold), table.iterrows()):
@@ -112,8 +114,8 @@ def test_no_runs_found_is_a_clear_error(tmp_path):
         select_folds(cfg)
 
 
-def test_classify_gives_the_probabilities_of_the_model_in_memory(cv_run, tmp_path, shared_data):
-    ckpt = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
+def test_classify_gives_the_probabilities_of_the_model_in_memory(trained_run, tmp_path, shared_data):
+    ckpt = trained_run / "fold_0" / "checkpoints" / "best.ckpt"
     images = sorted((shared_data / "paintings").glob("*.jpg"))[:4]
     cfg = evaluate_cfg(tmp_path, "classify", f"task.checkpoint={ckpt}",
                        f"task.images=[{','.join(map(str, images))}]", "device=cpu")
@@ -155,8 +157,8 @@ def test_deception_table_equals_a_hand_count():
     assert table.loc["images"].tolist() == [4, 5]
 
 
-def test_deception_task_writes_table_csv_and_grid_and_checks_backbones(cv_run, tmp_path, shared_data):
-    alex = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
+def test_deception_task_writes_table_csv_and_grid_and_checks_backbones(trained_run, tmp_path, shared_data):
+    alex = trained_run / "fold_0" / "checkpoints" / "best.ckpt"
     for name, folder in (("vgg", "report-vgg19"), ("alex", "report-alexnet")):
         (tmp_path / name).mkdir()
         for p in sorted((shared_data / "reference-outputs" / folder).glob("*.jpg"))[:3]:
@@ -169,8 +171,8 @@ def test_deception_task_writes_table_csv_and_grid_and_checks_backbones(cv_run, t
         deception(cfg)
 
 
-def test_deception_task_table_matches_its_own_per_image_verdicts(cv_run, tmp_path, shared_data):
-    alex = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
+def test_deception_task_table_matches_its_own_per_image_verdicts(trained_run, tmp_path, shared_data):
+    alex = trained_run / "fold_0" / "checkpoints" / "best.ckpt"
     vgg = VanGoghClassifier(backbone="vgg19", pretrained=False)
     vgg_ckpt = tmp_path / "vgg19.ckpt"
     torch.save({"state_dict": vgg.state_dict(), "hyper_parameters": dict(vgg.hparams),
@@ -195,11 +197,12 @@ def test_deception_task_table_matches_its_own_per_image_verdicts(cv_run, tmp_pat
     assert (tmp_path / "eval" / "verdicts.png").stat().st_size > 10_000
 
 
-def test_two_selections_each_keep_their_own_folder_and_latest_points_at_the_newest(cv_run, tmp_path):
+def test_two_selections_each_keep_their_own_folder_and_latest_points_at_the_newest(trained_run, tmp_path):
     latest = tmp_path / "outputs" / "selected"
     picked = []
     for name in ("first", "second"):  # the defaults, run twice: no overwrite=true needed
-        cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={cv_run}", f"task.latest={latest}"],
+        cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={trained_run}", f"task.latest={latest}",
+                                       "task.wandb=false"],
                           tmp_path / name)
         assert cfg.task.selected_dir == str(tmp_path / name / "selected")
         picked.append(Path(select_folds(cfg)["alexnet"]))
@@ -209,8 +212,8 @@ def test_two_selections_each_keep_their_own_folder_and_latest_points_at_the_newe
     assert (latest / "alexnet.ckpt").is_file()
 
 
-@pytest.mark.slow
-def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, cv_run):
+@pytest.mark.e2e
+def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, trained_run):
     import subprocess
     import sys
 
@@ -237,32 +240,29 @@ def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, c
     assert metrics["test/acc"] == pytest.approx((predictions["predicted"] == predictions["label"]).mean())
     assert (tmp_path / "eval" / "test_curves.png").stat().st_size > 10_000
     # a checkpoint of a run without a held-out split (the shared CV run): one line saying how to get one
-    plain = next(cv_run.glob("job0/fold_0/checkpoints/best.ckpt"))
+    plain = next(trained_run.glob("fold_0/checkpoints/best.ckpt"))
     refused = subprocess.run([sys.executable, "evaluate.py", "task=test", f"task.checkpoint={plain}",
                               f"hydra.run.dir={tmp_path / 'eval2'}"], cwd=ROOT, capture_output=True, text=True,
                              timeout=300)
     assert refused.returncode == 2 and "its run held no test split out (data.test_fraction=0" in refused.stderr
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_roc_and_pr_curves_are_torchmetrics_points_without_torch(seed):
-    import torch
-    from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc
+def test_roc_and_pr_curves_have_a_point_per_distinct_probability():
+    from vangogh_lightning.evaluation.scoring import roc_pr
 
-    from vangogh_lightning.evaluation.curves import roc_pr
-
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 60)
     probs = np.round(rng.random(60), 1)  # ties: one point per distinct threshold
-    ours = roc_pr(probs, labels)
-    fpr, tpr, _ = binary_roc(torch.tensor(probs), torch.tensor(labels))
-    precision, recall, _ = binary_precision_recall_curve(torch.tensor(probs), torch.tensor(labels))
-    assert ours["roc"][0] == pytest.approx(fpr.tolist()) and ours["roc"][1] == pytest.approx(tpr.tolist())
-    assert ours["pr"][0] == pytest.approx(recall.tolist()) and ours["pr"][1] == pytest.approx(precision.tolist())
+    curves = roc_pr(probs, labels)
+    said = probs[None, :] >= np.unique(probs)[::-1, None]  # one row per threshold, falling
+    tpr, fpr = said[:, labels == 1].mean(1), said[:, labels == 0].mean(1)
+    precision = (said & (labels == 1)).sum(1) / said.sum(1)
+    assert curves["roc"][0] == pytest.approx([0, *fpr]) and curves["roc"][1] == pytest.approx([0, *tpr])
+    assert curves["pr"][0] == pytest.approx([*tpr[::-1], 0]) and curves["pr"][1] == pytest.approx([*precision[::-1], 1])
 
 
 def test_a_perfect_and_a_useless_classifier_have_the_known_curves():
-    from vangogh_lightning.evaluation.curves import roc_pr
+    from vangogh_lightning.evaluation.scoring import roc_pr
 
     perfect = roc_pr(np.array([0.9, 0.8, 0.2, 0.1]), np.array([1, 1, 0, 0]))
     assert perfect["roc"] == ([0.0, 0.0, 0.0, 0.5, 1.0], [0.0, 0.5, 1.0, 1.0, 1.0])

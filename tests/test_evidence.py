@@ -58,7 +58,7 @@ def patch_classifier() -> VanGoghClassifier:
     return model.eval()
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_the_map_lies_on_the_one_region_that_carries_the_signal(patch_classifier):
     size = 192  # twice the training size: the last block's map is 11 x 11 cells of ~17 px
     images, labels, corners = patch_images(30, size, seed=1)

@@ -16,30 +16,25 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import ROOT, TINY_TRAIN, compose_cfg
+from tests.conftest import ROOT, SMALL_CHECKPOINTS, TINY_TRAIN, compose_cfg
 from vangogh_lightning.core.atomic import FILE_MODE
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.evaluation.deception import stylized_images
+from vangogh_lightning.evaluation.table_one.inputs import stylized_images
 from vangogh_lightning.evaluation.tasks import select_folds
 from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.style.plan import plan_outputs
 from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.training.cross_validation import train
 
-TWO_FOLDS = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=40", "trainer.max_epochs=2",
-             "model.pos_weight=auto"]
-
 
 def fp32_bytes(state: dict[str, torch.Tensor]) -> int:
     return sum(t.numel() * 4 for t in state.values())
 
 
-@pytest.fixture(scope="module")
-def two_fold_run(tmp_path_factory) -> Path:
-    """Both folds of AlexNet in one run, trained with a positive-class weight."""
-    out = tmp_path_factory.mktemp("two_fold_run")
-    train(compose_cfg("train", TWO_FOLDS, out))
-    return out
+@pytest.fixture
+def two_fold_run(trained_run) -> Path:
+    """The suite's trained run: both folds of AlexNet in one run, trained with a positive-class weight."""
+    return trained_run
 
 
 # --- disk a finished fold keeps -------------------------------------------------------------
@@ -69,7 +64,8 @@ def test_a_checkpoint_trained_with_pos_weight_loads_for_evaluation(two_fold_run)
 
 
 def test_keep_last_keeps_the_resume_point_and_keep_best_false_keeps_nothing(tmp_path):
-    overrides = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=24", "trainer.max_epochs=1", "fold=0"]
+    overrides = [*TINY_TRAIN, *SMALL_CHECKPOINTS, "data.num_folds=2", "data.synthetic_count=24",
+                 "trainer.max_epochs=1", "fold=0"]
     train(compose_cfg("train", [*overrides, "checkpoints.keep_last=true"], tmp_path / "a"))
     assert sorted(p.name for p in (tmp_path / "a/fold_0/checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
     train(compose_cfg("train", [*overrides, "checkpoints.keep_best=false"], tmp_path / "b"))
@@ -88,8 +84,8 @@ def test_a_search_trial_writes_no_checkpoint_and_still_scores_its_best_epoch(tmp
         return save(self, checkpoint, path, *args, **kwargs)
 
     monkeypatch.setattr(AtomicCheckpointIO, "save_checkpoint", spy)
-    overrides = [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=24", "fold=0", "trainer.max_epochs=3",
-                 "callbacks.early_stopping=null", "model.lr=3e-4"]
+    overrides = [*TINY_TRAIN, *SMALL_CHECKPOINTS, "data.num_folds=2", "data.synthetic_count=24", "fold=0",
+                 "trainer.max_epochs=3", "callbacks.early_stopping=null", "model.lr=3e-4"]
     train(compose_cfg("train", [*overrides, "checkpoints.keep_best=false"], tmp_path / "no_best"))
     assert set(written) == {"last.ckpt"}  # the resume point only
     written.clear()
@@ -114,7 +110,7 @@ def test_a_temp_file_left_by_a_killed_save_is_removed_at_the_next_start(tmp_path
     ckpt_dir.mkdir(parents=True)
     stale = ckpt_dir / ".last.ckpt.k2j4h5.tmp"
     stale.write_bytes(b"\0" * 1024)
-    train(compose_cfg("train", [*TINY_TRAIN, "data.num_folds=2", "data.synthetic_count=24",
+    train(compose_cfg("train", [*TINY_TRAIN, *SMALL_CHECKPOINTS, "data.num_folds=2", "data.synthetic_count=24",
                                 "trainer.max_epochs=1", "fold=0"], tmp_path))
     assert not stale.exists()
 
@@ -138,7 +134,7 @@ def test_two_runs_started_in_the_same_second_get_different_folders():
     assert dirs[0] != dirs[1]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path):
     args = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.synthetic_count=24",
             "data.image_size=64", "callbacks.early_stopping=null", "trainer.enable_progress_bar=false",
@@ -181,7 +177,7 @@ def test_select_folds_never_mixes_trials_names_missing_folds_and_writes_weights_
                 r[col] = str(float(r[col]) / 2)
         summary.write_text("\n".join([text[0], *[",".join(r) for r in rows]]) + "\n")
     (sweep / "0-aaa" / "fold_1" / "summary.json").unlink()  # trial 0's fold 1 was interrupted
-    cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={sweep}",
+    cfg = compose_cfg("evaluate", ["task=select_folds", "task.wandb=false", f"task.runs={sweep}",
                                    f"task.selected_dir={tmp_path / 'selected'}"], tmp_path / "eval")
     chosen = select_folds(cfg)
     out = capsys.readouterr().out
@@ -202,7 +198,7 @@ def test_two_runs_of_one_setting_holding_the_same_fold_are_refused(two_fold_run,
     sweep = tmp_path / "sweep"
     _fake_trial(sweep, "0-aaa", ["model.lr=0.001"], two_fold_run)
     _fake_trial(sweep, "0-bbb", ["model.lr=0.001"], two_fold_run)
-    cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={sweep}",
+    cfg = compose_cfg("evaluate", ["task=select_folds", "task.wandb=false", f"task.runs={sweep}",
                                    f"task.selected_dir={tmp_path / 'selected'}"], tmp_path / "eval")
     with pytest.raises(UserError, match="fold 0 was trained twice with the same settings"):
         select_folds(cfg)

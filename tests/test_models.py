@@ -103,3 +103,16 @@ def test_loss_is_bce_with_logits_on_raw_logits():
     expected = torch.nn.functional.binary_cross_entropy_with_logits(
         logits, target, pos_weight=torch.tensor(3.0))
     assert model.loss_fn(logits, target).item() == pytest.approx(expected.item())
+
+
+def test_the_registry_states_each_backbones_torchvision_facts():
+    from torchvision import models
+
+    from vangogh_lightning.core.backbone_registry import BACKBONES, backbone_names
+
+    assert backbone_names() == ("vgg19", "alexnet")  # Table 1's order, as the report's
+    for name, entry in BACKBONES.items():
+        meta = models.get_model_weights(name).IMAGENET1K_V1.meta
+        assert meta["min_size"] == (entry.min_size, entry.min_size), name
+        net = models.get_model_builder(name)(weights=None)
+        assert hasattr(net, "features") and hasattr(net, "classifier"), name

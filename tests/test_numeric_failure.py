@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import torch
 
 from tests.conftest import TINY_TRAIN, compose_cfg
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.evaluation.fold_runs import find_fold_runs
+from vangogh_lightning.evaluation.folds.runs import find_fold_runs
 from vangogh_lightning.evaluation.tasks import classify
-from vangogh_lightning.models.classifier import VanGoghClassifier
+from vangogh_lightning.models.classifier import NonFiniteError, VanGoghClassifier, check_finite
 from vangogh_lightning.training.cross_validation import train
-from vangogh_lightning.training.numeric_guard import FiniteGuard, NonFiniteError
 
 METRICS_CSV = """epoch,step,train/loss,val/acc,val/auroc,val/bal_acc,val/f1,val/loss
 0,4,,0.73,0.93,0.73,0.78,0.69
@@ -48,7 +46,7 @@ def test_a_diverging_fold_stops_with_one_line_and_is_left_out_of_selection(tmp_p
     fold = run / "fold_0"
     assert not (fold / "summary.json").exists()  # never recorded as finished
     assert (fold / "failed.txt").read_text().strip() == message
-    for checkpoint in fold.rglob("*.ckpt"):  # nothing non-finite was saved (the guard runs before the writers)
+    for checkpoint in fold.rglob("*.ckpt"):  # nothing non-finite was saved (checked before the writers run)
         state = torch.load(checkpoint, weights_only=True)["state_dict"]
         assert all(bool(torch.isfinite(t).all()) for t in state.values() if t.is_floating_point())
     healthy = finished_fold(tmp_path / "healthy", 1)
@@ -87,21 +85,20 @@ def test_a_checkpoint_with_non_finite_weights_is_refused_by_name(tmp_path, bad):
 
 
 @pytest.mark.parametrize("metric", ["val/loss", "val/auroc"])
-def test_the_guard_stops_at_a_non_finite_validation_metric(metric):
-    trainer = SimpleNamespace(callback_metrics={"val/acc": torch.tensor(0.5), metric: torch.tensor(float("nan"))},
-                              current_epoch=3)
+def test_the_check_stops_at_a_non_finite_validation_metric(metric):
+    metrics = {"val/acc": torch.tensor(0.5), metric: torch.tensor(float("nan"))}
     with pytest.raises(NonFiniteError, match=f"^{metric} is nan at epoch 3$"):
-        FiniteGuard().on_validation_end(trainer, torch.nn.Linear(2, 1))
+        check_finite(metrics, torch.nn.Linear(2, 1), 3)
 
 
-def test_the_guard_names_the_first_non_finite_weight_and_passes_a_finite_model():
-    trainer = SimpleNamespace(callback_metrics={"val/loss": torch.tensor(0.7)}, current_epoch=1)
+def test_the_check_names_the_first_non_finite_weight_and_passes_a_finite_model():
+    metrics = {"val/loss": torch.tensor(0.7)}
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Linear(2, 1))
-    FiniteGuard().on_validation_end(trainer, model)  # finite: nothing happens
+    check_finite(metrics, model, 1)  # finite: nothing happens
     with torch.no_grad():
         model[1].weight[0, 1] = float("-inf")
     with pytest.raises(NonFiniteError, match="^the weight 1.weight is not finite after epoch 1$"):
-        FiniteGuard().on_validation_end(trainer, model)
+        check_finite(metrics, model, 1)
 
 
 def test_the_validation_loss_keeps_a_nan_instead_of_dropping_it_and_keeps_the_sample_weights():

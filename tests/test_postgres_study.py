@@ -60,7 +60,7 @@ def postgres():
         shutil.rmtree(base, ignore_errors=True)
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_two_sweeps_on_one_postgres_study_record_every_trial_once(postgres, tmp_path):
     import optuna
 

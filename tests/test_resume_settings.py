@@ -1,12 +1,13 @@
-"""A command into an existing run folder keeps the run's results: the settings check of run_settings.py."""
+"""A command into an existing run folder keeps the run's results: the settings check of config/run_record.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.conftest import compose_cfg
+from vangogh_lightning.config.run_record import check_resume, record_settings
+from vangogh_lightning.config.schema import result_neutral
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.training.run_settings import check_resume, record_settings
 
 STARTED = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.image_size=64"]
 
@@ -57,3 +58,14 @@ def test_a_change_that_leaves_results_alone_is_allowed_and_recorded(run_dir, cha
 def test_a_new_run_folder_has_nothing_to_compare(tmp_path):
     check_resume(compose_cfg("train", [*STARTED, "data.image_size=96"], tmp_path))
     assert not (tmp_path / "run_settings.json").exists()
+
+
+def test_whether_a_key_changes_results_is_one_marker_on_its_field():
+    # a marked field covers the keys below it; a marked open section (callbacks) its unknown keys
+    assert all(map(result_neutral, ["data.num_workers", "logger.wandb.offline", "paths.output_dir", "search.seed",
+                                    "callbacks.log_progress.every_s", "callbacks.model_checkpoint.dirpath",
+                                    "hydra.run.dir", "trainer.accelerator"]))
+    assert not any(map(result_neutral, ["data", "model.lr", "callbacks", "callbacks.early_stopping.patience",
+                                        "trainer.limit_train_batches", "seed"]))
+    study = [k for k in ["out_dir", "backbones", "threshold", "paths.log_dir"] if not result_neutral(k, "study")]
+    assert study == ["backbones", "threshold"]

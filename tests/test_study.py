@@ -41,7 +41,8 @@ def quick_study(tmp_path_factory, request) -> tuple[Path, str]:
     return out, study(out)
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("quick_study")
+@pytest.mark.e2e
 def test_the_quick_study_goes_from_training_to_table_1(quick_study):
     out, log = quick_study
     for backbone in BACKBONES:
@@ -74,7 +75,8 @@ def test_the_quick_study_goes_from_training_to_table_1(quick_study):
     assert re.search(r"\[study\] train vgg19: \d+ s\n", text) and "[study] done in " in text
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("quick_study")
+@pytest.mark.e2e
 def test_running_it_again_skips_every_step_and_an_interrupted_step_redoes_only_what_is_missing(quick_study):
     out, _ = quick_study
     selected = (out / "selected" / "alexnet.ckpt").stat().st_mtime_ns
@@ -93,7 +95,8 @@ def test_running_it_again_skips_every_step_and_an_interrupted_step_redoes_only_w
     assert len(pd.read_csv(out / "deception" / "verdicts.csv")) == 4
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("quick_study")
+@pytest.mark.e2e
 def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_study, tmp_path):
     out, _ = quick_study
     dom = rendered_dom(out / "report.html", tmp_path)

@@ -173,7 +173,7 @@ def test_output_keeps_the_content_aspect_ratio_and_writes_json_and_sheet(tmp_pat
     assert record["config"]["backbone"]["name"] == "vgg19"
     assert (tmp_path / "out" / "tubingen_vgg19_sheet.png").is_file()
     # what evaluate.py's deception table will count in this folder: the result, not the sheet
-    from vangogh_lightning.evaluation.deception import stylized_images
+    from vangogh_lightning.evaluation.table_one.inputs import stylized_images
 
     assert [p.name for p in stylized_images(str(tmp_path / "out"), "task.stylized.vgg19")] == ["tubingen_vgg19.png"]
 
@@ -290,6 +290,7 @@ def test_empty_content_folder_and_unmatched_glob_are_errors(tmp_path):
         expand_images(str(tmp_path / "*.jpg"))
 
 
+@pytest.mark.e2e
 def test_bf16_mixed_precision_runs_and_still_lowers_the_loss(tmp_path, shared_data):
     cfg = cfg_for(tmp_path, shared_data / "photos/photo-06.jpg", shared_data / STARRY, "backbone=alexnet",
                   "precision=bf16-mixed")
@@ -385,7 +386,7 @@ def _photo(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.array(img)).permute(2, 0, 1).float().div(255)[None]
 
 
-@pytest.mark.parametrize("backbone", ["vgg19", "alexnet"])
+@pytest.mark.parametrize("backbone", [pytest.param("vgg19", marks=pytest.mark.e2e), "alexnet"])
 def test_the_result_is_the_same_whatever_the_scale_of_each_layers_activations(backbone, shared_data):
     torch.manual_seed(0)
     content_layers, style_layers = REPORT_LAYERS[backbone]
@@ -422,7 +423,7 @@ def test_any_positive_rescaling_leaves_the_loss_and_its_gradient_unchanged(backb
         with torch.no_grad():
             grams = {n: gram_matrix(net(style)[n]) for n in style_layers}
         module = StyleTransfer(net, content, grams, {n: 1.0 for n in content_layers},
-                               {n: 1.0 for n in style_layers}, content, 1, style_weight=10.0)
+                               {n: 1.0 for n in style_layers}, content, 1, style_weight=10.0, tv_weight=0.0)
         total = module.losses(probe)["total"].sum()
         (grad,) = torch.autograd.grad(total, probe)
         results.append((total.detach(), grad))

@@ -19,12 +19,19 @@ from PIL import Image
 from scipy import stats
 
 from tests.conftest import compose_cfg
-from vangogh_lightning.evaluation.comparisons import fold_rates, fold_spread, judge_tests, transfer_tests
-from vangogh_lightning.evaluation.controls import OOF_OTHERS, OOF_VAN_GOGH, PHOTOS, STYLES
-from vangogh_lightning.evaluation.deception import CONDITIONS, deception_table, rate_rows
-from vangogh_lightning.evaluation.judge_runs import judge_run
-from vangogh_lightning.evaluation.plots import threshold_curves
-from vangogh_lightning.evaluation.statistics import mcnemar_exact, mean_interval, share_interval
+from vangogh_lightning.evaluation.table_one.build import threshold_curves
+from vangogh_lightning.evaluation.table_one.inputs import OOF_OTHERS, OOF_VAN_GOGH, PHOTOS, STYLES
+from vangogh_lightning.evaluation.table_one.judge_runs import fold_rates, fold_spread, judge_run
+from vangogh_lightning.evaluation.table_one.stats import (
+    conditions,
+    deception_table,
+    judge_tests,
+    mcnemar_exact,
+    mean_interval,
+    rate_rows,
+    share_interval,
+    transfer_tests,
+)
 from vangogh_lightning.evaluation.tasks import deception
 from vangogh_lightning.models.classifier import VanGoghClassifier
 from vangogh_lightning.style.records import STYLIZED_RECORD_KIND
@@ -50,12 +57,12 @@ def test_every_cell_of_the_table_carries_its_count_and_interval():
     rates = rate_rows(verdicts, 0.9, "wilson").set_index(["set", "condition"])
     shares = deception_table(verdicts)
     for name, group in verdicts.groupby("transfer"):
-        for condition in CONDITIONS:
+        for condition in conditions():
             row = rates.loc[(f"{name} transfer", condition)]
             assert row["n"] == len(group) and row["k"] / row["n"] == shares.loc[condition, f"{name} transfer"]
             reference = stats.binomtest(int(row["k"]), int(row["n"])).proportion_ci(0.9, method="wilson")
             assert (row["low"], row["high"]) == pytest.approx((reference.low, reference.high), abs=1e-9)
-        vgg = rates.loc[(f"{name} transfer", CONDITIONS[0])]
+        vgg = rates.loc[(f"{name} transfer", conditions()[0])]
         p = group["p_vgg19"]
         low, high = stats.t.interval(0.9, len(p) - 1, loc=p.mean(), scale=stats.sem(p))
         assert (vgg["mean_p"], vgg["mean_p_low"], vgg["mean_p_high"]) == pytest.approx(
@@ -129,7 +136,7 @@ def test_the_threshold_curve_passes_through_the_tables_shares():
         every["vgg19"], every["alexnet"] = every["p_vgg19"] >= threshold, every["p_alexnet"] >= threshold
         curves = threshold_curves(every, ("vgg19", "alexnet"))
         shares = deception_table(every)
-        for judge, row in (("vgg19", CONDITIONS[0]), ("alexnet", CONDITIONS[1])):
+        for judge, row in (("vgg19", conditions()[0]), ("alexnet", conditions()[1])):
             for name in ("x", "y"):
                 line = curves[(curves["judge"] == judge) & (curves["set"] == name)]
                 at = line[line["threshold"] >= threshold].iloc[0]  # the step that covers this threshold
@@ -236,7 +243,8 @@ def _deception_cfg(root: Path, out: Path, *extra: str):
                                     *judges, *transfers, *extra], out)
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("study_like")
+@pytest.mark.e2e
 def test_the_deception_task_adds_intervals_controls_tests_and_the_fold_spread(study_like, tmp_path):
     out = tmp_path / "table"
     shares = deception(_deception_cfg(study_like, out))
@@ -244,7 +252,7 @@ def test_the_deception_task_adds_intervals_controls_tests_and_the_fold_spread(st
     assert {"set", "condition", "k", "n", "share", "low", "high", "mean_p"} <= set(rates.columns)
     assert list(dict.fromkeys(rates["set"])) == ["vgg19 transfer", "alexnet transfer", PHOTOS, STYLES,
                                                  OOF_VAN_GOGH, OOF_OTHERS]
-    assert list(rates["condition"][:5]) == list(CONDITIONS)
+    assert list(rates["condition"][:5]) == list(conditions())
     for row in rates.itertuples():
         assert row.share == pytest.approx(shares.loc[row.condition, row.set]) and row.low <= row.share <= row.high
     # controls: the unstylized photos and the style painting, at the same threshold as the transfers
@@ -270,13 +278,14 @@ def test_the_deception_task_adds_intervals_controls_tests_and_the_fold_spread(st
     folds = pd.read_csv(out / "deception_folds.csv")
     assert sorted(set(zip(folds["judge"], folds["fold"]))) == [("alexnet", 0), ("alexnet", 1), ("vgg19", 0)]
     selected = folds[(folds["judge"] == "alexnet") & (folds["fold"] == 0)].set_index("set")["share"]
-    assert selected["vgg19 transfer"] == shares.loc[CONDITIONS[1], "vgg19 transfer"]
+    assert selected["vgg19 transfer"] == shares.loc[conditions()[1], "vgg19 transfer"]
     page = (out / "deception.md").read_text()
     assert page.startswith("# Deception rate (threshold 0.5)") and "## Every fold as a judge" in page
     assert "exact McNemar p =" in page and (out / "deception_threshold.png").stat().st_size > 10_000
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("study_like")
+@pytest.mark.e2e
 def test_each_new_part_can_be_switched_off_and_a_control_folder_is_scored_at_the_same_threshold(study_like,
                                                                                                 tmp_path):
     out = tmp_path / "plain"
@@ -297,7 +306,8 @@ def test_each_new_part_can_be_switched_off_and_a_control_folder_is_scored_at_the
     assert "McNemar" not in (off / "deception.md").read_text()
 
 
-@pytest.mark.slow
+@pytest.mark.xdist_group("study_like")
+@pytest.mark.e2e
 def test_transfers_aimed_at_a_judge_get_their_own_columns_and_tests_against_the_plain_ones(study_like, tmp_path):
     out = tmp_path / "aimed"
     shares = deception(_deception_cfg(study_like, out, f"task.targeted.vgg19={study_like / 'targeted' / 'vgg19'}",
@@ -315,6 +325,7 @@ def test_transfers_aimed_at_a_judge_get_their_own_columns_and_tests_against_the_
     assert (verdicts["aimed_at"] == "alexnet").sum() == 3 and verdicts["aimed_at"].isna().sum() == 6
 
 
+@pytest.mark.xdist_group("study_like")
 def test_a_plain_folder_passed_as_targeted_is_one_line(study_like, tmp_path):
     from vangogh_lightning.core.errors import UserError
 

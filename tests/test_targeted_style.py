@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import compose_cfg
-from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.config.entry import run_task
 from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.models.classifier import VanGoghClassifier
 from vangogh_lightning.style.judge import JudgeLoss
@@ -45,7 +45,7 @@ def run(tmp_path: Path, shared: Path, name: str, *extra: str) -> tuple[dict, byt
 
 def judged(checkpoint: Path, png: bytes, tmp_path: Path) -> float:
     """P(Van Gogh) of a saved result by the judge, read back from the PNG as evaluate.py would."""
-    from vangogh_lightning.evaluation.classify import predict_files
+    from vangogh_lightning.evaluation.scoring import predict_files
 
     path = tmp_path / "judged.png"
     path.write_bytes(png)
@@ -53,7 +53,7 @@ def judged(checkpoint: Path, png: bytes, tmp_path: Path) -> float:
     return predict_files(model, [path], size)[0]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 def test_a_judge_weight_of_zero_changes_nothing_and_a_positive_one_raises_the_judges_p(judge_ckpt, tmp_path,
                                                                                      shared_data):
     before = hashlib.sha256(judge_ckpt.read_bytes()).hexdigest()
@@ -100,7 +100,8 @@ def test_the_judges_view_is_its_validation_transform(judge_ckpt):
     assert (mine - theirs).abs().mean() < 0.05  # same geometry; tensor vs PIL resampling differ slightly
 
 
-def test_direct_calls_refuse_a_weight_without_a_judge(tmp_path, shared_data):
+def test_calls_from_python_refuse_a_weight_without_a_judge(tmp_path, shared_data, capsys):
     cfg = compose_cfg("stylize", [f"content={shared_data / 'photos' / 'photo-03.jpg'}", "judge_weight=0.5"], tmp_path)
-    with pytest.raises(UserError, match="judge_weight=0.5: there is no judge"):
-        stylize(cfg)
+    with pytest.raises(SystemExit):
+        run_task(stylize, cfg, "stylize")
+    assert capsys.readouterr().err.startswith("error: judge_weight=0.5: there is no judge")

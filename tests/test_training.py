@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 import torch
 
-from tests.conftest import TINY_TRAIN, compose_cfg
+from tests.conftest import SMALL_CHECKPOINTS, TINY_TRAIN, TRAINED_RUN, compose_cfg
+from vangogh_lightning.config.entry import run_task
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data import VanGoghDataModule
 from vangogh_lightning.models.checkpoints import load_classifier
@@ -22,27 +23,27 @@ def fold_dirs(run: Path) -> list[Path]:
     return sorted(run.rglob("fold_*"))
 
 
-def test_training_on_synthetic_data_reaches_auroc_0_9(cv_run):
-    summaries = [json.loads((d / "summary.json").read_text()) for d in fold_dirs(cv_run)]
+def test_training_on_synthetic_data_reaches_auroc_0_9(trained_run):
+    summaries = [json.loads((d / "summary.json").read_text()) for d in fold_dirs(trained_run)]
     assert [s["fold"] for s in summaries] == [0, 1]
     for s in summaries:
         assert s["monitor"] == "val/auroc"
         assert s["best_score"] >= 0.9
 
 
-def test_each_fold_writes_metrics_csv_checkpoints_and_resolved_config(cv_run):
-    for d in fold_dirs(cv_run):
+def test_each_fold_writes_metrics_csv_checkpoints_and_resolved_config(trained_run):
+    for d in fold_dirs(trained_run):
         metrics = pd.read_csv(d / "csv" / "version_0" / "metrics.csv")
         for col in ("val/loss", "val/auroc", "val/f1", "val/acc", "val/bal_acc", "train/loss"):
             assert col in metrics.columns
         # a finished fold keeps its best epoch only; the resume point went with the last epoch
         assert sorted(p.name for p in (d / "checkpoints").iterdir()) == ["best.ckpt"]
-    assert (cv_run / "job0" / "config_resolved.yaml").is_file()
-    assert json.loads((cv_run / "job0" / "cv_summary.json").read_text())["per_fold"]["0"] >= 0.9
+    assert (trained_run / "config_resolved.yaml").is_file()
+    assert json.loads((trained_run / "cv_summary.json").read_text())["per_fold"]["0"] >= 0.9
 
 
-def test_best_checkpoint_reloads_to_identical_predictions(cv_run):
-    ckpt = cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt"
+def test_best_checkpoint_reloads_to_identical_predictions(trained_run):
+    ckpt = trained_run / "fold_0" / "checkpoints" / "best.ckpt"
     a, size = load_classifier(ckpt)
     b = VanGoghClassifier.load_from_checkpoint(ckpt, pretrained=False, map_location="cpu").eval()
     assert size == 64
@@ -59,18 +60,19 @@ def test_full_cross_validation_returns_the_mean_over_folds(tmp_path):
     assert mean == pytest.approx(sum(result["per_fold"].values()) / 2)
 
 
-def test_a_finished_run_folder_is_never_overwritten(cv_run):
-    cfg = compose_cfg("train", [*TINY_TRAIN, "data.num_folds=4", "fold=0"], cv_run / "job0")
-    before = (cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt").stat().st_mtime_ns
+def test_a_finished_run_folder_is_never_overwritten(trained_run):
+    cfg = compose_cfg("train", [*TRAINED_RUN, "fold=0"], trained_run)
+    before = (trained_run / "fold_0" / "checkpoints" / "best.ckpt").stat().st_mtime_ns
     with pytest.raises(UserError, match="already holds a training run; pass ckpt_path=last"):
         train(cfg)
-    assert (cv_run / "job0" / "fold_0" / "checkpoints" / "best.ckpt").stat().st_mtime_ns == before
+    assert (trained_run / "fold_0" / "checkpoints" / "best.ckpt").stat().st_mtime_ns == before
 
 
-def test_out_of_range_fold_fails_before_training(tmp_path):
+def test_out_of_range_fold_fails_before_training(tmp_path, capsys):
     cfg = compose_cfg("train", [*TINY_TRAIN, "fold=5"], tmp_path)
-    with pytest.raises(UserError, match="fold=5: out of range"):
-        train(cfg)
+    with pytest.raises(SystemExit) as ended:
+        run_task(train, cfg, "train")
+    assert ended.value.code == 2 and capsys.readouterr().err.startswith("error: fold=5: out of range")
     assert not list(tmp_path.rglob("*.ckpt"))
 
 
@@ -83,18 +85,21 @@ def test_auto_positive_weight_is_negatives_over_positives():
     assert dm.positive_weight() == pytest.approx((len(train_rows) - pos) / pos)
 
 
-def test_a_checkpoint_file_resumes_one_fold_only(tmp_path):
-    cfg = compose_cfg("train", [*TINY_TRAIN, "ckpt_path=/some/file.ckpt"], tmp_path)
-    with pytest.raises(UserError, match="ckpt_path=/some/file.ckpt: a checkpoint file resumes one fold; add fold="):
-        train(cfg)
+def test_a_checkpoint_file_resumes_one_fold_only(tmp_path, capsys):
+    (tmp_path / "file.ckpt").write_bytes(b"")
+    cfg = compose_cfg("train", [*TINY_TRAIN, f"ckpt_path={tmp_path / 'file.ckpt'}"], tmp_path / "run")
+    with pytest.raises(SystemExit):
+        run_task(train, cfg, "train")
+    assert capsys.readouterr().err.startswith(f"error: ckpt_path={tmp_path / 'file.ckpt'}: a checkpoint file resumes "
+                                              "one fold; add fold=")
 
 
-def test_each_fold_saves_out_of_fold_predictions_of_its_best_weights(cv_run):
+def test_each_fold_saves_out_of_fold_predictions_of_its_best_weights(trained_run):
     from torchmetrics.functional.classification import binary_auroc
 
-    from vangogh_lightning.evaluation.oof_tables import artists_taken_for_van_gogh, confusion
+    from vangogh_lightning.evaluation.scoring import artists_taken_for_van_gogh, confusion
 
-    for fold_dir in fold_dirs(cv_run):
+    for fold_dir in fold_dirs(trained_run):
         summary = json.loads((fold_dir / "summary.json").read_text())
         oof = pd.read_csv(fold_dir / "oof_predictions.csv")
         assert list(oof.columns) == ["filename", "path", "artist", "label", "fold", "p_van_gogh", "predicted"]
@@ -108,7 +113,8 @@ def test_each_fold_saves_out_of_fold_predictions_of_its_best_weights(cv_run):
 
 
 def test_a_fold_resumes_from_a_checkpoint_file_given_under_the_home_folder(tmp_path, monkeypatch):
-    tiny = [*TINY_TRAIN, "data.num_folds=2", "fold=0", "callbacks.early_stopping=null"]
+    tiny = [*TINY_TRAIN, *SMALL_CHECKPOINTS, "data.num_folds=2", "data.synthetic_count=24", "fold=0",
+            "callbacks.early_stopping=null"]
     train(compose_cfg("train", [*tiny, "trainer.max_epochs=1", "checkpoints.keep_last=true"], tmp_path / "first"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (tmp_path / "home").mkdir()

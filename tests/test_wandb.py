@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import statistics
 from pathlib import Path
 
@@ -10,32 +11,19 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import TINY_TRAIN, compose_cfg
+from tests.conftest import compose_cfg
 from tests.helpers.wandb_records import run_config, run_info, run_summary
 from vangogh_lightning.evaluation.tasks import dashboard, select_folds
-from vangogh_lightning.training.cross_validation import train
-
-TENSORBOARD = ["+logger.tensorboard._target_=lightning.pytorch.loggers.TensorBoardLogger",
-               "+logger.tensorboard.save_dir=${paths.fold_dir}", "+logger.tensorboard.name=tensorboard"]
 
 
 def wandb_files(folder: Path) -> list[Path]:
     return sorted(folder.glob("wandb/offline-run-*/run-*.wandb"), key=lambda p: p.parent.name)
 
 
-@pytest.fixture(scope="module")
-def wandb_cv_run(tmp_path_factory) -> Path:
-    """Two folds of two epochs, logged offline to W&B (and CSV)."""
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("WANDB_API_KEY", raising=False)
-        mp.setenv("NETRC", str(home / "no-netrc"))
-        mp.setenv("HOME", str(home))
-        run = tmp_path_factory.mktemp("wandb_run") / "run"
-        train(compose_cfg("train", [*TINY_TRAIN, "logger=wandb", "trainer.max_epochs=2", "data.synthetic_count=40",
-                                    "data.num_folds=2", "data.batch_size=8", "seed=7", "tags=[baseline,frozen]",
-                                    *TENSORBOARD], run))
-        yield run
+@pytest.fixture
+def wandb_cv_run(trained_run) -> Path:
+    """The suite's trained run: two folds logged offline to W&B (and CSV, TensorBoard)."""
+    return trained_run
 
 
 def test_every_fold_run_logs_the_whole_resolved_config(wandb_cv_run):
@@ -43,7 +31,7 @@ def test_every_fold_run_logs_the_whole_resolved_config(wandb_cv_run):
         (run_file,) = wandb_files(wandb_cv_run / f"fold_{fold}")
         config = run_config(run_file)
         assert config["fold"] == fold and config["data.num_folds"] == 2 and config["data.batch_size"] == 8
-        assert config["seed"] == 7 and config["data.split_seed"] == 42 and config["trainer.max_epochs"] == 2
+        assert config["seed"] == 7 and config["data.split_seed"] == 42 and config["trainer.max_epochs"] == 3
         assert config["model.lr"] == pytest.approx(1e-4) and config["model.backbone"] == "alexnet"
         assert not any(k.startswith(("hydra.", "logger.")) for k in config)
         # the CSV logger (like TensorBoard) gets the same flat config
@@ -64,7 +52,7 @@ def test_top_level_tags_reach_every_logger_and_the_summaries(wandb_cv_run):
 
 
 def test_the_dashboards_keys_are_keys_the_runs_log(wandb_cv_run, tmp_path, monkeypatch):
-    from vangogh_lightning.evaluation.wandb_views import JOB_TYPES
+    from vangogh_lightning.evaluation.folds.wandb_views import JOB_TYPES
 
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -137,6 +125,7 @@ def test_the_group_gets_the_cross_validation_mean_and_std(wandb_cv_run):
 def test_fold_selection_tags_the_selected_fold_run(wandb_cv_run, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    wandb_cv_run = Path(shutil.copytree(wandb_cv_run, tmp_path / "run"))  # the shared run stays untagged
     cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={wandb_cv_run}",
                                    f"task.selected_dir={tmp_path / 'selected'}"], tmp_path / "eval")
     select_folds(cfg)

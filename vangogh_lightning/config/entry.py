@@ -1,19 +1,19 @@
-"""The entry point the four scripts call: check the config, then run the task; errors as one line.
+"""The one way into a task, for the four scripts and for Python: check the config, then run the task;
+errors as one line.
 
-The check runs once: :func:`run_task` checks before the task's module (and torch) is imported, so
-``--help`` and a bad value answer in about a second. A task function is marked with
-:func:`checked`, so calling it directly from Python (tests, notebooks) checks its config too.
+:func:`run_task` checks before the task's module (and torch) is imported, so ``--help`` and a bad value
+answer in about a second. Task functions trust their config: a direct call from Python checks nothing
+unless :func:`check_script_config` is called first.
 """
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
@@ -22,18 +22,9 @@ from omegaconf import DictConfig
 from vangogh_lightning.core.atomic import disk_full, no_space_error
 from vangogh_lightning.core.console import apply_extras, tidy_library_output
 from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.hydra_run import in_multirun
 
 log = logging.getLogger(__name__)
-
-Task = TypeVar("Task", bound=Callable[[DictConfig], Any])
-
-
-def in_multirun() -> bool:
-    """True inside a Hydra multirun job (sweeps need exceptions to mark trials failed)."""
-    try:
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except ValueError:
-        return False
 
 
 def user_error_in(exc: BaseException) -> UserError | None:
@@ -46,24 +37,13 @@ def user_error_in(exc: BaseException) -> UserError | None:
 
 
 def check_script_config(cfg: DictConfig, script: str) -> None:
-    """Every key of ``script`` (train, stylize, evaluate or study) against its schema, the keys that are
-    only wrong together, the input files it names and its output folder."""
-    from vangogh_lightning.config.preflight import preflight
+    """Every key of ``script`` (train, stylize, evaluate or study) against its schema (the keys that are
+    only wrong together and the input files it names included), then :func:`~.preflight.preflight`."""
+    from vangogh_lightning.config.preflight import preflight  # (not at import: --help needs neither)
     from vangogh_lightning.config.schema import check_config
 
     check_config(cfg, script)
     preflight(cfg, script)
-
-
-def checked(script: str) -> Callable[[Task], Task]:
-    """Mark a task function as ``script``'s: a direct call checks the config first."""
-    def mark(task: Task) -> Task:
-        @functools.wraps(task)
-        def run(cfg: DictConfig) -> Any:
-            check_script_config(cfg, script)
-            return task(cfg)
-        return run  # type: ignore[return-value]
-    return mark
 
 
 def check_command_line(argv: list[str] | None = None) -> None:
@@ -115,7 +95,7 @@ def remove_unused_run_folder() -> None:
 def interrupted_line(cfg: DictConfig, script: str) -> str:
     """What Ctrl-C outside a fit says: how to go on."""
     if script == "train":
-        from vangogh_lightning.training.run_settings import resume_command
+        from vangogh_lightning.config.run_record import resume_command
 
         return f"interrupted (Ctrl-C); resume it with: {resume_command(cfg.paths.output_dir)}"
     return "interrupted (Ctrl-C); run the same command again: finished outputs are kept and reused"
@@ -132,7 +112,7 @@ def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: s
             task = getattr(importlib.import_module(module), name)
         tidy_library_output()
         apply_extras(cfg)
-        return getattr(task, "__wrapped__", task)(cfg)  # checked above: not again
+        return task(cfg)
     except KeyboardInterrupt:
         if in_multirun():
             raise

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -44,12 +45,28 @@ def sampler_seed(seed: int | None, storage: str | None, name: str | None) -> int
     return int(seed) + existing
 
 
+def hydra_value(key: str) -> Any:
+    """``${hydra:key}``, or None outside a Hydra run (a config composed by hand, as the tests do)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    return OmegaConf.select(HydraConfig.get(), key) if HydraConfig.initialized() else None
+
+
+def run_folder(output_dir: str) -> str:
+    """The name of this run's folder: in a multirun, the sweep folder's; else ``output_dir``'s."""
+    from vangogh_lightning.core.hydra_run import in_multirun
+
+    return Path(str(hydra_value("sweep.dir") if in_multirun() else output_dir)).name
+
+
 def register() -> None:
     """Register the resolvers once (idempotent)."""
     resolvers = {
         "vg_run_token": (lambda: RUN_TOKEN, True),  # cached: Hydra copies the cache into each job's config
         "vg_study_name": (study_name, False),
         "vg_sampler_seed": (sampler_seed, False),
+        "vg_hydra": (hydra_value, False),
+        "vg_run_folder": (run_folder, False),
     }
     for name, (func, cache) in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -1,10 +1,12 @@
 """The type, range and choices of every config key a user can set: one pydantic model per script.
 
-The defaults live in ``conf/`` alone (no field here has one); the models state what a value may be,
-and :func:`check_config` validates a composed config against its script's model before any work
-(no torch import). A bad value becomes one line naming the key: ``size=abc: must be an integer >= 16``.
-Sections whose keys go to a constructor refuse unknown keys; open sections (``trainer``, ``paths``,
-``callbacks``, ``logger``) check the keys named here and pass the rest on.
+The defaults live in ``conf/`` alone (no field here has one, but for keys only some presets set); the
+models state what a value may be, in pydantic's own terms, and :func:`check_config` validates a
+composed config against its script's model before any work (no torch import). Input files are checked
+by their fields' types. A bad value becomes one line naming the key: ``data.batch_size=0: must be
+greater than 0``. Sections whose keys go to a constructor refuse unknown keys; open sections
+(``trainer``, ``paths``, ``callbacks``, ``logger``) check the keys named here and pass the rest on.
+A field that cannot change results carries ``affects_results: False`` (see :func:`result_neutral`).
 
 The choice types (:data:`Source`, :data:`Split`, ...) are the one place their values are written; the
 modules that act on a choice import them. Backbone names are checked against ``core.backbone_registry``.
@@ -12,18 +14,20 @@ modules that act on a choice import them. Backbone names are checked against ``c
 
 from __future__ import annotations
 
-import types
-from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, get_args
 
-from annotated_types import Ge, Gt, Le, Lt, MinLen
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, model_validator
-from pydantic.fields import FieldInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
 from vangogh_lightning.core.backbone_registry import BackboneName, spec
 from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.images import expand_images
+from vangogh_lightning.core.torch_files import require_file
 
 # ----- choices -------------------------------------------------------------------------------
 Source = Literal["wikiart", "folder", "synthetic"]
@@ -49,52 +53,58 @@ def choices(choice: Any) -> tuple[Any, ...]:
     return get_args(choice)
 
 
-# ----- value types (pydantic's own constraints; the one-line message is derived from them) --------
-def _bounded(base: Any, bounds: list[Any]) -> Any:
-    return Annotated[(base, *bounds)] if bounds else base
-
-
-def Int(low: int | None = None, high: int | None = None) -> Any:  # noqa: N802 - a type, spelled like one
-    """An int (never a bool) within [low, high]."""
-    return _bounded(StrictInt, [*([Ge(low)] if low is not None else []), *([Le(high)] if high is not None else [])])
-
-
-def Number(low: float | None = None, high: float | None = None, open_low: bool = False,  # noqa: N802
-           open_high: bool = False) -> Any:
-    """An int or float (never a bool; NaN fails every bound) within the given bounds."""
-    bounds = []
-    if low is not None:
-        bounds.append(Gt(low) if open_low else Ge(low))
-    if high is not None:
-        bounds.append(Lt(high) if open_high else Le(high))
-    return _bounded(StrictFloat, bounds)
-
-
-Text = Annotated[str, Field(strict=True, pattern=r"\S", description="a non-empty string")]
-Texts = Annotated[list[Text], MinLen(1)]
+# ----- value types (sections are strict: no bool passes as a number, no string as a bool; floats are finite)
+Text = Annotated[str, StringConstraints(pattern=r"\S")]
+Texts = Annotated[list[Text], Field(min_length=1)]
 TextOrTexts = Text | Texts
-Share = Number(0, 1, open_low=True, open_high=True)
-Device = Annotated[str, Field(strict=True, pattern=r"^(auto|cpu|cuda|mps|cuda:\d+)$",
-                              description="auto, cpu, cuda, cuda:<n> or mps")]
+Share = Annotated[float, Field(gt=0, lt=1)]
+Weights = Annotated[list[NonNegativeFloat], Field(min_length=1)]
+Device = Annotated[str, StringConstraints(pattern=r"^(auto|cpu|cuda|mps|cuda:\d+)$")]
 Auto = Literal["auto"]
 Target = Annotated[str, Field(alias="_target_")]
+NEUTRAL = Field(json_schema_extra={"affects_results": False})  # the key cannot change results
+
+# A field check's message names the checked key by FIELD; the one-line error puts the dotted key there.
+FIELD = "\0"  # (no path or override holds a NUL)
+
+
+def _run(check: Callable[[Any], object], value: Any) -> Any:
+    try:
+        check(value)
+    except UserError as exc:  # as pydantic's own value_error
+        raise ValueError(str(exc)) from None
+    return value
+
+
+def _by(check: Callable[[Any], object]) -> AfterValidator:
+    """A field check done by a ``core`` function that raises :class:`UserError` naming FIELD."""
+    return AfterValidator(lambda value: _run(check, value))
+
+
+Checkpoint = Annotated[Text, _by(lambda path: require_file(path, FIELD, "checkpoint"))]
+Images = Annotated[TextOrTexts, _by(lambda images: expand_images(images, what=FIELD))]
+
+
+def check_csv_path(csv_path: str | Path, key: str = "data.csv_path") -> Path:
+    """The WikiArt ``classes.csv`` exists (its content is checked when it is read)."""
+    return require_file(csv_path, key, "file", "point it at WikiArt's classes.csv")
 
 
 class Section(BaseModel):
     """Keys that go to a constructor: an unknown one is refused."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 class OpenSection(BaseModel):
     """Keys checked here; any others are passed on (Trainer arguments, loggers, callbacks)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
 class ExtrasConfig(Section):
-    print_config: StrictBool
-    ignore_warnings: StrictBool
+    print_config: bool
+    ignore_warnings: bool
 
 
 # ----- train.py --------------------------------------------------------------------------------
@@ -106,55 +116,64 @@ class DataConfig(Section):
     styles: Texts
     positive_artist: Text
     on_missing: OnMissing
-    drop_duplicates: StrictBool
-    num_folds: Int(2)
-    test_fraction: Number(0, 1, open_high=True)
-    split_seed: StrictInt
+    drop_duplicates: bool
+    num_folds: Annotated[int, Field(ge=2)]
+    test_fraction: Annotated[float, Field(ge=0, lt=1)]
+    split_seed: int
     split: Split
-    image_size: Int(32, 4096)
-    batch_size: Int(1)
-    num_workers: Auto | Int(0)
-    pin_memory: StrictBool | None
-    persistent_workers: StrictBool
-    max_decode_side: Int(32) | None
-    max_image_pixels: Int(1)
-    validation_cache: StrictBool | Text
-    input_cache: StrictBool | Text
-    synthetic_count: Int(4)
+    image_size: Annotated[int, Field(ge=32, le=4096)]
+    batch_size: PositiveInt
+    num_workers: Annotated[Auto | NonNegativeInt, NEUTRAL]
+    pin_memory: Annotated[bool | None, NEUTRAL]
+    persistent_workers: Annotated[bool, NEUTRAL]
+    max_decode_side: Annotated[int, Field(ge=32)] | None
+    max_image_pixels: Annotated[PositiveInt, NEUTRAL]
+    validation_cache: Annotated[bool | Text, NEUTRAL]
+    input_cache: bool | Text
+    synthetic_count: Annotated[int, Field(ge=4)]
     synthetic_positive_share: Share
-    synthetic_render_size: Int(16, 4096)
+    synthetic_render_size: Annotated[int, Field(ge=16, le=4096)]
+
+    @model_validator(mode="after")
+    def _wikiart_has_its_csv(self) -> DataConfig:
+        if self.source == "wikiart":
+            _run(lambda path: check_csv_path(path, f"{FIELD}.csv_path"), str(self.csv_path))
+        return self
 
 
 class ModelConfig(Section):
     target: Target
     backbone: BackboneName
-    pretrained: StrictBool
+    pretrained: bool
     weights_path: Text | None
-    trainable_feature_modules: Int(0)
-    trainable_classifier_layers: Int(1) | None
-    lr: Number(0, open_low=True)
-    weight_decay: Number(0)
-    pos_weight: Auto | Number(0, open_low=True) | None
+    trainable_feature_modules: NonNegativeInt
+    trainable_classifier_layers: PositiveInt | None
+    lr: PositiveFloat
+    weight_decay: NonNegativeFloat
+    pos_weight: Auto | PositiveFloat | None
     threshold: Share
-    channels_last: StrictBool
-    compile: StrictBool
+    channels_last: bool
+    compile: bool
 
 
 class TrainerConfig(OpenSection):
-    max_epochs: Int(-1)
-    min_epochs: Int(0)
+    max_epochs: Annotated[int, Field(ge=-1)]
+    min_epochs: NonNegativeInt
     precision: Precision
-    log_every_n_steps: Int(1)
-    check_val_every_n_epoch: Int(1)
-    num_sanity_val_steps: Int(-1)
-    deterministic: StrictBool | Literal["warn"]
-    enable_progress_bar: StrictBool
-    enable_model_summary: StrictBool
+    log_every_n_steps: Annotated[PositiveInt, NEUTRAL]
+    check_val_every_n_epoch: PositiveInt
+    num_sanity_val_steps: Annotated[int, Field(ge=-1)]
+    deterministic: bool | Literal["warn"]
+    enable_progress_bar: Annotated[bool, NEUTRAL]
+    enable_model_summary: Annotated[bool, NEUTRAL]
+    accelerator: Annotated[Text, NEUTRAL]
+    default_root_dir: Annotated[Text, NEUTRAL]
+    profiler: Annotated[Text | dict[str, Any] | None, NEUTRAL] = None  # only with debug=profiler
 
 
 class EarlyStoppingConfig(OpenSection):
-    patience: Int(0)
-    min_delta: Number(0)
+    patience: NonNegativeInt
+    min_delta: NonNegativeFloat
     mode: Mode
 
 
@@ -163,12 +182,15 @@ class CheckpointCallbackConfig(OpenSection):
 
 
 class CallbacksConfig(OpenSection):
+    # Only early stopping changes results; the other callbacks save, log or report.
+    model_config = ConfigDict(json_schema_extra={"affects_results": False})
+
     early_stopping: EarlyStoppingConfig | None = None  # absent with callbacks=none or early_stopping=null
-    model_checkpoint: CheckpointCallbackConfig | None = None
+    model_checkpoint: Annotated[CheckpointCallbackConfig | None, NEUTRAL] = None
 
 
 class WandbLoggerConfig(OpenSection):
-    offline: Auto | StrictBool
+    offline: Auto | bool
 
 
 class LoggerConfig(OpenSection):
@@ -176,15 +198,17 @@ class LoggerConfig(OpenSection):
 
 
 class CheckpointsConfig(Section):
-    keep_best: StrictBool | Literal["best_trial"]
-    keep_last: StrictBool
-    resume_point: StrictBool
+    keep_best: bool | Literal["best_trial"]
+    keep_last: bool
+    resume_point: bool
 
 
 class SearchConfig(Section):
-    seed: StrictInt | None
+    seed: int | None
     pruner: dict[str, Any] | None
-    trial: Int(0) | None
+    trial: NonNegativeInt | None
+    wandb_group: Text | None = None  # (hparams_search/optuna.yaml; a search config of one's own may leave them out)
+    wandb_job_type: Text | None = None
 
 
 class MonitorConfig(Section):
@@ -202,52 +226,53 @@ def fold_problem(fold: Any, num_folds: int) -> str | None:
 
 class TrainConfig(Section):
     task_name: Text
-    tags: list[Text]
-    extras: ExtrasConfig
-    seed: StrictInt
-    fold: Int(0) | None
-    ckpt_path: Text | None
-    checkpoints: CheckpointsConfig
-    max_image_pixels: Int(1)
+    tags: Annotated[list[Text], NEUTRAL]
+    extras: Annotated[ExtrasConfig, NEUTRAL]
+    seed: int
+    fold: Annotated[NonNegativeInt | None, NEUTRAL]
+    # null (fresh run), last (each fold's last.ckpt) or a checkpoint file
+    ckpt_path: Annotated[Literal["last"] | Checkpoint | None, NEUTRAL]
+    checkpoints: Annotated[CheckpointsConfig, NEUTRAL]
+    max_image_pixels: Annotated[PositiveInt, NEUTRAL]
     monitor: MonitorConfig
     data: DataConfig
     model: ModelConfig
     trainer: TrainerConfig
     callbacks: CallbacksConfig
-    logger: LoggerConfig
-    paths: OpenSection
-    search: SearchConfig | None = None  # only in a search (hparams_search=...)
+    logger: Annotated[LoggerConfig, NEUTRAL]
+    paths: Annotated[OpenSection, NEUTRAL]
+    search: Annotated[SearchConfig | None, NEUTRAL] = None  # only in a search (hparams_search=...)
 
     @model_validator(mode="after")
     def _keys_that_are_only_wrong_together(self) -> TrainConfig:
         if self.fold is not None:
             problem = fold_problem(self.fold, self.data.num_folds)
             if problem:
-                raise UserError(problem)
+                raise ValueError(problem)
         elif self.ckpt_path not in (None, "last"):
-            raise UserError(f"ckpt_path={self.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
-                            "(or use ckpt_path=last to resume every fold of the run)")
+            raise ValueError(f"ckpt_path={self.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
+                             "(or use ckpt_path=last to resume every fold of the run)")
         smallest = spec(self.model.backbone).min_size
         if self.data.image_size < smallest:
-            raise UserError(f"data.image_size={self.data.image_size}: too small for {self.model.backbone}, whose "
-                            f"layers need at least {smallest} px; use data.image_size={smallest} or more")
+            raise ValueError(f"data.image_size={self.data.image_size}: too small for {self.model.backbone}, whose "
+                             f"layers need at least {smallest} px; use data.image_size={smallest} or more")
         if self.checkpoints.keep_last and not self.checkpoints.resume_point:
-            raise UserError("checkpoints.keep_last=true: there is no last.ckpt to keep with "
-                            "checkpoints.resume_point=false; set checkpoints.resume_point=true")
+            raise ValueError("checkpoints.keep_last=true: there is no last.ckpt to keep with "
+                             "checkpoints.resume_point=false; set checkpoints.resume_point=true")
         return self
 
 
 # ----- stylize.py ------------------------------------------------------------------------------
 class BackboneConfig(Section):
     name: BackboneName
-    pretrained: StrictBool
+    pretrained: bool
     weights_path: Text | None
     pooling: Pooling
     content_layers: TextOrTexts
     style_layers: TextOrTexts
-    content_layer_weights: Annotated[list[Number(0)], MinLen(1)] | None
-    style_layer_weights: Annotated[list[Number(0)], MinLen(1)] | None
-    border_padding: Int(0)
+    content_layer_weights: Weights | None
+    style_layer_weights: Weights | None
+    border_padding: NonNegativeInt
     conv_padding: ConvPadding
 
 
@@ -255,27 +280,27 @@ class StyleSettings(BaseModel):
     """Loss balance, optimiser and schedule of one stylize run: what the engine needs
     (``conf/stylize.yaml`` documents each key and holds its default)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False)
 
-    size: Int(16, 16384)
-    square: StrictBool
-    multiscale: Auto | StrictBool
-    min_scale: Int(16)
-    steps: Int(1)
-    coarse_steps: Int(1) | None
+    size: Annotated[int, Field(ge=16, le=16384)]
+    square: bool
+    multiscale: Auto | bool
+    min_scale: Annotated[int, Field(ge=16)]
+    steps: PositiveInt
+    coarse_steps: PositiveInt | None
     optimizer: Optimizer
-    lr: Number(0, open_low=True) | None
-    lbfgs_history: Int(1)
+    lr: PositiveFloat | None
+    lbfgs_history: PositiveInt
     init: Init
-    seed: StrictInt
-    content_weight: Number(0)
-    style_weight: Number(0)
-    tv_weight: Number(0)
+    seed: int
+    content_weight: NonNegativeFloat
+    style_weight: NonNegativeFloat
+    tv_weight: NonNegativeFloat
     loss_normalisation: LossNormalisation
     precision: Precision
-    progress_bar: StrictBool
-    save_every: Int(0)
-    judge_weight: Number(0)
+    progress_bar: bool
+    save_every: NonNegativeInt
+    judge_weight: NonNegativeFloat
 
 
 class StylizeConfig(StyleSettings):
@@ -283,25 +308,25 @@ class StylizeConfig(StyleSettings):
 
     task_name: Text
     extras: ExtrasConfig
-    max_image_pixels: Int(1)
-    overwrite: StrictBool
-    content: TextOrTexts
-    style: TextOrTexts | None
-    style_weights: Annotated[list[Number(0)], MinLen(1)] | None
+    max_image_pixels: PositiveInt
+    overwrite: bool
+    content: Images
+    style: Images | None
+    style_weights: Weights | None
     default_style: Text
-    preserve_colors: StrictBool
-    batch_size: Auto | Int(1)
+    preserve_colors: bool
+    batch_size: Auto | PositiveInt
     device: Device
     out_dir: Text
     backbone: BackboneConfig
     paths: OpenSection
-    judge: Text | None
+    judge: Checkpoint | None
 
     @model_validator(mode="after")
     def _a_judge_weight_needs_a_judge(self) -> StylizeConfig:
         if self.judge_weight > 0 and self.judge is None:
-            raise UserError(f"judge_weight={self.judge_weight:g}: there is no judge to aim at; pass "
-                            "judge=<a classifier checkpoint of train.py> (e.g. outputs/selected/alexnet.ckpt)")
+            raise ValueError(f"judge_weight={self.judge_weight:g}: there is no judge to aim at; pass "
+                             "judge=<a classifier checkpoint of train.py> (e.g. outputs/selected/alexnet.ckpt)")
         return self
 
 
@@ -312,37 +337,37 @@ class SelectFoldsTask(Section):
     rule: SelectionRule
     selected_dir: Text
     latest: Text | None
-    link: StrictBool
-    wandb: Auto | StrictBool
+    link: bool
+    wandb: Auto | bool
 
 
 class ClassifyTask(Section):
     name: Literal["classify"]
-    checkpoint: Text | None
-    images: TextOrTexts | None
+    checkpoint: Checkpoint | None
+    images: Images | None
     threshold: Share | None
-    batch_size: Int(1, 4096)
-    evidence: StrictBool
+    batch_size: Annotated[int, Field(ge=1, le=4096)]
+    evidence: bool
     evidence_layer: Text | None
 
 
 class DeceptionTask(Section):
     name: Literal["deception"]
-    classifiers: dict[BackboneName, Text | None]
+    classifiers: dict[BackboneName, Checkpoint | None]
     stylized: dict[BackboneName, TextOrTexts | None]
     targeted: dict[BackboneName, TextOrTexts | None]
     threshold: Share
-    batch_size: Int(1, 4096)
+    batch_size: Annotated[int, Field(ge=1, le=4096)]
     confidence: Share
     interval: IntervalMethod
-    controls: StrictBool
+    controls: bool
     control_photos: TextOrTexts | None
-    paired_tests: StrictBool
-    fold_judges: StrictBool
-    threshold_curve: StrictBool
-    evidence: StrictBool
+    paired_tests: bool
+    fold_judges: bool
+    threshold_curve: bool
+    evidence: bool
     evidence_layers: dict[BackboneName, Text | None]
-    evidence_top_k: Int(0, 100)
+    evidence_top_k: Annotated[int, Field(ge=0, le=100)]
 
 
 class DashboardTask(Section):
@@ -351,14 +376,14 @@ class DashboardTask(Section):
     entity: Text | None
     title: Text
     runs: Literal["train", "trial"]
-    offline: Auto | StrictBool
+    offline: Auto | bool
 
 
 class TestTask(Section):
     name: Literal["test"]
-    checkpoint: Text | None
+    checkpoint: Checkpoint | None
     threshold: Share | None
-    batch_size: Int(1, 4096)
+    batch_size: Annotated[int, Field(ge=1, le=4096)]
 
 
 EvaluateTask = Annotated[SelectFoldsTask | ClassifyTask | DeceptionTask | DashboardTask | TestTask,
@@ -369,102 +394,74 @@ class EvaluateConfig(OpenSection):
     task_name: Text
     extras: ExtrasConfig
     out_dir: Text
-    overwrite: StrictBool
+    overwrite: bool
     device: Device
-    max_image_pixels: Int(1)
+    max_image_pixels: PositiveInt
     task: EvaluateTask
     paths: OpenSection
 
 
 # ----- study.py --------------------------------------------------------------------------------
 class StudyConfig(OpenSection):
-    task_name: Text
-    extras: ExtrasConfig
-    out_dir: Text
-    search: StrictBool
+    task_name: Annotated[Text, NEUTRAL]
+    extras: Annotated[ExtrasConfig, NEUTRAL]
+    out_dir: Annotated[Text, NEUTRAL]
+    search: bool
     search_overrides: list[Text]
-    backbones: Annotated[list[BackboneName], MinLen(1)]
+    backbones: Annotated[list[BackboneName], Field(min_length=1)]
     train_overrides: list[Text]
     content: TextOrTexts
     styles: Texts
     stylize_overrides: list[Text]
-    targeted: StrictBool
-    judge_weight: Number(0, open_low=True)
+    targeted: bool
+    judge_weight: PositiveFloat
     rule: SelectionRule
     threshold: Share
-    max_image_pixels: Int(1)
-    paths: OpenSection
+    max_image_pixels: Annotated[PositiveInt, NEUTRAL]
+    paths: Annotated[OpenSection, NEUTRAL]
 
 
 SCHEMAS: dict[str, type[BaseModel]] = {"train": TrainConfig, "stylize": StylizeConfig, "evaluate": EvaluateConfig,
                                        "study": StudyConfig}
 
 
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models(arg)]
+
+
+def result_neutral(key: str, script: str = "train") -> bool:
+    """True when the dotted ``key`` (``data.num_workers``) cannot change ``script``'s results.
+
+    A field marked ``affects_results: False`` covers itself and every key below it; an open section so
+    marked covers its unknown keys. Hydra's own keys (``hydra.*``) never reach the task."""
+    if key.split(".")[0] == "hydra":
+        return True
+    model = SCHEMAS[script]
+    for part in key.split("."):
+        field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
+        marks = field.json_schema_extra if field else model.model_config.get("json_schema_extra")
+        if isinstance(marks, dict) and "affects_results" in marks:
+            return not marks["affects_results"]
+        inner = _models(field.annotation) if field else []
+        if len(inner) != 1:
+            return False
+        model = inner[0]
+    return False
+
+
 # ----- from a pydantic error to one line -------------------------------------------------------
-def _bound(meta: Any) -> str | None:
-    for kind, attr, sign in ((Ge, "ge", ">="), (Gt, "gt", ">"), (Le, "le", "<="), (Lt, "lt", "<")):
-        if isinstance(meta, kind):
-            return f"{sign} {getattr(meta, attr):g}"
-    return None
-
-
-def _members(annotation: Any) -> list[Any]:
-    """The alternatives of a union (a plain annotation is its own only alternative)."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        return [m for arg in get_args(annotation) for m in _members(arg)]
-    return [annotation]
-
-
-def _is_bool(annotation: Any) -> bool:
-    return annotation is bool or get_origin(annotation) is Annotated and get_args(annotation)[0] is bool
-
-
-def _shown(option: Any) -> str:
-    return str(option).lower() if isinstance(option, bool) else str(option)
-
-
-def describe(annotation: Any) -> str:
-    """What a value of ``annotation`` must be, in words: ``an integer >= 1``, ``null or one of auto or
-    a number > 0``. Literals and booleans that stand side by side in a union read as one choice."""
-    members = _members(annotation)
-    parts = ["null"] if type(None) in members else []
-    options: list[str] = []
-    for member in [m for m in members if m is not type(None)]:
-        if get_origin(member) is Literal or (_is_bool(member) and len(members) > 1):
-            options += [_shown(o) for o in (get_args(member) if get_origin(member) is Literal else (True, False))]
-            continue
-        if options:
-            parts.append("one of " + ", ".join(dict.fromkeys(options)))
-            options = []
-        parts.append(_describe_one(member))
-    if options:
-        parts.append("one of " + ", ".join(dict.fromkeys(options)))
-    return " or ".join(parts)
-
-
-def _describe_one(annotation: Any) -> str:
-    base, metadata = annotation, []
-    if get_origin(annotation) is Annotated:
-        base, *metadata = get_args(annotation)
-    described = [m.description for m in metadata if isinstance(m, FieldInfo) and m.description]
-    if described:
-        return described[0]
-    bounds = " and ".join(b for b in map(_bound, metadata) if b)
-    if base is int:
-        return " ".join(filter(None, ["an integer", bounds]))
-    if base is float:
-        return " ".join(filter(None, ["a number", bounds]))
-    if _is_bool(base):
-        return "true or false"
-    if get_origin(base) is list:
-        least = [m.min_length for m in metadata if isinstance(m, MinLen)]
-        size = f" of at least {least[0]} item(s)" if least else ""
-        return f"a list{size}, each {describe(get_args(base)[0])}"
-    if get_origin(base) is dict:
-        return "a mapping"
-    if isinstance(base, type) and issubclass(base, BaseModel):
-        return "a section of keys"
-    return "a value"
+def _key(error: Mapping[str, Any], data: Any) -> tuple[str, Any]:
+    """The dotted key an error is about and the data of the section holding it. Pydantic's ``loc`` also
+    names a union's member (``literal['auto']``) and a tagged union's tag (``classify``): no key of the data."""
+    keys, section, value, loc = [], data, data, error["loc"]
+    for i, part in enumerate(loc):
+        named = isinstance(value, Mapping) and part in value or isinstance(value, list) and isinstance(part, int)
+        if named or (i == len(loc) - 1 and error["type"] == "missing"):
+            keys.append(str(part))
+            section, value = value, value[part] if named else None
+    return ".".join(keys), section
 
 
 def _show(value: Any) -> str:
@@ -472,49 +469,28 @@ def _show(value: Any) -> str:
     return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    return [m for m in _members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
-
-
-def _field_annotation(info: FieldInfo) -> Any:
-    """A field's type with its constraints and description, as it was written."""
-    extra = [*info.metadata, *([Field(description=info.description)] if info.description else [])]
-    return _bounded(info.annotation, extra)
-
-
-def _field_at(model: type[BaseModel], loc: tuple[Any, ...], data: Any) -> tuple[list[str], Any, Any]:
-    """(key parts, annotation, value) of the deepest config key an error location names."""
-    keys: list[str] = []
-    annotation: Any = model
-    for part in loc:
-        sections = _models_in(annotation)
-        tagged = {get_args(m.model_fields["name"].annotation)[0]: m for m in sections
-                  if get_origin(m.model_fields.get("name") and m.model_fields["name"].annotation) is Literal}
-        if len(sections) > 1 and part in tagged:  # the tag of a discriminated union (task=classify): not a key
-            annotation = tagged[part]
-            continue
-        fields = {(f.alias or n): f for m in sections for n, f in m.model_fields.items()}
-        if part not in fields or not isinstance(data, Mapping):
-            break
-        annotation = _field_annotation(fields[part])
-        keys.append(part)
-        data = data.get(part)
-    return keys, annotation, data
-
-
-def _one_line(model: type[BaseModel], error: Mapping[str, Any], data: Mapping[str, Any]) -> str:
-    keys, annotation, value = _field_at(model, tuple(error["loc"]), data)
-    key = ".".join(keys)
-    if error["type"] == "missing":
+def one_line(exc: ValidationError, data: Mapping[str, Any]) -> str:
+    """The first error of ``exc`` as ``<key>=<value>: must be <what>``, in pydantic's words."""
+    errors = exc.errors(include_url=False)
+    key, section = _key(errors[0], data)
+    same = [e for e in errors if _key(e, data)[0] == key]  # one per member of a union
+    error = next((e for e in same if e["type"] == "value_error"), same[0])
+    kind, ctx = error["type"], error.get("ctx", {})
+    tag = key + "." + str(ctx.get("discriminator")).strip("'")  # (of evaluate.py's task: task.name)
+    if kind == "value_error":  # a validator's own line
+        return str(ctx["error"]).replace(FIELD, key)
+    if kind == "union_tag_invalid":
+        return f"{tag}={ctx['tag']}: must be one of {ctx['expected_tags']}"
+    if kind in ("missing", "union_tag_not_found"):
+        key = tag if ctx else key
         return f"{key}: missing; conf/ sets it (was it removed with ~{key}?)"
-    if error["type"] == "extra_forbidden":
-        known = ", ".join(f.alias or n for m in _models_in(annotation) for n, f in m.model_fields.items())
-        return f"{'.'.join([*keys, str(error['loc'][-1])])}: not a key of {key or 'the config'}; its keys are {known}"
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        tags = [get_args(m.model_fields["name"].annotation)[0] for m in _models_in(annotation)]
-        name = value.get("name") if isinstance(value, Mapping) else None
-        return f"{key}.name={_show(name)}: must be one of {', '.join(tags)}"
-    return f"{key}={_show(value)}: must be {describe(annotation)}"
+    if kind == "extra_forbidden":
+        unknown = {_key(e, data)[0] for e in errors if e["type"] == kind}
+        parent = key.rpartition(".")[0]
+        known = [k for k in section if ".".join(filter(None, [parent, k])) not in unknown]
+        return f"{key}: not a key of {parent or 'the config'}; its keys are {', '.join(known)}"
+    what = " or ".join(dict.fromkeys(re.sub(r"^\w+ should ", "", e["msg"]) for e in same))
+    return f"{key}={_show(error['input'])}: must {what.replace(' or be ', ' or ')}"
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:
@@ -527,14 +503,10 @@ def resolved(cfg: DictConfig) -> dict[str, Any]:
 
 
 def check_config(cfg: DictConfig | Mapping[str, Any], script: str) -> BaseModel:
-    """Validate ``cfg`` against ``script``'s model (train, stylize, evaluate or study); return the model.
-
-    The first bad key raises :class:`UserError` with one line: ``<key>=<value>: must be <what>``.
-    """
+    """Validate ``cfg`` against ``script``'s model (train, stylize, evaluate or study), input files
+    included; return the model. The first bad key raises :class:`UserError` with one line."""
     data = resolved(cfg) if isinstance(cfg, DictConfig) else dict(cfg)
-    model = SCHEMAS[script]
     try:
-        return model.model_validate(data)
+        return SCHEMAS[script].model_validate(data)
     except ValidationError as exc:
-        raise UserError(_one_line(model, exc.errors()[0], data)) from None
-
+        raise UserError(one_line(exc, data)) from None

@@ -40,6 +40,12 @@ def tidy_library_output() -> None:
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 
+def rank_zero_print(*args: Any, **kwargs: Any) -> None:
+    """``print`` in the process of rank 0 only: each DDP rank runs the script, the console shows one copy."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    rank_zero_only(print)(*args, **kwargs)
+
 
 def apply_extras(cfg: Any) -> None:
     """``extras.ignore_warnings``: silence Python warnings; ``extras.print_config``: print the resolved

@@ -75,10 +75,10 @@ class VanGoghDataModule(L.LightningDataModule):
         synthetic_positive_share: float = 0.5,
         synthetic_render_size: int = 96,
         max_decode_side: int | None = 512,
-        max_image_pixels: int | None = None,
+        max_image_pixels: int | None = 200_000_000,
         validation_cache: bool | str | None = True,
         test_fraction: float = 0.0,
-        input_cache: bool | str = False,
+        input_cache: bool | str = True,
     ):
         super().__init__()
         if source not in choices(Source):  # the index builder below dispatches on it

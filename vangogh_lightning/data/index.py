@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import pandas as pd
 
-from vangogh_lightning.config.preflight import check_csv_path
+from vangogh_lightning.config.schema import check_csv_path
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import IMAGE_SUFFIXES, check_readable
 from vangogh_lightning.data.filenames import FileResolver

@@ -1,6 +1,9 @@
 """Why a judge says "Van Gogh": Grad-CAM maps (captum's ``LayerGradCam``) of the Van Gogh logit at a
 layer of the backbone's features (default: its last ReLU, the end of the last convolutional block),
-overlaid on the image the classifier saw (its validation transform: resize, centre crop)."""
+overlaid on the image the classifier saw (its validation transform: resize, centre crop).
+
+The evidence folder's index and figure layout are read by the study page too, which must not import
+torch: torch is imported only where a map is computed."""
 
 from __future__ import annotations
 
@@ -8,28 +11,36 @@ import contextlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 from matplotlib import colormaps
 from PIL import Image, ImageDraw
-from torch import nn
 
+from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.backbone_registry import title_of
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import atomic_save, unique_stems
-from vangogh_lightning.data.transforms import eval_transform
-from vangogh_lightning.evaluation.evidence_files import CAPTION, PANEL
-from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD
-from vangogh_lightning.models.classifier import VanGoghClassifier
-from vangogh_lightning.style.layers import layer_names
+from vangogh_lightning.evaluation.scoring import ImageFiles
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from vangogh_lightning.models.classifier import VanGoghClassifier
+
+EVIDENCE_INDEX = "evidence.csv"  # in the evidence folder: image, judge, layer, p_van_gogh, file
+PANEL = 224  # px per panel of a figure: image | overlay
+CAPTION = 30  # px of caption under the panels
 
 
 def evidence_layer(model: VanGoghClassifier, name: str | None,
                    key: str = "task.evidence_layer") -> tuple[str, nn.Module]:
     """The named module of the classifier's ``features`` (None: its last ReLU); an unknown name is a
     one-line error listing the valid ones."""
+    from vangogh_lightning.style.layers import layer_names
+
     backbone = model.hparams.backbone
     names = layer_names(backbone, model.net.features)
     if name is None:
@@ -42,6 +53,8 @@ def evidence_layer(model: VanGoghClassifier, name: str | None,
 
 @contextlib.contextmanager
 def _out_of_place_relus(model: nn.Module) -> Iterator[None]:
+    from torch import nn
+
     # An in-place ReLU would overwrite the activation captum's hook holds (torchvision's are in place).
     relus = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
     for relu in relus:
@@ -56,6 +69,7 @@ def _out_of_place_relus(model: nn.Module) -> Iterator[None]:
 def evidence_maps(model: VanGoghClassifier, images: torch.Tensor, layer: nn.Module) -> torch.Tensor:
     """Grad-CAM of the Van Gogh logit for a batch of normalised images: (B, H, W), the input's size,
     non-negative (only evidence *for* Van Gogh), each map scaled to a maximum of 1 (all zero: none)."""
+    import torch
     from captum.attr import LayerAttribution, LayerGradCam
 
     model = model.eval()
@@ -70,6 +84,10 @@ def evidence_maps(model: VanGoghClassifier, images: torch.Tensor, layer: nn.Modu
 
 def shown_image(normalised: torch.Tensor) -> Image.Image:
     """The RGB image a classifier saw, from its normalised input (3, H, W)."""
+    import torch
+
+    from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD
+
     mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
     pixels = (normalised.detach().cpu() * std + mean).clamp(0, 1)
     return Image.fromarray((pixels.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8), "RGB")
@@ -96,10 +114,9 @@ class Evidence:
 
     def figure(self, title: str = "") -> Image.Image:
         """image | overlay, captioned with P(Van Gogh), the judge and the layer."""
-        panels = [im.resize((PANEL, PANEL)) for im in (self.shown, overlay(self.shown, self.heat))]
         sheet = Image.new("RGB", (2 * PANEL, PANEL + CAPTION), "white")
-        for i, panel in enumerate(panels):
-            sheet.paste(panel, (i * PANEL, 0))
+        for i, panel in enumerate((self.shown, overlay(self.shown, self.heat))):
+            sheet.paste(panel.resize((PANEL, PANEL)), (i * PANEL, 0))
         draw = ImageDraw.Draw(sheet)
         draw.text((4, PANEL + 2), (title or self.image.name)[:60], fill="black")
         none = "" if float(self.heat.max()) > 0 else "; no evidence for Van Gogh here"
@@ -111,24 +128,22 @@ class Evidence:
 def explain_files(model: VanGoghClassifier, image_size: int, paths: Sequence[Path], layer_name: str | None,
                   device: str = "cpu", batch_size: int = 8, key: str = "task.evidence_layer") -> list[Evidence]:
     """The evidence of ``model`` for each image file (decoded and transformed as for classification)."""
+    import torch
     from torch.utils.data import DataLoader
 
     from vangogh_lightning.core.devices import pick_device
-    from vangogh_lightning.evaluation.classify import ImageFiles
 
     name, layer = evidence_layer(model, layer_name, key)
     target = pick_device(device)
     model = model.to(target)
-    files = ImageFiles(list(paths), eval_transform(image_size), 4 * image_size)  # decoded as classify decodes
     found = []
-    for start, batch in zip(range(0, len(paths), batch_size), DataLoader(files, batch_size=batch_size)):
-        chunk = list(paths[start:start + batch_size])
+    for i, batch in enumerate(DataLoader(ImageFiles(paths, image_size), batch_size=batch_size)):  # as classify
         batch = batch.to(target)
         heat = evidence_maps(model, batch, layer)
         with torch.no_grad():
             probs = model.predict_proba(batch).float().cpu().tolist()
         found += [Evidence(Path(p), model.hparams.backbone, name, prob, shown_image(x), h.cpu())
-                  for p, prob, x, h in zip(chunk, probs, batch, heat)]
+                  for p, prob, x, h in zip(paths[i * batch_size:], probs, batch, heat)]
     return found
 
 
@@ -142,21 +157,28 @@ def grid(figures: Sequence[Image.Image], path: Path, columns: int = 3) -> Path:
     return atomic_save(sheet, path)
 
 
-def save_evidence(found: Sequence[Evidence], folder: Path, titles: Sequence[str] | None = None) -> list[dict]:
-    """``<folder>/<image>_<judge>.png`` for each map and ``grid_<judge>.png`` per judge; one index row each."""
-    rows = []
+def save_evidence(found: Sequence[Evidence], folder: Path, titles: Sequence[str] | None = None,
+                  groups: dict[str, tuple[list[Evidence], list[str]]] | None = None) -> int:
+    """``<folder>/<image>_<judge>.png`` for each map and ``grid_<judge>.png`` per judge, a two-column
+    ``<name>.png`` of each of ``groups`` (name: its maps and their captions), and the index
+    (:data:`EVIDENCE_INDEX`) with a row per map; returns the number of rows."""
+    files = []  # (map, the file it is in)
     by_judge: dict[str, list[Image.Image]] = {}
     images = list(dict.fromkeys(e.image for e in found))
     stems = dict(zip(images, unique_stems(images)))
     for i, item in enumerate(found):
         figure = item.figure(titles[i] if titles else "")
-        path = atomic_save(figure, folder / f"{stems[item.image]}_{item.judge}.png")
+        files.append((item, atomic_save(figure, folder / f"{stems[item.image]}_{item.judge}.png").name))
         by_judge.setdefault(item.judge, []).append(figure)
-        rows.append({"image": str(item.image), "judge": item.judge, "layer": item.layer,
-                     "p_van_gogh": item.p_van_gogh, "file": path.name})
     for judge, figures in by_judge.items():
         grid(figures, folder / f"grid_{judge}.png")
-    return rows
+    for name, (maps, captions) in (groups or {}).items():
+        grid([e.figure(t) for e, t in zip(maps, captions)], folder / f"{name}.png", columns=2)
+        files += [(e, f"{name}.png") for e in maps]
+    index = pd.DataFrame([{"image": str(e.image), "judge": e.judge, "layer": e.layer, "p_van_gogh": e.p_van_gogh,
+                           "file": file} for e, file in files])
+    atomic_write_text(index.to_csv(index=False), folder / EVIDENCE_INDEX)
+    return len(index)
 
 
 def out_of_fold_examples(oof: pd.DataFrame, top_k: int) -> dict[str, pd.DataFrame]:
@@ -185,10 +207,9 @@ def explain_out_of_fold(examples: pd.DataFrame, checkpoints: dict[int, Path], ju
         if not on_disk.any():
             continue
         rows = rows[on_disk]
-        present = [Path(p) for p in rows["path"]]
         model, size = load_classifier(checkpoints[int(fold)], key=f"fold {fold} of the {judge} judge",
                                       expect_backbone=judge)
-        found += explain_files(model, size, present, layer_name, device, key=key)
+        found += explain_files(model, size, [Path(p) for p in rows["path"]], layer_name, device, key=key)
         titles += [f"{row.artist} (fold {row.fold})" for row in rows.itertuples()]
         del model
     order = sorted(range(len(found)), key=lambda i: -found[i].p_van_gogh)  # surest first, across folds

@@ -1,5 +1,5 @@
-"""Figures: per-fold training curves (loss, AUROC, F1 per epoch, like the report's Figures 4-5) and
-Table 1's rates against the threshold."""
+"""Figures: per-fold training curves (loss, AUROC, F1 per epoch, like the report's Figures 4-5), Table 1's
+rates against the threshold, ROC and precision-recall curves, confusion matrices."""
 
 from __future__ import annotations
 
@@ -16,9 +16,17 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from vangogh_lightning.core.atomic import atomic_write  # noqa: E402
 from vangogh_lightning.core.backbone_registry import title_of  # noqa: E402
-from vangogh_lightning.evaluation.fold_runs import FoldRun  # noqa: E402
+from vangogh_lightning.evaluation.folds.runs import FoldRun  # noqa: E402
 
 PANELS = (("loss", ("train/loss", "val/loss")), ("AUROC", ("val/auroc",)), ("F1", ("val/f1",)))
+
+
+def save_figure(fig: Figure, path: Path) -> Path:
+    """The figure, its layout tightened, as a PNG at ``path`` (written atomically), then closed."""
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
 
 
 def draw_fold_curves(runs: list[FoldRun], backbone: str) -> Figure:
@@ -33,35 +41,11 @@ def draw_fold_curves(runs: list[FoldRun], backbone: str) -> Figure:
                 style = "--" if col.startswith("train/") else "-"
                 ax.plot(data["epoch"], data[col], style, marker="o", ms=3, color=f"C{i % 10}",
                         label=f"fold {run.fold} {col.split('/')[0]}")
-        ax.set_title(f"{backbone}: {title}")
-        ax.set_xlabel("epoch")
+        ax.set(title=f"{backbone}: {title}", xlabel="epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
     return fig
-
-
-def plot_fold_curves(runs: list[FoldRun], backbone: str, path: Path) -> Path:
-    """Save the fold curves of ``backbone`` as one PNG."""
-    fig = draw_fold_curves(runs, backbone)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return path
-
-
-def threshold_curves(verdicts: pd.DataFrame, judges: tuple[str, ...], steps: int = 101) -> pd.DataFrame:
-    """Share of each image set judged Van Gogh (P >= threshold) per judge, at ``steps`` thresholds over
-    [0, 1] and at every probability that occurs (where the step function changes): columns judge,
-    set, threshold, rate."""
-    rows = []
-    for judge in judges:
-        for name, group in verdicts.groupby("set", sort=False):
-            probs = np.sort(group[f"p_{judge}"].to_numpy(dtype=float))
-            thresholds = np.union1d(np.linspace(0.0, 1.0, steps), probs)
-            rates = 1.0 - np.searchsorted(probs, thresholds, side="left") / len(probs)
-            rows.append(pd.DataFrame({"judge": judge, "set": name, "threshold": thresholds, "rate": rates}))
-    return pd.concat(rows, ignore_index=True)
 
 
 def plot_threshold_curves(curves: pd.DataFrame, kinds: dict[str, str], threshold: float, path: Path) -> Path:
@@ -73,22 +57,16 @@ def plot_threshold_curves(curves: pd.DataFrame, kinds: dict[str, str], threshold
             style = "--" if kinds.get(name) == "control" else "-"
             ax.plot(group["threshold"], group["rate"], style, color=f"C{i % 10}", label=name, drawstyle="steps-pre")
         ax.axvline(threshold, color="grey", lw=0.8, ls=":")
-        ax.set_title(f"judged by {title_of(judge)}: share called Van Gogh")
-        ax.set_xlabel("threshold on P(Van Gogh)")
-        ax.set_ylabel("share of images")
-        ax.set_xlim(0, 1)
-        ax.set_ylim(-0.02, 1.02)
+        ax.set(title=f"judged by {title_of(judge)}: share called Van Gogh", xlabel="threshold on P(Van Gogh)",
+               ylabel="share of images", xlim=(0, 1), ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_roc_pr(curve_sets: dict[str, dict[str, tuple[list[float], list[float]]]], title: str, path: Path) -> Path:
     """ROC (left) and precision-recall (right) curves, one line per named set (a fold, a test split);
-    each set's ``{"roc": (fpr, tpr), "pr": (recall, precision)}`` as :func:`curves.roc_pr` gives."""
+    each set's ``{"roc": (fpr, tpr), "pr": (recall, precision)}`` as :func:`scoring.roc_pr` gives."""
     fig, (roc, pr) = plt.subplots(1, 2, figsize=(10, 4.2))
     for i, (name, curve) in enumerate(curve_sets.items()):
         roc.plot(*curve["roc"], color=f"C{i % 10}", label=name, drawstyle="steps-post")
@@ -99,10 +77,7 @@ def plot_roc_pr(curve_sets: dict[str, dict[str, tuple[list[float], list[float]]]
         ax.set(title=f"{title}: {kind}", xlabel=x, ylabel=y, xlim=(-0.02, 1.02), ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right" if kind == "ROC" else "lower left")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_confusion(counts: dict[str, dict[str, int]], path: Path) -> Path:
@@ -117,7 +92,4 @@ def plot_confusion(counts: dict[str, dict[str, int]], path: Path) -> Path:
                     color="white" if shares[r, k] > 0.5 else "black", fontsize=9)
         ax.set(title=name, xticks=[0, 1], yticks=[0, 1], xticklabels=["other", "Van Gogh"],
                yticklabels=["other", "Van Gogh"], xlabel="predicted", ylabel="painted by")
-    fig.tight_layout()
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -9,29 +9,29 @@ from pathlib import Path
 import pandas as pd
 from omegaconf import DictConfig
 
-from vangogh_lightning.config.entry import checked
 from vangogh_lightning.core.atomic import atomic_link, atomic_write_text
+from vangogh_lightning.core.backbone_registry import backbone_names
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images, refuse_overwrite
 from vangogh_lightning.core.locks import LOCK_FILE, exclusive
 from vangogh_lightning.core.markdown import to_markdown
-from vangogh_lightning.evaluation.classify import classify_table
-from vangogh_lightning.evaluation.deception import JUDGES
-from vangogh_lightning.evaluation.evidence import evidence_layer, explain_files, save_evidence
-from vangogh_lightning.evaluation.evidence_files import EVIDENCE_INDEX
-from vangogh_lightning.evaluation.fold_runs import find_fold_runs
-from vangogh_lightning.evaluation.plots import plot_fold_curves, plot_roc_pr
-from vangogh_lightning.evaluation.selected_checkpoint import write_selected
-from vangogh_lightning.evaluation.selection import best_epochs, choose_model, missing_folds, select_fold, summarise
-from vangogh_lightning.evaluation.table_one import build_table_one, output_files, write_table_one
-from vangogh_lightning.evaluation.wandb_views import build_dashboard, mark_selected_run
+from vangogh_lightning.evaluation.evidence import EVIDENCE_INDEX, evidence_layer, explain_files, save_evidence
+from vangogh_lightning.evaluation.folds.runs import find_fold_runs
+from vangogh_lightning.evaluation.folds.selection import (
+    best_epochs,
+    choose_model,
+    select_fold,
+    summarise,
+    write_selected,
+)
+from vangogh_lightning.evaluation.folds.wandb_views import build_dashboard, mark_selected_run
+from vangogh_lightning.evaluation.plots import draw_fold_curves, plot_roc_pr, save_figure
+from vangogh_lightning.evaluation.scoring import classify_table, roc_pr, score_test_split
+from vangogh_lightning.evaluation.table_one.build import build_table_one, output_files, write_table_one
+from vangogh_lightning.evaluation.table_one.stats import deception_table
 from vangogh_lightning.models.checkpoints import load_classifier
 
 log = logging.getLogger(__name__)
-
-
-def _as_list(value) -> list:
-    return [value] if isinstance(value, (str, Path)) else list(value)
 
 
 def select_folds(cfg: DictConfig) -> dict[str, Path]:
@@ -39,22 +39,15 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
     task = cfg.task
     if task.runs is None:
         raise UserError("task.runs is not set; pass task.runs=outputs/train/multiruns/<date> (or a list)")
-    runs, warnings = find_fold_runs(_as_list(task.runs))
+    runs, warnings = find_fold_runs(task.runs)
     table = best_epochs(runs)
-    table["model"] = [next(r.model for r in runs if str(r.fold_dir) == run) for run in table["run"]]
     num_folds = {str(r.fold_dir): r.num_folds for r in runs}
-    out_dir = Path(cfg.out_dir)
-    selected_dir = Path(task.selected_dir)
+    out_dir, selected_dir = Path(cfg.out_dir), Path(task.selected_dir)
     report = [f"# Fold selection (rule: {task.rule})\n"]
     picks: dict[str, pd.Series] = {}
     chosen_rows = []
     for backbone, rows in table.groupby("backbone"):
-        rows, notes = choose_model(rows.reset_index(drop=True), backbone)
-        rows = rows.reset_index(drop=True)
-        absent = missing_folds(rows, num_folds.get(rows["run"].iloc[0]))
-        if absent:
-            notes.append(f"{backbone}: fold(s) {', '.join(map(str, absent))} of "
-                         f"{num_folds[rows['run'].iloc[0]]} missing; the mean below is over {len(rows)} fold(s)")
+        rows, notes = choose_model(rows.reset_index(drop=True), backbone, num_folds)
         warnings += notes
         pick = rows.loc[select_fold(rows, task.rule)]
         picks[backbone] = pick
@@ -62,8 +55,8 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
         report += [f"## {backbone}\n", to_markdown(rows.drop(columns=["backbone", "run", "checkpoint", "model"])),
                    f"\nselected: fold {pick['fold']} (epoch {pick['best_epoch']}, "
                    f"AUROC {pick['auroc']:.4f}) from {pick['run']}\n"]
-        plot_fold_curves([r for r in runs if str(r.fold_dir) in set(rows["run"])], backbone,
-                         out_dir / f"curves_{backbone}.png")
+        save_figure(draw_fold_curves([r for r in runs if str(r.fold_dir) in set(rows["run"])], backbone),
+                    out_dir / f"curves_{backbone}.png")
     chosen_table = pd.concat(chosen_rows, ignore_index=True)
     report += ["## mean ± std across folds\n", to_markdown(summarise(chosen_table), index=True)]
     if warnings:
@@ -81,13 +74,11 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
             raise UserError(f"{pick['run']}: its best checkpoint {pick['checkpoint'] or '(none kept)'} is missing; "
                             "search trials keep none by default (checkpoints.keep_best): retrain that setting "
                             "with train.py")
-        target = selected_dir / f"{backbone}.ckpt"
-        record = selected_dir / f"{backbone}.json"
+        target, record = selected_dir / f"{backbone}.ckpt", selected_dir / f"{backbone}.json"
         origin = {"source": str(source.resolve()), "fold": int(pick["fold"]), "rule": task.rule,
                   "size": source.stat().st_size, "mtime": source.stat().st_mtime}
         if target.exists() and not cfg.overwrite:
-            previous = json.loads(record.read_text()) if record.is_file() else None
-            if previous == origin:
+            if record.is_file() and json.loads(record.read_text()) == origin:
                 print(f"{backbone}: fold {pick['fold']} is already selected at {target} (unchanged)")
                 chosen[backbone] = target
                 continue
@@ -96,8 +87,7 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
         how = write_selected(source, target, bool(task.link))
         atomic_write_text(json.dumps(origin, indent=2), record)
         chosen[backbone] = target
-        offline = task.wandb is True or "auto"
-        if task.wandb is not False and mark_selected_run(Path(pick["run"]), task.rule, offline=offline):
+        if task.wandb is not False and mark_selected_run(Path(pick["run"]), task.rule, task.wandb is True or "auto"):
             print(f"{backbone}: W&B run of fold {pick['fold']} tagged 'selected'")
         print(f"{backbone}: selected fold {pick['fold']} -> {target} ({how}); curves in "
               f"{out_dir / f'curves_{backbone}.png'}")
@@ -124,8 +114,7 @@ def classify(cfg: DictConfig) -> pd.DataFrame:
     task = cfg.task
     if task.checkpoint is None or task.images is None:
         raise UserError("task.checkpoint and task.images must be set (a .ckpt and files/folders/globs)")
-    out = Path(cfg.out_dir) / "predictions.csv"
-    evidence_dir = Path(cfg.out_dir) / "evidence"
+    out, evidence_dir = Path(cfg.out_dir) / "predictions.csv", Path(cfg.out_dir) / "evidence"
     refuse_overwrite([out, *([evidence_dir / EVIDENCE_INDEX] if task.evidence else [])], cfg.overwrite)
     model, size = load_classifier(task.checkpoint, key="task.checkpoint")
     if task.evidence:
@@ -137,18 +126,18 @@ def classify(cfg: DictConfig) -> pd.DataFrame:
     print(table.to_string(index=False))
     print(f"wrote {out}")
     if task.evidence:
-        found = explain_files(model, size, paths, task.evidence_layer, cfg.device, task.batch_size)
-        index = save_evidence(found, evidence_dir)
-        atomic_write_text(pd.DataFrame(index).to_csv(index=False), evidence_dir / EVIDENCE_INDEX)
-        print(f"wrote {len(index)} evidence map(s) to {evidence_dir}")
+        written = save_evidence(explain_files(model, size, paths, task.evidence_layer, cfg.device, task.batch_size),
+                                evidence_dir)
+        print(f"wrote {written} evidence map(s) to {evidence_dir}")
     return table
 
 
 def deception(cfg: DictConfig) -> pd.DataFrame:
-    """Table 1: share judged Van Gogh by each classifier and by both, per transfer backbone, with
-    intervals, controls, paired tests, the spread across fold judges and the threshold curve."""
+    """Table 1: share judged Van Gogh by each classifier and by all, per transfer backbone, with
+    intervals, controls, paired tests, the spread across fold judges and the threshold curve; returns
+    conditions x image sets, shares in [0, 1] (and the image count)."""
     task = cfg.task
-    missing = [f"task.classifiers.{j}" for j in JUDGES if task.classifiers.get(j) is None]
+    missing = [f"task.classifiers.{j}" for j in backbone_names() if task.classifiers.get(j) is None]
     missing += [f"task.stylized.{b}" for b, v in task.stylized.items() if v is None]
     if missing:
         raise UserError(f"{', '.join(missing)} not set; see README 'Evaluate'")
@@ -157,7 +146,7 @@ def deception(cfg: DictConfig) -> pd.DataFrame:
     result = build_table_one(task, cfg.device)
     print(write_table_one(result, task, outputs))
     print(f"wrote {', '.join(str(p) for p in outputs.values())}")
-    return result.shares
+    return deception_table(result.every, result.judges)
 
 
 def dashboard(cfg: DictConfig) -> str:
@@ -169,9 +158,6 @@ def dashboard(cfg: DictConfig) -> str:
 def held_out_test(cfg: DictConfig) -> dict:
     """A classifier on the test split its training run held out (``data.test_fraction``): metrics as
     JSON, predictions as CSV, ROC and precision-recall curves as PNG."""
-    from vangogh_lightning.evaluation.curves import curves
-    from vangogh_lightning.evaluation.held_out_test import score_test_split
-
     task = cfg.task
     if task.checkpoint is None:
         raise UserError("task.checkpoint is not set; pass a .ckpt of train.py whose run set data.test_fraction")
@@ -181,8 +167,8 @@ def held_out_test(cfg: DictConfig) -> dict:
     refuse_overwrite(files.values(), cfg.overwrite)
     summary, predictions = score_test_split(task.checkpoint, task.batch_size, task.threshold, cfg.device)
     atomic_write_text(predictions.to_csv(index=False), files["predictions"])
-    plot_roc_pr({f"test split ({summary['images']} images)": curves(predictions)},
-                f"{summary['backbone']} on its held-out test split", files["curves"])
+    curves = {f"test split ({summary['images']} images)": roc_pr(predictions["p_van_gogh"], predictions["label"])}
+    plot_roc_pr(curves, f"{summary['backbone']} on its held-out test split", files["curves"])
     atomic_write_text(json.dumps(summary, indent=2), files["metrics"])
     print(to_markdown(pd.DataFrame([{k: v for k, v in summary.items() if k != "checkpoint"}])))
     print(f"wrote {', '.join(str(p) for p in files.values())}")
@@ -193,7 +179,6 @@ TASKS = {"select_folds": select_folds, "classify": classify, "deception": decept
          "test": held_out_test}
 
 
-@checked("evaluate")
 def evaluate(cfg: DictConfig):
     """Dispatch to the configured sub-task (``task.name``), one writer at a time per ``out_dir``."""
     with exclusive(cfg.out_dir, LOCK_FILE, "evaluate.py"):

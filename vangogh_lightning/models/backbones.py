@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import io
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -82,28 +81,10 @@ def _load_weights(module: nn.Module, state: dict[str, torch.Tensor], name: str, 
         raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
 
 
-# Set while a classifier is built only to receive a checkpoint's weights (models.checkpoints).
-_WEIGHTS_WILL_BE_LOADED = contextvars.ContextVar("weights_will_be_loaded", default=False)
-
-
-@contextlib.contextmanager
-def weights_will_be_loaded() -> Iterator[None]:
-    """Backbones built inside are left uninitialised: every weight is overwritten right after (random
-    initialisation of VGG-19's 140 M parameters would cost about a second per load)."""
-    token = _WEIGHTS_WILL_BE_LOADED.set(True)
-    try:
-        yield
-    finally:
-        _WEIGHTS_WILL_BE_LOADED.reset(token)
-
-
 def build_backbone(name: str, pretrained: bool, weights_path: str | None = None,
                    key: str = "model.weights_path") -> nn.Module:
     """A torchvision AlexNet/VGG-19, randomly initialised or with ImageNet weights."""
     builder, _ = torchvision_parts(name)
-    if _WEIGHTS_WILL_BE_LOADED.get():
-        with torch.device("meta"):
-            return builder(weights=None).to_empty(device="cpu")
     net = builder(weights=None)
     if pretrained or weights_path is not None:
         _load_weights(net, load_imagenet_state(name, weights_path, key), name, weights_path, key)
@@ -136,3 +117,18 @@ def build_features(name: str, pretrained: bool, weights_path: str | None = None,
             else:
                 module.reset_parameters()
     return features
+
+
+def one_logit_head(net: nn.Module) -> nn.Module:
+    """``net`` with the last weighted layer of its ``classifier`` giving one output (AlexNet, VGG-19: the
+    last Linear; SqueezeNet: its 1x1 convolution); an activation after it, which would clip the logit at
+    0, is dropped."""
+    layers = list(net.classifier)
+    last = max(i for i, m in enumerate(layers) if next(m.parameters(recurse=False), None) is not None)
+    old = layers[last]
+    linear = isinstance(old, nn.Linear)
+    net.classifier[last] = nn.Linear(old.in_features, 1) if linear else nn.Conv2d(old.in_channels, 1, old.kernel_size)
+    for i in range(last + 1, len(layers)):
+        if isinstance(layers[i], (nn.ReLU, nn.Softmax, nn.Sigmoid)):
+            net.classifier[i] = nn.Identity()
+    return net

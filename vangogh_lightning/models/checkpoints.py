@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import lightning as L
+
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.torch_files import first_non_finite, load_torch_file
-from vangogh_lightning.models.backbones import weights_will_be_loaded
 from vangogh_lightning.models.classifier import VanGoghClassifier
 
 
@@ -14,11 +15,12 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
                     expect_backbone: str | None = None) -> tuple[VanGoghClassifier, int]:
     """(model in eval mode, training image size) from a Lightning checkpoint of train.py.
 
-    Built as Lightning's ``load_from_checkpoint`` builds it (the class from the saved
-    hyper-parameters, ``on_load_checkpoint``, ``load_state_dict``), from the one read of the file
-    with ``weights_only=True``. ``load_from_checkpoint`` itself would read the file a second time
-    (0.5 GB for VGG-19) and refuses files without Lightning's version stamp (a state dict and
-    hyper-parameters saved by other code), which this accepts.
+    Built as Lightning's ``load_from_checkpoint`` builds it (the class from the saved hyper-parameters,
+    then ``load_state_dict``), from one read of the file with ``weights_only=True`` and without random
+    initialisation (Lightning's ``init_module(empty_init=True)``): every weight comes from the file.
+    ``load_from_checkpoint`` itself would read the file a second time after these checks (0.5 GB for
+    VGG-19) and refuses files without Lightning's version stamp (a state dict and hyper-parameters saved
+    by other code), which this accepts.
     """
     raw = load_torch_file(path, key, "checkpoint")
     hparams = raw.get("hyper_parameters", {}) if isinstance(raw, dict) else {}
@@ -32,10 +34,8 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
     if bad is not None:
         raise UserError(f"{key}={path}: the weight {bad} is not finite (the fit that wrote it diverged); "
                         "retrain with a lower model.lr or use another fold's checkpoint")
-    # The checkpoint carries all weights: never fetch ImageNet weights, nor draw random ones, first.
-    with weights_will_be_loaded():
+    with L.Fabric(accelerator="cpu", devices=1).init_module(empty_init=True):
         model = VanGoghClassifier(**{**hparams, "pretrained": False, "weights_path": None})
-    model.on_load_checkpoint(raw)
     try:
         model.load_state_dict(raw["state_dict"])
     except RuntimeError as exc:

@@ -12,7 +12,8 @@ def apply_freeze(net: nn.Module, trainable_feature_modules: int,
     """Freeze all but the trailing ``trainable_feature_modules`` of ``net.features``.
 
     ``trainable_classifier_layers=None`` trains the whole classifier; an integer k trains only
-    the last k Linear layers of it (the new head is always among them when k >= 1).
+    the last k layers of it that have weights (Linear, or a SqueezeNet's 1x1 convolution; the new head
+    is always among them when k >= 1).
     """
     features = list(net.features)
     if not 0 <= trainable_feature_modules <= len(features):
@@ -20,7 +21,7 @@ def apply_freeze(net: nn.Module, trainable_feature_modules: int,
             f"model.trainable_feature_modules={trainable_feature_modules}: must be 0..{len(features)} "
             f"(this backbone's features has {len(features)} modules)"
         )
-    linears = [m for m in net.classifier if isinstance(m, nn.Linear)]
+    linears = [m for m in net.classifier if next(m.parameters(recurse=False), None) is not None]
     if trainable_classifier_layers is not None and not 1 <= trainable_classifier_layers <= len(linears):
         raise UserError(
             f"model.trainable_classifier_layers={trainable_classifier_layers}: must be 1..{len(linears)} "

@@ -39,10 +39,9 @@ def _demo_images(out: Path) -> tuple[Path, Path]:
 def main() -> None:
     out = ROOT / "demo_outputs" / time.strftime("%Y-%m-%d_%H-%M-%S")
     common = ["trainer.enable_model_summary=false", override("paths.log_dir", out)]
-    _run("train.py", "experiment=synthetic_smoke", "data.num_folds=3", "fold=0", "trainer.max_epochs=2",
-         "data.synthetic_count=90", override("hydra.run.dir", out / "train" / "fold0"), *common)
-    _run("train.py", "experiment=synthetic_smoke", "data.num_folds=3", "fold=1", "trainer.max_epochs=2",
-         "data.synthetic_count=90", override("hydra.run.dir", out / "train" / "fold1"), *common)
+    for fold in (0, 1):
+        _run("train.py", "experiment=synthetic_smoke", "data.num_folds=3", f"fold={fold}", "trainer.max_epochs=2",
+             "data.synthetic_count=90", override("hydra.run.dir", out / "train" / f"fold{fold}"), *common)
     _run("evaluate.py", "task=select_folds", override("task.runs", out / "train"),
          override("task.selected_dir", out / "selected"), override("hydra.run.dir", out / "select"))
     content, style = _demo_images(out / "inputs")

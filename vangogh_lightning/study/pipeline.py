@@ -26,13 +26,13 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from vangogh_lightning.config.entry import checked
 from vangogh_lightning.config.overrides import override, quote_list
+from vangogh_lightning.config.schema import SCHEMAS, result_neutral
 from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.backbone_registry import backbone_names
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images
 from vangogh_lightning.core.locks import exclusive as hold_folder
-from vangogh_lightning.evaluation.deception import JUDGES
 from vangogh_lightning.style.records import finished_records
 from vangogh_lightning.training.run_folder import CV_SUMMARY
 
@@ -88,8 +88,8 @@ def exclusive(out: Path) -> contextlib.AbstractContextManager[None]:
 
 
 # The study keys its results depend on (besides content and styles); a re-run must repeat them.
-SETTING_KEYS = ("backbones", "search", "search_overrides", "train_overrides", "stylize_overrides", "targeted",
-                "judge_weight", "rule", "threshold")
+SETTING_KEYS = tuple(key for key in SCHEMAS["study"].model_fields
+                     if key not in ("content", "styles") and not result_neutral(key, "study"))
 SETTINGS_FILE = "study_settings.json"
 
 
@@ -143,7 +143,7 @@ class Study:
         if self.cfg.targeted:
             folders += [(b, self.targeted_dir(b, j, s), [override("judge", self.selected_dir / f"{j}.ckpt"),
                                                           f"judge_weight={self.cfg.judge_weight}"])
-                        for b in self.cfg.backbones for j in JUDGES for s in self.styles]
+                        for b in self.cfg.backbones for j in backbone_names() for s in self.styles]
         return folders
 
     # steps ------------------------------------------------------------------------------------
@@ -185,15 +185,16 @@ class Study:
                                   f"backbone={backbone}", override("style", style), *aim, *cfg.stylize_overrides,
                                   override("out_dir", folder), *self.common_overrides()],
                               lambda folder=folder: self._contents_to_stylize(folder) == []))
-        if set(JUDGES) <= set(cfg.backbones):
+        judges = backbone_names()
+        if set(judges) <= set(cfg.backbones):
             args = ["task=deception", f"task.threshold={cfg.threshold}", override("out_dir", self.out / "deception"),
                     "overwrite=true", *self.common_overrides()]
-            args += [override(f"task.classifiers.{j}", self.selected_dir / f"{j}.ckpt") for j in JUDGES]
+            args += [override(f"task.classifiers.{j}", self.selected_dir / f"{j}.ckpt") for j in judges]
             for backbone in cfg.backbones:
                 dirs = [str(self.stylized_dir(backbone, s)) for s in self.styles]
                 args.append(f"task.stylized.{backbone}={quote_list(dirs)}")
                 if cfg.targeted:
-                    aimed = [str(self.targeted_dir(backbone, j, s)) for j in JUDGES for s in self.styles]
+                    aimed = [str(self.targeted_dir(backbone, j, s)) for j in judges for s in self.styles]
                     args.append(f"task.targeted.{backbone}={quote_list(aimed)}")
             steps.append(Step("deception table", "evaluate.py", lambda: args, self._deception_current))
         return steps
@@ -211,7 +212,7 @@ class Study:
         table = self.out / "deception" / "verdicts.csv"
         if not table.is_file():
             return False
-        inputs = [self.selected_dir / f"{j}.json" for j in JUDGES]
+        inputs = [self.selected_dir / f"{j}.json" for j in backbone_names()]
         inputs += [p for _, folder, _ in self.stylized_folders() for p in folder.glob("*.json")]
         return all(p.stat().st_mtime <= table.stat().st_mtime for p in inputs if p.is_file())
 
@@ -273,7 +274,6 @@ class Study:
         return report
 
 
-@checked("study")
 def run_study(cfg: DictConfig) -> Path:
     """``python study.py``: the whole study under ``cfg.out_dir``."""
     return Study(cfg).run()

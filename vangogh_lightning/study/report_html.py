@@ -1,45 +1,37 @@
-"""``report.html``: one self-contained page of a study (tables, curves, images embedded)."""
+"""``report.html``: one self-contained page of a study (tables, curves, images embedded).
+
+This module gathers what the page shows from the study's files; ``report.html.j2`` (jinja2, autoescaped)
+lays it out. Tables are pandas' ``Styler.to_html``; images are data URIs, or a note string when missing."""
 
 from __future__ import annotations
 
 import base64
 import datetime
-import html
 import io
 import json
 from pathlib import Path
 from typing import Any
 
+import jinja2
 import pandas as pd
+import yaml
+from markupsafe import Markup
 from PIL import Image
 
 from vangogh_lightning.core.atomic import atomic_write_text
-from vangogh_lightning.core.backbone_registry import title_of
+from vangogh_lightning.core.backbone_registry import backbone_names, title_of
 from vangogh_lightning.core.images import load_rgb
-from vangogh_lightning.evaluation.comparisons import fold_spread
-from vangogh_lightning.evaluation.curves import curves
-from vangogh_lightning.evaluation.deception import JUDGES, shares_as_text
-from vangogh_lightning.evaluation.deception_report import INTERVAL_NAMES
-from vangogh_lightning.evaluation.evidence_files import EVIDENCE_INDEX, PANEL
-from vangogh_lightning.evaluation.oof_tables import artists_taken_for_van_gogh, confusion
+from vangogh_lightning.evaluation.evidence import EVIDENCE_INDEX, PANEL
+from vangogh_lightning.evaluation.folds.selection import summarise
 from vangogh_lightning.evaluation.plots import plot_confusion, plot_roc_pr
-from vangogh_lightning.evaluation.selection import summarise
+from vangogh_lightning.evaluation.scoring import artists_taken_for_van_gogh, confusion, roc_pr
+from vangogh_lightning.evaluation.table_one.judge_runs import fold_spread
+from vangogh_lightning.evaluation.table_one.stats import INTERVAL_NAMES, shares_as_text
 from vangogh_lightning.style.records import finished_records
 from vangogh_lightning.training.run_folder import OOF_FILE
 
-THUMB = 224
-EVIDENCE_THUMB = 132
-STYLE = """
-.evidence img{width:128px}.evidence td,.evidence th{font-size:.8em}
-.rates td,.rates th{white-space:nowrap;font-size:.82em;padding:.25em .4em}.rates th{white-space:normal}
-body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
-h1{font-size:1.6em}h2{border-bottom:2px solid #e6b422;padding-bottom:.2em;margin-top:2em}
-table{border-collapse:collapse;margin:.6em 0 1.2em}td,th{border:1px solid #ccc;padding:.3em .6em;text-align:right}
-th{background:#f4f1e8}td:first-child,th:first-child{text-align:left}tr.selected td{background:#fff3c4;font-weight:600}
-figure{display:inline-block;margin:.3em;text-align:center;vertical-align:top}figcaption{font-size:.85em}
-img{max-width:100%;border:1px solid #ddd}.grid td,.grid th{vertical-align:top;text-align:center}
-.grid img{width:210px}.yes{color:#0a7d28;font-weight:600}.no{color:#a11}.note{color:#666;font-size:.9em}
-"""
+THUMB, EVIDENCE_THUMB, WIDE = 224, 132, 1100  # longest side of a grid image, an evidence map, a figure
+TEMPLATE = "report.html.j2"  # beside this module (package data)
 
 
 def _data_uri(image: Image.Image, max_side: int = THUMB) -> str:
@@ -50,278 +42,212 @@ def _data_uri(image: Image.Image, max_side: int = THUMB) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _img(path: Path, alt: str, max_side: int = THUMB) -> str:
-    if not path.is_file():
-        return f'<span class="note">({html.escape(alt)}: missing)</span>'
-    return f'<img src="{_data_uri(load_rgb(path), max_side)}" alt="{html.escape(alt)}">'
+def _img(path: Path, alt: str, max_side: int = THUMB) -> dict[str, str] | str:
+    return {"src": _data_uri(load_rgb(path), max_side), "alt": alt} if path.is_file() else f"({alt}: missing)"
 
 
-def _table(frame: pd.DataFrame, selected_row: int | None = None, floatfmt: str = "{:.4f}",
-           table_class: str = "") -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
-    rows = []
-    for i, (_, row) in enumerate(frame.iterrows()):
-        cells = "".join(f"<td>{html.escape(floatfmt.format(v) if isinstance(v, float) else str(v))}</td>"
-                        for v in row)
-        css = ' class="selected"' if i == selected_row else ""
-        rows.append(f"<tr{css}>{cells}</tr>")
-    attrs = f' class="{table_class}"' if table_class else ""
-    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+def _table(frame: pd.DataFrame, floatfmt: str = "{:.4f}", css: str = "", selected: int | None = None) -> Markup:
+    """``frame`` as an HTML table: floats through ``floatfmt``, text escaped, row ``selected`` highlighted."""
+    classes = pd.DataFrame("", index=frame.index, columns=frame.columns)
+    if selected is not None:
+        classes.iloc[selected] = "selected"
+    styler = (frame.style.format(lambda v: floatfmt.format(v) if isinstance(v, float) else str(v), escape="html")
+              .format_index(escape="html", axis=1).hide(axis="index").set_td_classes(classes))
+    return Markup(styler.to_html(table_attributes=f'class="{css}"' if css else None))
 
 
-def _verdict(p: float, yes: bool) -> str:
-    css, word = ("yes", "Van Gogh") if yes else ("no", "not Van Gogh")
-    return f'<span class="{css}">{word}</span> ({p:.2f})'
+def _stylized(out: Path, backbones: list[str], style: Path) -> tuple[list[str], dict[str, dict[str, dict]]]:
+    """The contents stylized with ``style`` by any backbone, and each backbone's records by content."""
+    results = {b: {r["content"]: r for r in finished_records(out / "stylized" / b / style.stem)} for b in backbones}
+    return sorted({c for per in results.values() for c in per}), results
 
 
-def _cross_validation(out: Path, backbones: list[str]) -> str:
+def _cross_validation(out: Path, backbones: list[str]) -> list[dict[str, Any]]:
     table_path = out / "selection" / "fold_selection.csv"
-    if not table_path.is_file():
-        return '<p class="note">No fold selection yet.</p>'
-    table = pd.read_csv(table_path)
-    parts = []
+    table = pd.read_csv(table_path) if table_path.is_file() else pd.DataFrame(columns=["backbone"])
+    found = []
     for backbone in backbones:
         rows = table[table["backbone"] == backbone].reset_index(drop=True)
         if rows.empty:
             continue
         record = out / "selected" / f"{backbone}.json"
         fold = json.loads(record.read_text())["fold"] if record.is_file() else None
-        shown = rows[["fold", "best_epoch", "auroc", "f1", "acc", "bal_acc", "loss"]].copy()
         mean = summarise(rows).loc[backbone].to_dict()  # the same "mean ± std" fold_selection.md shows
-        shown = pd.concat([shown, pd.DataFrame([{"fold": "mean ± std", "best_epoch": "", **mean}])],
-                          ignore_index=True)
-        pick = int(rows.index[rows["fold"] == fold][0]) if fold is not None and (rows["fold"] == fold).any() else None
-        parts.append(f"<h3>{backbone}</h3>" + _table(shown, pick)
-                     + (f'<p>Selected: <b>fold {fold}</b> (highlighted) → <code>selected/{backbone}.ckpt</code></p>'
-                        if fold is not None else ""))
+        shown = pd.concat([rows[["fold", "best_epoch", "auroc", "f1", "acc", "bal_acc", "loss"]],
+                           pd.DataFrame([{"fold": "mean ± std", "best_epoch": "", **mean}])], ignore_index=True)
         curves = out / "selection" / f"curves_{backbone}.png"
-        if curves.is_file():
-            parts.append(f'<figure>{_img(curves, f"{backbone} training curves", 1100)}'
-                         f"<figcaption>{backbone}: loss, AUROC and F1 per epoch, one line per fold"
-                         "</figcaption></figure>")
-    return "".join(parts)
+        found.append({"backbone": backbone, "fold": fold,
+                      "table": _table(shown, selected=next(iter(rows.index[rows["fold"] == fold]), None)),
+                      "curves": _img(curves, f"{backbone} training curves", WIDE) if curves.is_file() else None})
+    return found
 
 
-def _out_of_fold(out: Path, backbones: list[str]) -> str:
-    parts = []
+CONFUSION_NAMES = {"tp": "Van Gogh → Van Gogh", "fn": "Van Gogh → other", "fp": "other → Van Gogh",
+                   "tn": "other → other"}
+
+
+def _out_of_fold(out: Path, backbones: list[str]) -> list[dict[str, Any]]:
+    found = []
     for backbone in backbones:
-        files = sorted((out / "train" / backbone).glob(f"fold_*/{OOF_FILE}"))
-        if not files:
+        frames = [pd.read_csv(f) for f in sorted((out / "train" / backbone).glob(f"fold_*/{OOF_FILE}"))]
+        if not frames:
             continue
-        frames = [pd.read_csv(f) for f in files]
-        rows = [{"fold": int(f["fold"].iloc[0]), **confusion(f), "images": len(f)} for f in frames]
-        confusions = pd.DataFrame(rows).rename(columns={
-            "tp": "Van Gogh → Van Gogh", "fn": "Van Gogh → other", "fp": "other → Van Gogh", "tn": "other → other"})
+        confusions = pd.DataFrame([{"fold": int(f["fold"].iloc[0]), **confusion(f), "images": len(f)} for f in frames])
         taken = artists_taken_for_van_gogh(pd.concat(frames, ignore_index=True))
-        parts.append(f"<h3>{backbone}</h3><p>Confusion matrix per fold (true → predicted, threshold of the "
-                     "model):</p>" + _table(confusions))
         named = {f"fold {int(f['fold'].iloc[0])} ({len(f)} images)": f for f in frames}
-        figures = out / "selection"
-        roc_pr = plot_roc_pr({name: curves(f) for name, f in named.items()}, f"{backbone}, out of fold",
-                             figures / f"oof_roc_pr_{backbone}.png")
+        curves = plot_roc_pr({name: roc_pr(f["p_van_gogh"], f["label"]) for name, f in named.items()},
+                             f"{backbone}, out of fold", out / "selection" / f"oof_roc_pr_{backbone}.png")
         pictured = plot_confusion({name: confusion(f) for name, f in named.items()},
-                                  figures / f"oof_confusion_{backbone}.png")
-        parts.append(f'<figure>{_img(roc_pr, f"{backbone} ROC and PR curves", 1100)}<figcaption>{backbone}: ROC '
-                     "and precision-recall curves of each fold's out-of-fold predictions</figcaption></figure>"
-                     f'<figure>{_img(pictured, f"{backbone} confusion matrices", 1100)}<figcaption>{backbone}: '
-                     "each fold's confusion matrix (counts, and shares of each true class)</figcaption></figure>")
-        if taken.empty:
-            parts.append('<p class="note">No painting by another artist was taken for Van Gogh.</p>')
-        else:
-            parts.append("<p>Artists most often taken for Van Gogh (all folds):</p>"
-                         + _table(taken, floatfmt="{:.0%}"))
-    return "".join(parts) or '<p class="note">No out-of-fold predictions.</p>'
+                                  out / "selection" / f"oof_confusion_{backbone}.png")
+        found.append({"backbone": backbone, "confusions": _table(confusions.rename(columns=CONFUSION_NAMES)),
+                      "roc_pr": _img(curves, f"{backbone} ROC and PR curves", WIDE),
+                      "pictured": _img(pictured, f"{backbone} confusion matrices", WIDE),
+                      "taken": None if taken.empty else _table(taken, "{:.0%}")})
+    return found
 
 
 # The training settings the page lists per backbone, as resolved for its run (config_resolved.yaml).
 SHOWN_SETTINGS = ("model.lr", "model.weight_decay", "model.trainable_feature_modules",
                   "model.trainable_classifier_layers", "model.pos_weight", "model.pretrained", "data.image_size",
-                  "data.batch_size", "data.num_folds",
-                  "data.split", "data.split_seed", "data.drop_duplicates", "data.test_fraction", "trainer.max_epochs",
-                  "trainer.precision", "callbacks.early_stopping.patience", "monitor.metric", "seed")
+                  "data.batch_size", "data.num_folds", "data.split", "data.split_seed", "data.drop_duplicates",
+                  "data.test_fraction", "trainer.max_epochs", "trainer.precision", "callbacks.early_stopping.patience",
+                  "monitor.metric", "seed")
 REPORT_PRESET = Path(__file__).resolve().parents[2] / "conf" / "experiment" / "report_reproduction.yaml"
 
 
-def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
-    if not isinstance(tree, dict):
-        return {prefix: tree}
-    return {k: v for key, value in tree.items() if key != "defaults"
-            for k, v in _flat(value, f"{prefix}.{key}" if prefix else str(key)).items()}
+def _flat(tree: dict[str, Any]) -> dict[str, Any]:
+    """Settings by dotted key: ``{"model": {"lr": 1}}`` -> ``{"model.lr": 1}``."""
+    return pd.json_normalize(tree, sep=".").to_dict("records")[0]
 
 
-def _training_settings(out: Path, backbones: list[str]) -> str:
+def _training_settings(out: Path, backbones: list[str]) -> dict[str, Any] | None:
     """Each backbone's resolved training settings beside the report's (``experiment=report_reproduction``
-    sets them), and links to its run folder, checkpoints and W&B runs."""
-    import yaml
-
-    report = _flat(yaml.safe_load(REPORT_PRESET.read_text())) if REPORT_PRESET.is_file() else {}
+    sets them), and (href, text, W&B run) links to its run folder, checkpoints and W&B runs."""
+    report = _flat(yaml.safe_load(REPORT_PRESET.read_text()) or {}) if REPORT_PRESET.is_file() else {}
     columns, links = {}, []
     for backbone in backbones:
         run = out / "train" / backbone
-        resolved = run / "config_resolved.yaml"
-        if not resolved.is_file():
+        if not (run / "config_resolved.yaml").is_file():
             continue
-        config = yaml.safe_load(resolved.read_text()) or {}
+        config = yaml.safe_load((run / "config_resolved.yaml").read_text()) or {}
         flat = _flat(config)
-        columns[backbone] = [flat.get(key, "") for key in SHOWN_SETTINGS]
-        folds = sorted(run.glob("fold_*/summary.json"))
+        columns[backbone] = [str(flat.get(key, "")) for key in SHOWN_SETTINGS]
         project = next((e.get("project") for e in (config.get("logger") or {}).values()
                         if isinstance(e, dict) and "Wandb" in str(e.get("_target_", ""))), None)
-        items = [f'<a href="{html.escape(run.relative_to(out).as_posix())}/">{backbone} run folder</a>']
+        items = [(f"{run.relative_to(out).as_posix()}/", f"{backbone} run folder", None)]
         if (out / "selected" / f"{backbone}.ckpt").is_file():
-            items.append(f'<a href="selected/{backbone}.ckpt">selected checkpoint</a>')
-        for summary in folds:
-            fold_dir = summary.parent
-            best = json.loads(summary.read_text()).get("best_checkpoint")
+            items.append((f"selected/{backbone}.ckpt", "selected checkpoint", None))
+        for fold_dir in sorted(s.parent for s in run.glob("fold_*/summary.json")):
+            best = json.loads((fold_dir / "summary.json").read_text()).get("best_checkpoint")
             if best:
-                href = (fold_dir / best).relative_to(out).as_posix()
-                items.append(f'<a href="{html.escape(href)}">{fold_dir.name} best.ckpt</a>')
+                items.append(((fold_dir / best).relative_to(out).as_posix(), f"{fold_dir.name} best.ckpt", None))
             if project and (fold_dir / "wandb_run_id").is_file():
-                items.append(f"{fold_dir.name}: W&amp;B run <code>{html.escape(project)}/"
-                             f"{html.escape((fold_dir / 'wandb_run_id').read_text().strip())}</code>")
-        links.append(f"<li>{backbone}: {' · '.join(items)}</li>")
+                items.append((None, fold_dir.name, f"{project}/{(fold_dir / 'wandb_run_id').read_text().strip()}"))
+        links.append((backbone, items))
     if not columns:
-        return '<p class="note">No finished training run.</p>'
-    frame = pd.DataFrame({"setting": SHOWN_SETTINGS, **{b: [str(v) for v in vals] for b, vals in columns.items()},
-                          "the report (experiment=report_reproduction)": [str(report.get(k, ""))
-                                                                          for k in SHOWN_SETTINGS]})
-    return ("<p>As each backbone was trained (every <code>${...}</code> resolved); the last column is the "
-            "report's value where the reproduction preset sets one.</p>" + _table(frame, floatfmt="{:g}")
-            + "<ul>" + "".join(links) + "</ul>")
+        return None
+    frame = pd.DataFrame({"setting": SHOWN_SETTINGS, **columns, "the report (experiment=report_reproduction)":
+                          [str(report.get(k, "")) for k in SHOWN_SETTINGS]})
+    return {"table": _table(frame), "links": links}
 
 
 MAX_SETS_IN_ONE_TABLE = 7  # more columns than this do not fit the page: transfers and controls apart
 
 
-def _rate_tables(rates: pd.DataFrame) -> list[str]:
+def _rate_tables(rates: pd.DataFrame) -> list[Markup]:
     shown = shares_as_text(rates)
     kinds = dict(zip(rates["set"], rates["kind"]))
     groups = [list(shown.columns)]
     if len(shown.columns) > MAX_SETS_IN_ONE_TABLE:
         controls = [c for c in shown.columns if kinds[c] == "control"]
         groups = [[c for c in shown.columns if c not in controls], controls]
-    return [_table(shown[columns].reset_index(), table_class="rates") for columns in groups if columns]
+    return [_table(shown[columns].reset_index(), css="rates") for columns in groups if columns]
 
 
-def _deception(out: Path) -> str:
+def _deception(out: Path) -> dict[str, Any] | None:
     folder = out / "deception"
     if not (folder / "deception.csv").is_file():
-        return '<p class="note">No deception table (needs both backbones).</p>'
+        return None
     meta = json.loads((folder / "deception.json").read_text()) if (folder / "deception.json").is_file() else {}
-    rates = pd.read_csv(folder / "deception.csv")
-    interval = INTERVAL_NAMES.get(meta.get("interval"), "")
-    parts = [f"<p>Each cell: share judged Van Gogh at threshold {meta.get('threshold', '')} (k/n; "
-             f"{meta.get('confidence', 0):.0%} {interval} interval). The transfers first, then the controls, "
-             "judged by the same classifiers at the same threshold.</p>",
-             *_rate_tables(rates)]
-    tests_path = folder / "deception_tests.csv"
-    if tests_path.is_file() and tests_path.stat().st_size > 1:
-        tests = pd.read_csv(tests_path)
-        parts.append("<h3>Is the difference more than chance?</h3><ul>"
-                     + "".join(f"<li>{html.escape(s)}</li>" for s in tests["sentence"]) + "</ul>"
-                     + _table(tests.drop(columns=["sentence"]), floatfmt="{:.3g}"))
+    found = {**meta, "interval": INTERVAL_NAMES.get(meta.get("interval"), ""),  # and threshold, confidence, notes
+             "rates": _rate_tables(pd.read_csv(folder / "deception.csv"))}
+    if (folder / "deception_tests.csv").is_file() and (folder / "deception_tests.csv").stat().st_size > 1:
+        tests = pd.read_csv(folder / "deception_tests.csv")
+        found.update(sentences=tests["sentence"], tests=_table(tests.drop(columns=["sentence"]), "{:.3g}"))
     folds_path = folder / "deception_folds.csv"
     spread = fold_spread(pd.read_csv(folds_path)) if folds_path.is_file() else pd.DataFrame()
     if not spread.empty:
-        shown = pd.DataFrame({"judge": spread["judge"], "set": spread["set"], "folds": spread["folds"],
-                              "mean ± sd": [f"{m:.0%} ± {s:.0%}" for m, s in zip(spread["mean"], spread["sd"])],
-                              "min–max": [f"{a:.0%}–{b:.0%}" for a, b in zip(spread["min"], spread["max"])]})
-        parts.append("<h3>Every fold as a judge</h3><p>The share judged Van Gogh by each fold's classifier, "
-                     "across the folds: how much the table depends on the fold the selection picked.</p>"
-                     + _table(shown))
-    curve = folder / "deception_threshold.png"
-    if curve.is_file():
-        parts.append(f'<figure>{_img(curve, "rates against the threshold", 1100)}<figcaption>Each rate against '
-                     "the threshold (controls dashed); the dotted line is the threshold used above.</figcaption>"
-                     "</figure>")
-    if meta.get("notes"):
-        parts.append("<h3>Notes</h3><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in meta["notes"]) + "</ul>")
-    return "".join(parts)
+        found["spread"] = _table(pd.DataFrame({
+            "judge": spread["judge"], "set": spread["set"], "folds": spread["folds"],
+            "mean ± sd": [f"{m:.0%} ± {s:.0%}" for m, s in zip(spread["mean"], spread["sd"])],
+            "min–max": [f"{a:.0%}–{b:.0%}" for a, b in zip(spread["min"], spread["max"])]}))
+    if (folder / "deception_threshold.png").is_file():
+        found["curve"] = _img(folder / "deception_threshold.png", "rates against the threshold", WIDE)
+    return found
 
 
-def _grid(out: Path, backbones: list[str], styles: list[Path]) -> str:
+def _grid(out: Path, backbones: list[str], styles: list[Path]) -> list[dict[str, Any]]:
+    """Rows of (content, style, each backbone's result with both judges' (judge, P, verdict))."""
     verdicts_path = out / "deception" / "verdicts.csv"
     verdicts = pd.read_csv(verdicts_path) if verdicts_path.is_file() else pd.DataFrame(columns=["image"])
     by_image = {str(Path(p).resolve()): row for p, row in zip(verdicts["image"], verdicts.to_dict("records"))}
-    head = "<tr><th>content</th><th>style</th>" + "".join(f"<th>{b} result</th>" for b in backbones) + "</tr>"
     rows = []
     for style in styles:
-        results = {b: {r["content"]: r for r in finished_records(out / "stylized" / b / style.stem)} for b in backbones}
-        contents = sorted({c for per in results.values() for c in per})
+        contents, results = _stylized(out, backbones, style)
         for content in contents:
-            cells = [_img(Path(content), "content"), _img(style, "style")]
+            cells = []
             for backbone in backbones:
                 record = results[backbone].get(content)
                 if record is None:
-                    cells.append('<span class="note">not stylized</span>')
+                    cells.append("not stylized")
                     continue
-                verdict = by_image.get(str(Path(record["path"]).resolve()))
-                caption = "".join(f"<br>{j}: {_verdict(verdict[f'p_{j}'], bool(verdict[j]))}"
-                                  for j in JUDGES if verdict is not None and j in verdict)
-                cells.append(_img(Path(record["path"]), f"{backbone} result") + caption)
-            rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    if not rows:
-        return '<p class="note">No stylized images.</p>'
-    return f'<table class="grid">{head}{"".join(rows)}</table>'
+                verdict = by_image.get(str(Path(record["path"]).resolve()), {})
+                cells.append({"image": _img(Path(record["path"]), f"{backbone} result"), "verdicts": [
+                    (j, verdict[f"p_{j}"], bool(verdict[j])) for j in backbone_names() if j in verdict]})
+            rows.append({"content": _img(Path(content), "content"), "style": _img(style, "style"), "results": cells})
+    return rows
 
 
-def _overlay_cell(folder: Path, index: dict[tuple[str, str], dict], image: str, judge: str) -> str:
+def _overlay_cell(folder: Path, index: dict[tuple[str, str], dict], image: str, judge: str) -> dict[str, Any] | str:
     entry = index.get((str(Path(image).resolve()), judge))
     if entry is None or not (folder / entry["file"]).is_file():
-        return '<span class="note">no map</span>'
+        return "no map"
     with Image.open(folder / entry["file"]) as figure:  # image | overlay: the overlay panel
         panel = figure.convert("RGB").crop((PANEL, 0, 2 * PANEL, PANEL))
-    alt = f"{judge} evidence for {Path(image).name}"
-    return (f'<img src="{_data_uri(panel, EVIDENCE_THUMB)}" alt="{html.escape(alt)}"><br>'
-            f"{title_of(judge)}: P = {entry['p_van_gogh']:.2f}")
+    return {"image": {"src": _data_uri(panel, EVIDENCE_THUMB), "alt": f"{judge} evidence for {Path(image).name}"},
+            "judge": title_of(judge), "p": entry["p_van_gogh"]}
 
 
-def _evidence(out: Path, backbones: list[str], styles: list[Path]) -> str:
+def _evidence(out: Path, backbones: list[str], styles: list[Path]) -> dict[str, Any] | None:
     folder = out / "deception" / "evidence"
     if not (folder / EVIDENCE_INDEX).is_file():
-        return '<p class="note">No evidence maps (evaluate.py task=deception task.evidence=true writes them).</p>'
-    rows = pd.read_csv(folder / EVIDENCE_INDEX).to_dict("records")
-    index = {(str(Path(r["image"]).resolve()), r["judge"]): r for r in rows}
-    head = "<tr><th>content</th>" + "".join(f"<th>content by {title_of(j)}</th>" for j in JUDGES)
-    head += "".join(f"<th>{b} transfer by {title_of(j)}</th>" for b in backbones for j in JUDGES) + "</tr>"
-    table = []
+        return None
+    index = {(str(Path(r["image"]).resolve()), r["judge"]): r
+             for r in pd.read_csv(folder / EVIDENCE_INDEX).to_dict("records")}
+    judges, rows = backbone_names(), []
     for style in styles:
-        results = {b: {r["content"]: r for r in finished_records(out / "stylized" / b / style.stem)} for b in backbones}
-        for content in sorted({c for per in results.values() for c in per}):
-            cells = [_img(Path(content), "content", EVIDENCE_THUMB)]
-            cells += [_overlay_cell(folder, index, content, j) for j in JUDGES]
-            for backbone in backbones:
-                record = results[backbone].get(content)
-                cells += [_overlay_cell(folder, index, str(record["path"]), j) if record else
-                          '<span class="note">not stylized</span>' for j in JUDGES]
-            table.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    parts = ["<p>Grad-CAM of the Van Gogh logit at each judge's layer (bright: evidence for Van Gogh), "
-             "on the image as the classifier saw it.</p>",
-             f'<table class="grid evidence">{head}{"".join(table)}</table>']
-    for path in sorted(folder.glob("oof_*.png")):
+        contents, results = _stylized(out, backbones, style)
+        for content in contents:  # the content, each judge's map of it, then of each backbone's result
+            rows.append([_img(Path(content), "content", EVIDENCE_THUMB),
+                         *(_overlay_cell(folder, index, content, j) for j in judges),
+                         *(_overlay_cell(folder, index, str(record["path"]), j) if record else "not stylized"
+                           for record in (results[b].get(content) for b in backbones) for j in judges)])
+    figures = []
+    for path in sorted(folder.glob("oof_*.png")):  # oof_<judge>_van_gogh.png, oof_<judge>_others.png
         judge, kind = path.stem.removeprefix("oof_").split("_", 1)
-        what = ("Van Gogh paintings it is surest of" if kind == "van_gogh"
-                else "other painters' works it most took for Van Gogh")
-        parts.append(f"<figure>{_img(path, path.stem, 1100)}<figcaption>{title_of(judge)}: the {what} "
-                     "(out of fold: each map by the fold that never trained on the painting)</figcaption></figure>")
-    return "".join(parts)
+        figures.append((_img(path, path.stem, WIDE), title_of(judge), "Van Gogh paintings it is surest of"
+                        if kind == "van_gogh" else "other painters' works it most took for Van Gogh"))
+    return {"rows": rows, "figures": figures}
 
 
 def write_report(out: Path, backbones: list[str], styles: list[Path], config: dict[str, Any] | None = None) -> Path:
     """Write ``<out>/report.html`` from the study's files and return its path."""
-    when = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
-    settings = html.escape(json.dumps(config or {}, indent=1, default=str))
-    body = f"""<h1>Bring Van Gogh back to life: study report</h1>
-<p class="note">{html.escape(str(out))} · written {when}</p>
-<h2>1. Cross-validation and fold selection</h2>{_cross_validation(out, backbones)}
-<h2>2. Out-of-fold predictions</h2>{_out_of_fold(out, backbones)}
-<h2>3. Deception rate (the report's Table 1)</h2>{_deception(out)}
-<h2>4. Stylized images and both classifiers' verdicts</h2>{_grid(out, backbones, styles)}
-<h2>5. Where each judge sees Van Gogh</h2>{_evidence(out, backbones, styles)}
-<h2>6. Training settings and files</h2>{_training_settings(out, backbones)}
-<h2>Settings</h2><details><summary>study configuration</summary><pre>{settings}</pre></details>"""
-    page = (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Van Gogh study report</title>'
-            f"<style>{STYLE}</style></head><body>{body}</body></html>")
-    path = out / "report.html"
-    atomic_write_text(page, path)
-    return path
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    page = env.get_template(TEMPLATE).render(
+        out=out, when=datetime.datetime.now().strftime("%Y-%m-%d %H:%M"), backbones=backbones,
+        judges=[title_of(j) for j in backbone_names()], cross_validation=_cross_validation(out, backbones),
+        out_of_fold=_out_of_fold(out, backbones), deception=_deception(out), grid=_grid(out, backbones, styles),
+        evidence=_evidence(out, backbones, styles), settings=_training_settings(out, backbones),
+        config=json.dumps(config or {}, indent=1, default=str))
+    return atomic_write_text(page, out / "report.html")

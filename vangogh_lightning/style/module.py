@@ -15,8 +15,8 @@ from vangogh_lightning.style.losses import StyleTransferLoss
 class StyleTransfer(L.LightningModule):
     """Optimise pixels so their features match the content and their Gram matrices the style.
 
-    The keyword defaults are neutral (each term weighted 1, no total variation, torch's L-BFGS memory);
-    stylize.py passes the values of conf/stylize.yaml.
+    The keyword defaults are conf/stylize.yaml's (tests/test_configs.py checks them); stylize.py passes
+    the configured values.
     """
 
     def __init__(
@@ -29,11 +29,11 @@ class StyleTransfer(L.LightningModule):
         init: torch.Tensor,
         steps: int,
         content_weight: float = 1.0,
-        style_weight: float = 1.0,
-        tv_weight: float = 0.0,
+        style_weight: float = 4.0e3,
+        tv_weight: float = 70.0,
         optimizer: Optimizer = "lbfgs",
         lr: float | None = None,
-        lbfgs_history: int = 100,
+        lbfgs_history: int = 50,
         loss_normalisation: LossNormalisation = "relative",
         judge: nn.Module | None = None,
         judge_weight: float = 0.0,

@@ -10,7 +10,6 @@ import lightning as L
 import torch
 from omegaconf import DictConfig
 
-from vangogh_lightning.config.entry import checked
 from vangogh_lightning.config.schema import StyleSettings, resolved
 from vangogh_lightning.core.devices import pick_device
 from vangogh_lightning.core.images import load_rgb
@@ -44,7 +43,6 @@ def judge_from_config(cfg: DictConfig) -> JudgeLoss | None:
     return JudgeLoss(model, size)
 
 
-@checked("stylize")
 def stylize(cfg: DictConfig) -> list[Path]:
     """Stylize every content image; return the written PNG paths (one writer at a time per ``out_dir``)."""
     with exclusive(cfg.out_dir, LOCK_FILE, "stylize.py"):

@@ -13,30 +13,32 @@ import shutil
 import signal
 import statistics
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import Logger
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from vangogh_lightning.config.entry import checked, in_multirun
+from vangogh_lightning.config.run_record import record_settings, resume_command
 from vangogh_lightning.core.atomic import atomic_write_text, remove_stale_temps
+from vangogh_lightning.core.console import rank_zero_print
 from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.hydra_run import in_multirun
 from vangogh_lightning.core.locks import LOCK_FILE, exclusive
 from vangogh_lightning.core.torch_files import check_checkpoint_file
 from vangogh_lightning.core.wandb_mode import check_wandb_key, uses_wandb
 from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.models.backbones import ensure_imagenet_weights
-from vangogh_lightning.training.callbacks import BestMetrics, fold_callbacks, tracked_best, writes_checkpoints
+from vangogh_lightning.models.classifier import NonFiniteError, VanGoghClassifier
+from vangogh_lightning.training.callbacks import fold_callbacks, tracked_best, writes_checkpoints
 from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
 from vangogh_lightning.training.loggers import build_loggers, finish_wandb, flat_config, log_group_summary
-from vangogh_lightning.training.numeric_guard import NonFiniteError
 from vangogh_lightning.training.out_of_fold import out_of_fold_predictions
 from vangogh_lightning.training.progress import LogProgress
 from vangogh_lightning.training.pruning import is_pruned, pruning_callbacks, trial_of_this_job
@@ -56,43 +58,8 @@ from vangogh_lightning.training.run_folder import (
     wandb_run_id,
     write_job_record,
 )
-from vangogh_lightning.training.run_settings import record_settings, resume_command
 
 log = logging.getLogger(__name__)
-
-
-def wandb_group(cfg: DictConfig) -> str:
-    """W&B group: all folds of one run, of one fold multirun, or of one Optuna trial."""
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:
-        return f"{cfg.task_name}-{Path(cfg.paths.output_dir).name}"
-    if hydra_cfg.mode == RunMode.MULTIRUN:
-        sweep = Path(hydra_cfg.sweep.dir).name
-        if is_optuna_sweep(hydra_cfg.sweeper):
-            return f"{cfg.task_name}-{sweep}-trial{hydra_cfg.job.num}"
-        return f"{cfg.task_name}-{cfg.model.backbone}-{sweep}"
-    return f"{cfg.task_name}-{cfg.model.backbone}-{Path(hydra_cfg.runtime.output_dir).name}"
-
-
-def is_search_trial() -> bool:
-    """True inside a job of an Optuna search (its W&B runs get job type ``trial``, not ``train``)."""
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:
-        return False
-    return hydra_cfg.mode == RunMode.MULTIRUN and is_optuna_sweep(hydra_cfg.sweeper)
-
-
-def is_optuna_sweep(sweeper_cfg: DictConfig) -> bool:
-    """True when the multirun's sweeper is the Optuna sweeper (or a subclass, as ours is)."""
-    from hydra.utils import get_class
-    from hydra_plugins.hydra_optuna_sweeper.optuna_sweeper import OptunaSweeper
-
-    try:
-        return issubclass(get_class(str(sweeper_cfg.get("_target_", ""))), OptunaSweeper)
-    except Exception:  # noqa: BLE001 - not an importable class: not Optuna
-        return False
 
 
 def folds_to_run(cfg: DictConfig) -> list[int]:
@@ -118,32 +85,67 @@ def release_memory() -> None:
             ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
+@dataclass
+class FoldRun:
+    """One fold's fit: the run's config, the fold, its folder and what was built for it."""
+
+    cfg: DictConfig
+    fold: int
+    dir: Path
+    datamodule: VanGoghDataModule
+    model: VanGoghClassifier
+    trainer: L.Trainer
+    loggers: list[Logger]
+    progress: LogProgress | None
+
+
 def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
                extra_callbacks: list[L.Callback] | None = None, position: tuple[int, int] = (0, 1)) -> dict[str, Any]:
     """Fit one fold (``position``: the fold's place among this command's folds, 0-based, and their number);
-    return its summary (best score, best checkpoint, epochs)."""
-    fold_cfg = fold_config(cfg, fold)
-    fold_dir = Path(fold_cfg.paths.fold_dir)
-    ckpt_dir = fold_dir / "checkpoints"
-    for stale in remove_stale_temps(ckpt_dir):
+    return its summary (best score, best checkpoint, epochs).
+
+    Raises:
+        UserError: the fold diverged (recorded in its failed.txt), was interrupted or never validated.
+    """
+    fold_dir = Path(fold_config(cfg, fold).paths.fold_dir)
+    for stale in remove_stale_temps(fold_dir / "checkpoints"):
         log.info("removed %s, left by an interrupted checkpoint save", stale)
     resume = resume_path(fold_dir, cfg.get("ckpt_path"))
     if resume is None and (fold_dir / SUMMARY).exists():
         log.info("fold %d already finished; reusing %s", fold, fold_dir / SUMMARY)
         return json.loads((fold_dir / SUMMARY).read_text())
+    run = build_fold(cfg, datamodule, fold, extra_callbacks, position)
+    try:
+        fit_fold(run, resume)
+        if run.trainer.fast_dev_run:  # (Lightning's: one batch each way, no checkpoints, no loggers)
+            rank_zero_print(f"fast_dev_run: fold {fold}'s training and validation steps ran; nothing is recorded as "
+                            "trained (no summary.json, no checkpoint); drop debug=fdr (trainer.fast_dev_run) to train",
+                            flush=True)
+            return {"fold": fold, "best_score": float("nan"), "fast_dev_run": True}
+        summary = finish_fold(run)
+    finally:  # (the out-of-fold predictions still go through the fit's loggers: W&B closes after them)
+        finish_wandb(run.loggers)
+        datamodule.trainer = None  # the data module outlives the fold: drop its link to this trainer
+    atomic_write_text(json.dumps(summary, indent=2), fold_dir / SUMMARY)
+    return summary
+
+
+def build_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, extra_callbacks: list[L.Callback] | None,
+               position: tuple[int, int]) -> FoldRun:
+    """Seed, point the data at ``fold``, build the model, callbacks, loggers and trainer of its fit."""
+    fold_cfg = fold_config(cfg, fold)
+    fold_dir = Path(fold_cfg.paths.fold_dir)
     (fold_dir / FAILED).unlink(missing_ok=True)  # an earlier fit's failure; this one decides anew
     L.seed_everything(cfg.seed + fold, workers=True)
     datamodule.fold = fold
-    print(datamodule.describe())
-    model = instantiate(fold_cfg.model, _convert_="all")
+    rank_zero_print(datamodule.describe())
+    model = instantiate(fold_cfg.model, monitor=cfg.monitor.metric, monitor_mode=cfg.monitor.mode, _convert_="all")
     callbacks = fold_callbacks(fold_cfg, extra_callbacks)
     progress = next((c for c in callbacks if isinstance(c, LogProgress)), None)
     if progress is not None:
         progress.fold_of(fold, *position)
-    loggers = build_loggers(fold_cfg.logger, group=wandb_group(cfg),
-                            tags=[*cfg.tags, f"fold{fold}", cfg.model.backbone],
-                            run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None,
-                            wandb_overrides={"job_type": "trial"} if is_search_trial() else None)
+    loggers = build_loggers(fold_cfg.logger, tags=[*cfg.tags, f"fold{fold}", cfg.model.backbone],
+                            run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
     for logger in loggers:  # every logger, W&B and TensorBoard alike, gets the whole resolved config
         logger.log_hyperparams(flat_config(fold_cfg))
     # Without a checkpoint callback of ours Lightning would add its own, saving every epoch.
@@ -151,64 +153,56 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
                                      default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()],
                                      enable_checkpointing=writes_checkpoints(callbacks))
     record_settings(cfg)
+    return FoldRun(cfg, fold, fold_dir, datamodule, model, trainer, loggers, progress)
+
+
+def fit_fold(run: FoldRun, resume: str | None) -> None:
+    """``trainer.fit``, and what each way of stopping early means for the fold."""
     try:
-        try:
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
-        except NonFiniteError as exc:
-            raise record_failure(fold_dir, diverged_error(fold, cfg, str(exc))) from None
-        except SystemExit as exc:
-            # SIGTERM: Lightning's SIGTERMException, status 0; Ctrl-C: Lightning's sys.exit(1). Neither says
-            # how to go on, and a shell or scheduler expects 128 + the signal's number.
-            sigterm = isinstance(exc, SIGTERMException)
-            if not sigterm and trainer.state.status != TrainerStatus.INTERRUPTED:
-                raise
-            then = ("re-run the same command: the study asks new trials" if in_multirun() else
-                    f"resume it with: {resume_command(fold_dir.parent)}")
-            print(f"error: fold {fold} stopped by {'SIGTERM' if sigterm else 'Ctrl-C'} after "
-                  f"{trainer.current_epoch} finished epoch(s); {then}", file=sys.stderr, flush=True)
-            raise SystemExit(128 + (signal.SIGTERM if sigterm else signal.SIGINT)) from None
-        except Exception as exc:
-            if is_pruned(exc) and cfg.checkpoints.keep_best is not True:
-                shutil.rmtree(ckpt_dir, ignore_errors=True)  # a pruned trial keeps nothing to resume
+        run.trainer.fit(run.model, datamodule=run.datamodule, ckpt_path=resume)
+    except NonFiniteError as exc:
+        raise record_failure(run.dir, diverged_error(run.fold, run.cfg, str(exc))) from None
+    except SystemExit as exc:
+        # SIGTERM: Lightning's SIGTERMException, status 0; Ctrl-C: Lightning's sys.exit(1). Neither says
+        # how to go on, and a shell or scheduler expects 128 + the signal's number.
+        sigterm = isinstance(exc, SIGTERMException)
+        if not sigterm and run.trainer.state.status != TrainerStatus.INTERRUPTED:
             raise
-        if trainer.interrupted:
-            raise UserError(f"fold {fold} was interrupted; resume it with: {resume_command(fold_dir.parent)}")
-        if trainer.fast_dev_run:  # (Lightning's: one batch each way, no checkpoints, no loggers)
-            print(f"fast_dev_run: fold {fold}'s training and validation steps ran; nothing is recorded as trained "
-                  "(no summary.json, no checkpoint); drop debug=fdr (trainer.fast_dev_run) to train", flush=True)
-            return {"fold": fold, "best_score": float("nan"), "fast_dev_run": True}
-        best_score, best_file = tracked_best(trainer, cfg.monitor.metric)
-        if best_score is None or math.isnan(float(best_score)):
-            raise never_validated_error(fold, cfg)
-        best_path = Path(best_file) if best_file else None
-        finish_checkpoints(cfg, fold_dir)
-        if best_path is not None:  # folds that keep their best weights: the validation images scored by them
-            oof = out_of_fold_predictions(trainer, model, datamodule, best_path,
-                                          progress.val_images_per_s if progress else None)
-            if not oof["p_van_gogh"].map(math.isfinite).all():  # (weights were checked finite at every epoch)
-                raise record_failure(fold_dir, diverged_error(
-                    fold, cfg, f"non-finite out-of-fold probabilities from {best_path.name}"))
-            atomic_write_text(oof.to_csv(index=False), fold_dir / OOF_FILE)
-    finally:  # (the predictions above still go through the fit's loggers: W&B closes after them)
-        finish_wandb(loggers)
-        datamodule.trainer = None  # the data module outlives the fold: drop its link to this trainer
-    summary = {
-        "backbone": cfg.model.backbone,
-        "fold": fold,
-        "monitor": cfg.monitor.metric,
-        "mode": cfg.monitor.mode,
-        "best_score": float(best_score),
-        # Relative to the fold folder, so a moved run folder still finds it.
-        # (Lightning stores a resolved path; the run folder may be reached through a symlink.)
-        "best_checkpoint": Path(os.path.relpath(best_path.resolve(), fold_dir.resolve())).as_posix()
-        if best_path is not None else None,
-        "epochs": trainer.current_epoch,
-        "trainable_params": model.trainable_params,
-        "tags": list(cfg.tags),
-    }
-    summary.update(next(c for c in trainer.callbacks if isinstance(c, BestMetrics)).summary())
-    atomic_write_text(json.dumps(summary, indent=2), fold_dir / SUMMARY)
-    return summary
+        then = ("re-run the same command: the study asks new trials" if in_multirun() else
+                f"resume it with: {resume_command(run.dir.parent)}")
+        rank_zero_print(f"error: fold {run.fold} stopped by {'SIGTERM' if sigterm else 'Ctrl-C'} after "
+                        f"{run.trainer.current_epoch} finished epoch(s); {then}", file=sys.stderr, flush=True)
+        raise SystemExit(128 + (signal.SIGTERM if sigterm else signal.SIGINT)) from None
+    except Exception as exc:
+        if is_pruned(exc) and run.cfg.checkpoints.keep_best is not True:
+            shutil.rmtree(run.dir / "checkpoints", ignore_errors=True)  # a pruned trial keeps nothing to resume
+        raise
+    if run.trainer.interrupted:
+        raise UserError(f"fold {run.fold} was interrupted; resume it with: {resume_command(run.dir.parent)}")
+
+
+def finish_fold(run: FoldRun) -> dict[str, Any]:
+    """A fitted fold's summary; last.ckpt dropped (unless kept) and, where the fold keeps its best weights,
+    the validation images scored by them (out-of-fold predictions)."""
+    cfg, bests = run.cfg, run.model.best_metrics()  # (read before the out-of-fold pass loads best.ckpt)
+    best_score, best_file = tracked_best(run.trainer, cfg.monitor.metric)
+    if best_score is None or math.isnan(float(best_score)):
+        raise never_validated_error(run.fold, cfg)
+    best_path = Path(best_file) if best_file else None
+    finish_checkpoints(cfg, run.dir)
+    if best_path is not None:
+        oof = out_of_fold_predictions(run.trainer, run.model, run.datamodule, best_path,
+                                      run.progress.val_images_per_s if run.progress else None)
+        if not oof["p_van_gogh"].map(math.isfinite).all():  # (weights were checked finite at every epoch)
+            raise record_failure(run.dir, diverged_error(
+                run.fold, cfg, f"non-finite out-of-fold probabilities from {best_path.name}"))
+        atomic_write_text(oof.to_csv(index=False), run.dir / OOF_FILE)
+    # best_checkpoint: relative to the fold folder, so a moved run folder still finds it (Lightning stores a
+    # resolved path; the run folder may be reached through a symlink).
+    relative = Path(os.path.relpath(best_path.resolve(), run.dir.resolve())).as_posix() if best_path else None
+    return {"backbone": cfg.model.backbone, "fold": run.fold, "monitor": cfg.monitor.metric, "mode": cfg.monitor.mode,
+            "best_score": float(best_score), "best_checkpoint": relative, "epochs": run.trainer.current_epoch,
+            "trainable_params": run.model.trainable_params, "tags": list(cfg.tags), **bests}
 
 
 def cv_statistics(summaries: list[dict[str, Any]]) -> dict[str, float]:
@@ -239,7 +233,6 @@ def check_train_files(cfg: DictConfig) -> None:
         check_wandb_key()
 
 
-@checked("train")
 def train(cfg: DictConfig) -> float:
     """Train the configured fold(s); return the monitored metric (mean over folds) for sweeps.
 
@@ -279,14 +272,14 @@ def _train(cfg: DictConfig) -> float:
     result.update(cv_statistics(summaries))
     atomic_write_text(json.dumps(result, indent=2), out_dir / CV_SUMMARY)
     if len(summaries) > 1:
-        log_group_summary(cfg.logger, wandb_group(cfg), f"{cfg.model.backbone}-cv", str(out_dir),
+        log_group_summary(cfg.logger, f"{cfg.model.backbone}-cv", str(out_dir),
                           {"cv/folds": len(summaries), **{k: v for k, v in result.items() if k.startswith("cv/")}},
-                          flat_config(cfg), tags=list(cfg.tags), job_type="trial-cv" if is_search_trial() else "cv")
+                          flat_config(cfg), tags=list(cfg.tags), job_type="trial-cv" if cfg.get("search") else "cv")
     if cfg.checkpoints.keep_best == "best_trial":
         keep_checkpoints_of_best_trial(out_dir, mean, cfg.monitor.mode)
     atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / RESOLVED_CONFIG)
     per_fold = ", ".join(f"fold {k}: {v:.4f}" for k, v in scores.items())
-    print(f"{cfg.monitor.metric} {per_fold}; mean {mean:.4f}. Results in {out_dir}")
+    rank_zero_print(f"{cfg.monitor.metric} {per_fold}; mean {mean:.4f}. Results in {out_dir}")
     if math.isnan(mean):
         raise UserError(f"{cfg.monitor.metric}: never logged; check monitor.metric against the logged metrics")
     return mean

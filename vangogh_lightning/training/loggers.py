@@ -37,12 +37,13 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
     return flat
 
 
-def build_loggers(logger_cfg: DictConfig | None, group: str, tags: list[str] | None = None,
-                  run_id: str | None = None, wandb_overrides: dict | None = None) -> list[Logger]:
-    """One logger per entry of ``cfg.logger``, as configured (folders come from ``paths.fold_dir``).
+def build_loggers(logger_cfg: DictConfig | None, tags: list[str] | None = None, run_id: str | None = None,
+                  wandb_overrides: dict | None = None) -> list[Logger]:
+    """One logger per entry of ``cfg.logger``, as configured (folders come from ``paths.fold_dir``, the W&B
+    group and job type from conf/logger/wandb.yaml).
 
-    Only W&B gets more: the run's group and tags, offline when no server can be reached, and
-    ``run_id`` so a fold continued from its last checkpoint resumes the same W&B run.
+    Only W&B gets more: the run's tags, offline when no server can be reached, and ``run_id`` so a fold
+    continued from its last checkpoint resumes the same W&B run.
     """
     loggers: list[Logger] = []
     for key, entry in (logger_cfg or {}).items():
@@ -52,7 +53,6 @@ def build_loggers(logger_cfg: DictConfig | None, group: str, tags: list[str] | N
             entry = OmegaConf.to_container(entry, resolve=True)
             entry["offline"] = resolve_wandb_offline(entry.get("offline", "auto"))
             entry["tags"] = list(entry.get("tags") or []) + list(tags or [])
-            entry["group"] = entry.get("group") or group
             if run_id is not None:
                 entry.update(id=run_id, resume="allow")
             entry.update(wandb_overrides or {})
@@ -69,19 +69,18 @@ def finish_wandb(loggers: list[Logger]) -> None:
         wandb.finish()
 
 
-def log_group_summary(logger_cfg: DictConfig | None, group: str, name: str, save_dir: str,
-                      summary: dict, config: dict | None = None, tags: list[str] | None = None,
-                      job_type: str = "cv") -> None:
-    """One extra W&B run in ``group`` (job type ``cv``) whose summary holds the group's figures.
+def log_group_summary(logger_cfg: DictConfig | None, name: str, save_dir: str, summary: dict,
+                      config: dict | None = None, tags: list[str] | None = None, job_type: str = "cv") -> None:
+    """One extra W&B run in the folds' group (job type ``job_type``) whose summary holds the group's figures.
 
-    W&B has no group-level summary; this run (job type ``job_type``) is where the dashboard's runs table finds the
+    W&B has no group-level summary; this run is where the dashboard's runs table finds the
     cross-validation mean and std of a run's folds. Nothing happens without a W&B logger.
     """
     if not uses_wandb(logger_cfg):
         return
     resolved = OmegaConf.to_container(logger_cfg, resolve=True)
     wandb_only = OmegaConf.create({k: v for k, v in resolved.items() if is_wandb_entry(v)})
-    loggers = build_loggers(wandb_only, group=group, tags=[*(tags or []), "cv"],
+    loggers = build_loggers(wandb_only, tags=[*(tags or []), "cv"],
                             wandb_overrides={"name": name, "job_type": job_type, "save_dir": save_dir})
     for logger in loggers:
         if config:

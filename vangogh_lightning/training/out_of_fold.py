@@ -9,6 +9,7 @@ import lightning as L
 import pandas as pd
 import torch
 
+from vangogh_lightning.core.console import rank_zero_print
 from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.models.classifier import VanGoghClassifier
 from vangogh_lightning.training.progress import duration
@@ -32,8 +33,8 @@ def out_of_fold_predictions(trainer: L.Trainer, model: VanGoghClassifier, datamo
     images = min(len(rows), kept * (loader.batch_size or 1))
     limited = f" (of {len(rows)}: trainer.limit_val_batches={limit})" if images < len(rows) else ""
     eta = f", about {duration(images / images_per_s)}" if images_per_s else ""
-    print(f"fold {datamodule.fold}: out-of-fold pass, scoring {images} validation images{limited} with "
-          f"{checkpoint.name}{eta}", flush=True)
+    rank_zero_print(f"fold {datamodule.fold}: out-of-fold pass, scoring {images} validation images{limited} with "
+                    f"{checkpoint.name}{eta}", flush=True)
     predicted = trainer.predict(model, dataloaders=loader, ckpt_path=str(checkpoint))
     frame = rows[["filename", "path", "artist", "label"]].reset_index(drop=True).copy()
     probabilities = torch.cat(predicted).cpu().numpy() if predicted else []

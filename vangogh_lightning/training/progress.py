@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import lightning as L
 
+from vangogh_lightning.core.console import rank_zero_print
+
 When = Literal["auto", "always", "never"]
 
 
@@ -134,5 +136,5 @@ class LogProgress(L.Callback):
         folds_after = self.count - self.position - 1
         run_left = left + folds_after * (now - self.start + left)
         whole = f" | run left <= {duration(run_left)}" if folds_after else ""
-        print(f"[fold {self.fold}, {self.position + 1} of {self.count}] {where} | {images_per_s:.1f} img/s | "
-              f"fold left <= {duration(left)}{whole}", flush=True)
+        rank_zero_print(f"[fold {self.fold}, {self.position + 1} of {self.count}] {where} | {images_per_s:.1f} img/s | "
+                        f"fold left <= {duration(left)}{whole}", flush=True)

@@ -9,7 +9,7 @@ something only next to the same measure of the content photo (or the style image
   of pixels and the ring just inside it.
 - ``high_frequency_share``: speckle is spectral energy above a quarter of the Nyquist frequency.
 
-numpy only (no torch): the study page and benchmarks can call them anywhere.
+numpy only (no torch): the benchmarks and tests call them anywhere.
 """
 
 from __future__ import annotations

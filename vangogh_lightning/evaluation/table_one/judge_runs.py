@@ -1,15 +1,19 @@
 """The training run behind a judge (a selected or fold checkpoint): its folds' classifiers and their
-out-of-fold predictions, with a note for anything that is missing or does not belong."""
+out-of-fold predictions, with a note for anything that is missing or does not belong; and every fold's
+classifier as a judge: how much each rate of Table 1 depends on the fold the selection rule picked."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from vangogh_lightning.evaluation.fold_runs import resolve_checkpoint
+from vangogh_lightning.core.backbone_registry import title_of
+from vangogh_lightning.evaluation.folds.runs import resolve_checkpoint
+from vangogh_lightning.evaluation.scoring import classify_table
 from vangogh_lightning.training.run_folder import OOF_FILE, SUMMARY
 
 
@@ -77,22 +81,41 @@ def out_of_fold_frame(run: JudgeRun) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def judge_with_every_fold(run: JudgeRun, images: pd.DataFrame, threshold: float, batch_size: int, device: str,
-                          selected: Path, selected_verdicts: pd.Series) -> list[tuple[str, int, pd.DataFrame]]:
-    """(judge, fold, verdicts) for each fold classifier of ``run`` on ``images`` (columns set, image),
-    one classifier in memory at a time; the selected fold's verdicts are reused, not computed again."""
-    from vangogh_lightning.evaluation.classify import classify_table
+def judge_with_every_fold(run: JudgeRun, frame: pd.DataFrame, task: Any, device: str
+                          ) -> list[tuple[str, int, pd.DataFrame]]:
+    """(judge, fold, verdicts) for each fold classifier of ``run`` on the images of ``frame`` (columns set, image
+    and the selected classifier's verdict ``<judge>``) at ``task.threshold``, one classifier in memory at a
+    time; the selected fold's verdicts are reused, not computed again."""
     from vangogh_lightning.models.checkpoints import load_classifier
 
     out = []
-    chosen = source_checkpoint(selected).resolve()
+    chosen = source_checkpoint(Path(task.classifiers[run.judge]).expanduser()).resolve()
     for fold, checkpoint in run.checkpoints:
         if checkpoint.resolve() == chosen:
-            verdicts = selected_verdicts.to_numpy()
+            verdicts = frame[run.judge].to_numpy()
         else:
             model, size = load_classifier(checkpoint, key=f"{run.run_dir} fold {fold}", expect_backbone=run.judge)
-            scored = classify_table(model, [Path(p) for p in images["image"]], size, threshold, batch_size, device)
-            verdicts = scored["van_gogh"].to_numpy()
+            verdicts = classify_table(model, [Path(p) for p in frame["image"]], size, task.threshold, task.batch_size,
+                                      device)["van_gogh"].to_numpy()
             del model
-        out.append((run.judge, fold, pd.DataFrame({"set": images["set"].to_numpy(), "van_gogh": verdicts})))
+        out.append((run.judge, fold, pd.DataFrame({"set": frame["set"].to_numpy(), "van_gogh": verdicts})))
     return out
+
+
+def fold_rates(per_fold: list[tuple[str, int, pd.DataFrame]]) -> pd.DataFrame:
+    """One row per (judge, fold, image set): ``k`` of ``n`` judged Van Gogh. ``per_fold`` holds
+    (judge, fold, frame of ``set`` and the boolean verdict column ``van_gogh``)."""
+    if not per_fold:
+        return pd.DataFrame(columns=["judge", "fold", "set", "k", "n", "share"])
+    verdicts = pd.concat([frame[["set"]].assign(judge=judge, fold=fold, van_gogh=frame["van_gogh"].astype(bool))
+                          for judge, fold, frame in per_fold], ignore_index=True)
+    return (verdicts.groupby(["judge", "fold", "set"], sort=False)["van_gogh"]
+            .agg(k="sum", n="size", share="mean").reset_index())
+
+
+def fold_spread(rates: pd.DataFrame) -> pd.DataFrame:
+    """Per (judge, image set) judged by two or more folds: their number, mean ± sd and min–max of the rate."""
+    spread = (rates.groupby(["judge", "set"], sort=False)["share"]
+              .agg(folds="size", mean="mean", sd="std", min="min", max="max").reset_index())
+    spread = spread[spread["folds"] >= 2].reset_index(drop=True)
+    return spread.assign(judge=spread["judge"].map(title_of))

@@ -4,8 +4,9 @@ Hydra rewrites ``<run>/.hydra/`` on every command aimed at the run folder, so th
 is ``run_settings.json``: the resolved settings and the ``.hydra`` files of the command that started
 it. A later command into the same folder (``ckpt_path=last hydra.run.dir=<run>``) is compared with it:
 a difference that changes results is refused, naming each key and both values; a difference that
-does not (workers, progress bar, loggers, where files go) is allowed and recorded. Either way the
-run's ``.hydra`` files are put back as they were. Nothing here imports torch.
+does not (a key :func:`~vangogh_lightning.config.schema.result_neutral` names: workers, progress bar,
+loggers, where files go) is allowed and recorded. Either way the run's ``.hydra`` files are put back as
+they were. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -19,20 +20,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from vangogh_lightning.config.schema import result_neutral
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.errors import UserError
 
 SETTINGS_FILE = "run_settings.json"
 ABSENT = "(absent)"
-# Keys (and sections) whose value does not change what a fold learns or scores: a resume may change them.
-MAY_DIFFER = (
-    "ckpt_path", "fold", "tags", "extras", "logger", "paths", "max_image_pixels", "checkpoints",
-    "data.num_workers", "data.pin_memory", "data.persistent_workers", "data.validation_cache",
-    "trainer.enable_progress_bar", "trainer.enable_model_summary", "trainer.log_every_n_steps",
-    "trainer.accelerator", "trainer.default_root_dir", "trainer.profiler",
-)
-# Under ``callbacks`` only early stopping changes results; the others save, log or report.
-RESULT_CALLBACKS = ("callbacks.early_stopping",)
 
 
 def settings_tree(cfg: DictConfig) -> dict[str, Any]:
@@ -41,17 +34,10 @@ def settings_tree(cfg: DictConfig) -> dict[str, Any]:
     return json.loads(json.dumps({k: v for k, v in tree.items() if k != "hydra"}, default=str))
 
 
-def may_differ(key: str) -> bool:
-    """True when a resume may give ``key`` another value than the run was started with."""
-    if key.startswith("callbacks."):
-        return not any(key == c or key.startswith(c + ".") for c in RESULT_CALLBACKS)
-    return any(key == k or key.startswith(k + ".") for k in MAY_DIFFER)
-
-
 def result_changes(started: Any, now: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
     """``(key, value the run started with, value now)`` for each key whose change would change results;
     a section on one side and a value (or nothing) on the other is one change of the section's key."""
-    if prefix and may_differ(prefix):
+    if prefix and result_neutral(prefix):
         return []
     if isinstance(started, dict) and isinstance(now, dict):
         return [change for key in [*started, *(k for k in now if k not in started)]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
+from vangogh_lightning.config.schema import result_neutral
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.training.run_folder import FAILED, SUMMARY
 
@@ -42,10 +43,8 @@ def read_epoch_metrics(csv_path: Path) -> pd.DataFrame:
 
 def metrics_files(fold_dir: Path) -> list[Path]:
     """A fold's metrics.csv files, one per (re)start, oldest first."""
-    def version(path: Path) -> int:
-        return int(path.parent.name.removeprefix("version_") or 0)
-
-    return sorted(fold_dir.glob("csv/version_*/metrics.csv"), key=version)
+    return sorted(fold_dir.glob("csv/version_*/metrics.csv"),
+                  key=lambda path: int(path.parent.name.removeprefix("version_") or 0))
 
 
 def read_fold_metrics(fold_dir: Path) -> pd.DataFrame:
@@ -53,8 +52,7 @@ def read_fold_metrics(fold_dir: Path) -> pd.DataFrame:
     files = metrics_files(fold_dir)
     if not files:
         raise UserError(f"{fold_dir}: no csv/version_*/metrics.csv; was it trained with train.py?")
-    frames = [read_epoch_metrics(f) for f in files]
-    merged = pd.concat(frames, ignore_index=True).drop_duplicates("epoch", keep="last")
+    merged = pd.concat(map(read_epoch_metrics, files), ignore_index=True).drop_duplicates("epoch", keep="last")
     return merged.sort_values("epoch").reset_index(drop=True)
 
 
@@ -81,16 +79,10 @@ def run_identity(run_dir: Path) -> tuple[str, int | None]:
     """
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) or [] if overrides_file.is_file() else []
-    kept = sorted(o for o in overrides if not o.lstrip("+~").startswith(_NOT_MODEL))
+    kept = sorted(o for o in overrides if not result_neutral(o.lstrip("+~").split("=", 1)[0]))
     config_file = run_dir / ".hydra" / "config.yaml"
-    num_folds = None
-    if config_file.is_file():
-        num_folds = (yaml.safe_load(config_file.read_text()) or {}).get("data", {}).get("num_folds")
-    return " ".join(kept), num_folds
-
-
-_NOT_MODEL = ("fold=", "ckpt_path=", "paths.", "hydra.", "logger", "trainer.enable_", "data.num_workers=",
-              "search.")
+    config = (yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
+    return " ".join(kept), config.get("data", {}).get("num_folds")
 
 
 def resolve_checkpoint(fold_dir: Path, recorded: str | None) -> Path | None:
@@ -103,13 +95,13 @@ def resolve_checkpoint(fold_dir: Path, recorded: str | None) -> Path | None:
     return path if path.exists() else fold_dir / "checkpoints" / path.name  # the run folder was moved
 
 
-def find_fold_runs(roots: list[str | Path]) -> tuple[list[FoldRun], list[str]]:
-    """Every finished ``fold_<k>/`` below the given run or multirun folders, and warnings about
+def find_fold_runs(roots: str | Path | list[str | Path]) -> tuple[list[FoldRun], list[str]]:
+    """Every finished ``fold_<k>/`` below the given run or multirun folder(s), and warnings about
     fold folders that never finished (interrupted, or still training)."""
+    roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
     runs: list[FoldRun] = []
     warnings: list[str] = []
-    for root in roots:
-        root = Path(root)
+    for root in map(Path, roots):
         if not root.exists():
             raise UserError(f"runs={root}: folder not found")
         for fold_dir in sorted(p for p in root.rglob("fold_*") if p.is_dir()):
@@ -125,21 +117,11 @@ def find_fold_runs(roots: list[str | Path]) -> tuple[list[FoldRun], list[str]]:
                 warnings.append(f"{fold_dir}: diverged ({diverged}), left out; train it again")
                 continue
             summary = json.loads(summary_path.read_text())
-            model, num_folds = run_identity(fold_dir.parent)
-            runs.append(FoldRun(
-                fold_dir=fold_dir,
-                backbone=summary["backbone"],
-                fold=int(summary["fold"]),
-                best_checkpoint=resolve_checkpoint(fold_dir, summary.get("best_checkpoint")),
-                epochs=read_fold_metrics(fold_dir),
-                model=model,
-                num_folds=num_folds,
-                monitor=summary.get("monitor", "val/auroc"),
-                mode=summary.get("mode", "max"),
-            ))
+            runs.append(FoldRun(fold_dir, summary["backbone"], int(summary["fold"]),
+                                resolve_checkpoint(fold_dir, summary.get("best_checkpoint")),
+                                read_fold_metrics(fold_dir), *run_identity(fold_dir.parent),
+                                monitor=summary.get("monitor", "val/auroc"), mode=summary.get("mode", "max")))
     if not runs:
-        raise UserError(
-            f"runs={[str(r) for r in roots]}: no finished folds found (expected fold_<k>/summary.json "
-            "written by train.py)"
-        )
+        raise UserError(f"runs={[str(r) for r in roots]}: no finished folds found (expected fold_<k>/summary.json "
+                        "written by train.py)")
     return runs, warnings

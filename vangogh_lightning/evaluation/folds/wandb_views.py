@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,6 @@ import yaml
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.wandb_mode import is_wandb_entry, resolve_wandb_offline
 from vangogh_lightning.training.run_folder import RESOLVED_CONFIG, WANDB_RUN_ID
-
-log = logging.getLogger(__name__)
 
 CURVES = ("val/auroc", "val/loss", "val/f1", "val/acc", "train/loss")
 # The keys the view reads, as the runs log them: the config is logged flat ("model.backbone" is one key),
@@ -59,9 +56,8 @@ def mark_selected_run(fold_dir: Path, rule: str, offline: bool | str = "auto") -
     import wandb
 
     run_id = id_file.read_text().strip()
-    mode = "offline" if resolve_wandb_offline(offline) else "online"
     run = wandb.init(id=run_id, resume="allow", project=project[0], entity=project[1], dir=str(fold_dir),
-                     mode=mode, reinit="create_new")
+                     mode="offline" if resolve_wandb_offline(offline) else "online", reinit="create_new")
     run.tags = tuple(sorted({*(run.tags or ()), "selected"}))
     run.summary.update({"selected": True, "selected_by": rule})
     run.finish()

@@ -1,0 +1,212 @@
+"""Table 1 as a reviewer would accept it: every image set judged by every classifier (transfers and
+controls), the shares with intervals, paired tests, the spread across fold judges, the threshold curve;
+and its files: the Markdown page (the report's rows first), the tables behind it, the thumbnails with
+every verdict, the evidence maps."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from vangogh_lightning.core.atomic import atomic_write_text
+from vangogh_lightning.core.backbone_registry import backbone_names, title_of
+from vangogh_lightning.core.images import atomic_save, load_rgb
+from vangogh_lightning.core.markdown import to_markdown
+from vangogh_lightning.evaluation.evidence import (
+    EVIDENCE_INDEX,
+    Evidence,
+    explain_files,
+    explain_out_of_fold,
+    out_of_fold_examples,
+    save_evidence,
+)
+from vangogh_lightning.evaluation.plots import plot_threshold_curves
+from vangogh_lightning.evaluation.scoring import classify_table
+from vangogh_lightning.evaluation.table_one import inputs, judge_runs, stats
+from vangogh_lightning.models.checkpoints import load_classifier
+
+CURVE_FILE = "deception_threshold.png"
+
+
+def output_files(out_dir: Path, task: Any) -> dict[str, Path]:
+    """Every file the task writes with its settings (the parts switched off write none)."""
+    names = {"deception.md": True, "deception.csv": True, "deception.json": True, "verdicts.csv": True,
+             "verdicts.png": True, "controls.csv": task.controls, "deception_tests.csv": task.paired_tests,
+             "deception_folds.csv": task.fold_judges, CURVE_FILE: task.threshold_curve,
+             f"evidence/{EVIDENCE_INDEX}": task.evidence}
+    return {name: out_dir / name for name, on in names.items() if on}
+
+
+@dataclass
+class TableOne:
+    """What the deception task found."""
+
+    judges: tuple[str, ...]                 # the classifiers that judged, in Table 1's order
+    verdicts: pd.DataFrame                  # one row per stylized image: transfer, image, pair, p_<judge>, <judge>
+    every: pd.DataFrame                     # the transfers and every control, one row per image: set, kind, ...
+    rates: pd.DataFrame                     # one row per (set, condition): k, n, share, interval, mean P
+    tests: pd.DataFrame = field(default_factory=pd.DataFrame)
+    fold_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    notes: list[str] = field(default_factory=list)
+    # evidence maps: each judged image by each judge, and out-of-fold examples per (judge, kind) that have
+    # any, by the name of their figure (oof_<judge>_<kind>)
+    evidence: list[Evidence] = field(default_factory=list)
+    evidence_titles: list[str] = field(default_factory=list)
+    oof_evidence: dict[str, tuple[list[Evidence], list[str]]] = field(default_factory=dict)
+
+
+def build_table_one(task: Any, device: str) -> TableOne:
+    """Judge the stylized images (and the controls) with the selected classifiers, and every fold's."""
+    names = backbone_names()
+    classifiers = {j: load_classifier(task.classifiers[j], key=f"task.classifiers.{j}", expect_backbone=j)
+                   for j in names}
+    frame, made_from = inputs.image_sets(task)
+    needs_runs = task.controls or task.fold_judges or (task.evidence and task.evidence_top_k)
+    runs = {j: judge_runs.judge_run(j, task.classifiers[j]) for j in names} if needs_runs else {}
+    notes = [n for run in runs.values() for n in run.notes]
+    oof = {j: judge_runs.out_of_fold_frame(run) for j, run in runs.items()}
+    if task.controls:
+        photos, photo_note = inputs.photo_control(made_from, task.get("control_photos"))
+        paintings, style_note = inputs.style_control(made_from, inputs.training_files(oof))
+        notes += [n for n in (photo_note, style_note) if n]
+        frame = pd.concat([frame, *[pd.DataFrame({"set": name, "kind": "control", "image": [str(p) for p in paths]})
+                                    for name, paths in ((inputs.PHOTOS, photos), (inputs.STYLES, paintings)) if paths]],
+                          ignore_index=True)
+    for judge, (model, size) in classifiers.items():  # p_<judge> and the verdict <judge> of every image
+        scored = classify_table(model, [Path(p) for p in frame["image"]], size, task.threshold, task.batch_size, device)
+        frame[f"p_{judge}"] = scored["p_van_gogh"].to_numpy()
+        frame[judge] = scored["van_gogh"].to_numpy()
+    scored_oof, oof_notes = inputs.oof_control(oof, names, task.threshold) if task.controls else (None, [])
+    every = pd.concat([frame, scored_oof], ignore_index=True)
+    notes += oof_notes
+    verdicts = frame[frame["kind"] != "control"].drop(columns=["kind"]).reset_index(drop=True)
+    result = TableOne(names, verdicts, every, stats.rate_rows(every, task.confidence, task.interval, names),
+                      notes=notes)
+    if task.paired_tests:
+        between_transfers, test_notes = stats.transfer_tests(frame[frame["kind"] == "transfer"], names)
+        aimed = stats.targeted_tests(frame[frame["kind"] != "control"], names)
+        result.tests = pd.concat([between_transfers, aimed, stats.judge_tests(every, names)], ignore_index=True)
+        result.notes += test_notes
+    if task.evidence:
+        add_evidence(result, task, classifiers, frame, runs, oof, device)
+    if task.fold_judges:
+        result.fold_table = judge_runs.fold_rates([v for run in runs.values()
+                                                   for v in judge_runs.judge_with_every_fold(run, frame, task, device)])
+    return result
+
+
+def add_evidence(result: TableOne, task: Any, classifiers: dict, frame: pd.DataFrame, runs: dict, oof: dict,
+                 device: str) -> None:
+    """Grad-CAM maps of every judged image by each judge, and of each judge's out-of-fold examples."""
+    for judge, (model, size) in classifiers.items():
+        key = f"task.evidence_layers.{judge}"
+        result.evidence += explain_files(model, size, [Path(p) for p in frame["image"]], task.evidence_layers[judge],
+                                         device, task.batch_size, key)
+        result.evidence_titles += [f"{name}: {Path(p).name}" for name, p in zip(frame["set"], frame["image"])]
+        if task.evidence_top_k and judge in runs and not oof[judge].empty:
+            checkpoints = dict(runs[judge].checkpoints)
+            for kind, examples in out_of_fold_examples(oof[judge], task.evidence_top_k).items():
+                found, titles, notes = explain_out_of_fold(examples, checkpoints, judge, task.evidence_layers[judge],
+                                                           device, key)
+                if found:
+                    result.oof_evidence[f"oof_{judge}_{kind}"] = (found, titles)
+                result.notes += notes
+
+
+def threshold_curves(verdicts: pd.DataFrame, judges: Sequence[str], steps: int = 101) -> pd.DataFrame:
+    """Share of each image set judged Van Gogh (P >= threshold) per judge, at ``steps`` thresholds over
+    [0, 1] and at every probability that occurs (where the step function changes): columns judge,
+    set, threshold, rate."""
+    rows = []
+    for judge in judges:
+        for name, group in verdicts.groupby("set", sort=False):
+            probs = np.sort(group[f"p_{judge}"].to_numpy(dtype=float))
+            thresholds = np.union1d(np.linspace(0.0, 1.0, steps), probs)
+            rates = 1.0 - np.searchsorted(probs, thresholds, side="left") / len(probs)
+            rows.append(pd.DataFrame({"judge": judge, "set": name, "threshold": thresholds, "rate": rates}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def verdict_grid(verdicts: pd.DataFrame, judges: Sequence[str], path: Path, thumb: int = 160,
+                 columns: int = 5) -> Path:
+    """A grid of thumbnails, each captioned with every judge's probability and verdict (by the judge's
+    initial: 'V 0.71 VG  A 0.32 no'), green where all said Van Gogh."""
+    caption_h = 34
+    mark = {True: "VG", False: "no"}
+    rows = -(-len(verdicts) // columns)
+    sheet = Image.new("RGB", (columns * thumb, rows * (thumb + caption_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, row in enumerate(verdicts.to_dict("records")):
+        img = load_rgb(row["image"], max_side=thumb)
+        x, y = (i % columns) * thumb, (i // columns) * (thumb + caption_h)
+        sheet.paste(img, (x + (thumb - img.width) // 2, y + (thumb - img.height) // 2))
+        draw.text((x + 4, y + thumb + 2), f"{row['transfer']}: {Path(row['image']).name[:18]}", fill="black")
+        draw.text((x + 4, y + thumb + 16),
+                  "  ".join(f"{title_of(j)[0]} {row[f'p_{j}']:.2f} {mark[bool(row[j])]}" for j in judges),
+                  fill="darkgreen" if all(row[j] for j in judges) else "black")
+    return atomic_save(sheet, path)
+
+
+def table_one_markdown(result: TableOne, task: Any, spread: pd.DataFrame) -> str:
+    """The whole result as one Markdown page."""
+    parts = [f"# Deception rate (threshold {task.threshold})\n",
+             f"Each cell: share judged Van Gogh (k/n; {task.confidence:.0%} {stats.INTERVAL_NAMES[task.interval]} "
+             "interval). Transfers first, then the controls, judged by the same classifiers at the same threshold.\n"]
+    if (result.rates["kind"] == "targeted").any():
+        others = "the other judge's row" if len(result.judges) == 2 else "the other judges' rows"
+        parts.append("Columns 'aimed at X': transfers optimised against judge X as well (stylize.py judge=...). X's "
+                     "row measures how adversarial they are to the network they were aimed at; "
+                     f"{others}, held out, whether they look like Van Gogh to another network too.\n")
+    parts.append(to_markdown(stats.shares_as_text(result.rates, result.judges), index=True))
+    if not result.tests.empty:
+        parts += ["\n## Is the difference more than chance? (exact McNemar on paired verdicts)\n",
+                  "`only_first` / `only_second`: pairs in which only the first / only the second said Van Gogh.\n",
+                  to_markdown(result.tests.drop(columns=["sentence"]), index=False, floatfmt=".3g"),
+                  *[f"- {s}" for s in result.tests["sentence"]]]
+    if not spread.empty:
+        shown = spread.assign(**{"mean ± sd": [f"{m:.0%} ± {s:.0%}" for m, s in zip(spread["mean"], spread["sd"])],
+                                 "min–max": [f"{a:.0%}–{b:.0%}" for a, b in zip(spread["min"], spread["max"])]})
+        parts += ["\n## Every fold as a judge (share judged Van Gogh, across the fold classifiers)\n",
+                  to_markdown(shown[["judge", "set", "folds", "mean ± sd", "min–max"]], index=False)]
+    if task.threshold_curve:
+        parts.append(f"\n![each rate against the threshold]({CURVE_FILE})\n")
+    if result.notes:
+        parts += ["\n## Notes\n", *[f"- {n}" for n in result.notes]]
+    markdown = "\n".join(parts) + "\n"
+    if task.evidence:
+        grids = [f"evidence/grid_{j}.png" for j in result.judges]
+        grids += [f"evidence/{name}.png" for name in result.oof_evidence]
+        markdown += "\n## Where each judge sees Van Gogh (Grad-CAM)\n\n" + "".join(f"![{g}]({g})\n" for g in grids)
+    return markdown
+
+
+def write_table_one(result: TableOne, task: Any, outputs: dict[str, Path]) -> str:
+    """Write every file of :func:`output_files`; return the Markdown page."""
+    if task.threshold_curve:
+        plot_threshold_curves(threshold_curves(result.every, result.judges), dict(zip(result.every["set"],
+                              result.every["kind"])), task.threshold, outputs[CURVE_FILE])
+    spread = judge_runs.fold_spread(result.fold_table) if task.fold_judges else pd.DataFrame()
+    markdown = table_one_markdown(result, task, spread)
+    tables = {"deception.csv": result.rates, "verdicts.csv": result.verdicts, "deception_tests.csv": result.tests,
+              "controls.csv": result.every[result.every["kind"] == "control"],
+              "deception_folds.csv": result.fold_table}
+    for name, table in tables.items():
+        if name in outputs:
+            atomic_write_text(table.to_csv(index=False), outputs[name])
+    atomic_write_text(json.dumps({"threshold": task.threshold, "confidence": task.confidence, "interval": task.interval,
+                                  "notes": result.notes}, indent=2), outputs["deception.json"])
+    verdict_grid(result.verdicts, result.judges, outputs["verdicts.png"])
+    if task.evidence:
+        folder = outputs[f"evidence/{EVIDENCE_INDEX}"].parent
+        for old in folder.glob("*.png"):  # an earlier run's figures, which overwrite=true replaces
+            old.unlink()
+        save_evidence(result.evidence, folder, result.evidence_titles, result.oof_evidence)
+    atomic_write_text(markdown, outputs["deception.md"])
+    return markdown
