@@ -49,10 +49,12 @@ def patch_classifier() -> VanGoghClassifier:
     doubles the time without changing where the convolutions find the patch."""
     torch.manual_seed(0)
     images, labels, _ = patch_images(120, 96, seed=0)
-    model = VanGoghClassifier(backbone="alexnet", pretrained=False, trainable_feature_modules=13, lr=3e-4)
+    model = VanGoghClassifier(backbone="alexnet", pretrained=False, trainable_feature_modules=13, lr=1e-3)
     for wide in (model.net.classifier[1], model.net.classifier[4]):
         wide.requires_grad_(False)
-    L.Trainer(max_epochs=10, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
+    # 8 epochs at 1e-3: the maps' mass on the patch stays at 0.63-0.77 from epoch 6 to 9 on this CPU; the
+    # earlier 10 epochs at 3e-4 ended at 0.40-0.59 on some CPUs, below the test's 0.6.
+    L.Trainer(max_epochs=8, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
               enable_model_summary=False).fit(model, DataLoader(TensorDataset(images, labels), batch_size=16,
                                                                 shuffle=True))
     return model.eval()

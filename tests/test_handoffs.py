@@ -23,7 +23,7 @@ from vangogh_lightning.evaluation.table_one.inputs import stylized_images
 from vangogh_lightning.evaluation.tasks import select_folds
 from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.style.plan import plan_outputs
-from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
+from vangogh_lightning.training.callbacks import AtomicCheckpointIO
 from vangogh_lightning.training.cross_validation import train
 
 

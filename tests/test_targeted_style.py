@@ -16,7 +16,7 @@ from tests.conftest import compose_cfg
 from vangogh_lightning.config.entry import run_task
 from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.models.classifier import VanGoghClassifier
-from vangogh_lightning.style.judge import JudgeLoss
+from vangogh_lightning.style.losses import JudgeLoss
 from vangogh_lightning.style.task import stylize
 
 STARRY = "paintings/vincent-van-gogh_the-starry-night-1889.jpg"

@@ -3,8 +3,7 @@ errors as one line.
 
 :func:`run_task` checks before the task's module (and torch) is imported, so ``--help`` and a bad value
 answer in about a second. Task functions trust their config: a direct call from Python checks nothing
-unless :func:`check_script_config` is called first.
-"""
+unless :func:`check_script_config` is called first."""
 
 from __future__ import annotations
 
@@ -78,27 +77,14 @@ NOTHING_OF_VALUE = (".hydra", ".lock")
 def remove_unused_run_folder() -> None:
     """Delete this command's Hydra run folder when it holds nothing but Hydra's record, its log and a
     lock: a refused command leaves no run folder that looks like a run."""
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.RUN:
         return
-    if hydra_cfg.mode != RunMode.RUN:
-        return
-    folder = Path(hydra_cfg.runtime.output_dir)
+    folder = Path(HydraConfig.get().runtime.output_dir)
     entries = list(folder.iterdir()) if folder.is_dir() else []
     if entries and all(e.name in NOTHING_OF_VALUE or (e.suffix == ".log" and e.is_file()) for e in entries):
         import shutil
 
         shutil.rmtree(folder, ignore_errors=True)
-
-
-def interrupted_line(cfg: DictConfig, script: str) -> str:
-    """What Ctrl-C outside a fit says: how to go on."""
-    if script == "train":
-        from vangogh_lightning.config.run_record import resume_command
-
-        return f"interrupted (Ctrl-C); resume it with: {resume_command(cfg.paths.output_dir)}"
-    return "interrupted (Ctrl-C); run the same command again: finished outputs are kept and reused"
 
 
 def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: str) -> Any:
@@ -116,7 +102,11 @@ def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: s
     except KeyboardInterrupt:
         if in_multirun():
             raise
-        print(f"error: {interrupted_line(cfg, script)}", file=sys.stderr, flush=True)
+        from vangogh_lightning.config.run_record import resume_command
+
+        then = (f"resume it with: {resume_command(cfg.paths.output_dir)}" if script == "train" else
+                "run the same command again: finished outputs are kept and reused")
+        print(f"error: interrupted (Ctrl-C); {then}", file=sys.stderr, flush=True)
         sys.exit(130)
     except Exception as exc:
         error = user_error_in(exc)

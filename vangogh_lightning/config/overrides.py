@@ -3,8 +3,7 @@
 A path is data, not config: it must reach the child script as written, whatever it holds. Each
 value is single-quoted for Hydra's override grammar (so ``,`` ``=`` ``[`` spaces and non-ASCII
 letters are plain characters) and escaped for OmegaConf (so ``${oc.env:WANDB_API_KEY}`` in a file
-name stays those characters and is never evaluated).
-"""
+name stays those characters and is never evaluated)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Checks of the world a config points at that belong to no single key, before any work: the output
 folder is writable, a command into a training run keeps its settings, a study's overrides hold no
-password. (Input files are checked by their fields' types in ``schema``.) Nothing here imports torch.
-"""
+password. (Input files are checked by their fields' types in ``schema``.) Nothing here imports torch."""
 
 from __future__ import annotations
 
@@ -9,10 +8,9 @@ import os
 import tempfile
 from pathlib import Path
 
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from vangogh_lightning.config.run_record import check_resume
+from vangogh_lightning.config.run_record import check_resume, hydra_record_dir
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.hydra_run import in_multirun
 from vangogh_lightning.core.images import set_max_pixels
@@ -34,25 +32,10 @@ def check_output_dir(path: str | Path, key: str) -> Path:
     return path
 
 
-def _no_password_in_overrides(cfg: DictConfig) -> None:
-    for key in ("search_overrides", "train_overrides"):
-        for item in cfg.get(key) or []:
-            name, _, value = str(item).partition("=")
-            problem = storage_password_problem(value) if name.lstrip("+~") == "hydra.sweeper.storage" else None
-            if problem is not None:
-                _forget_in_run_record(value, storage_without_secrets(value)[0])
-                raise UserError(f"{key}: {problem}")
-
-
 def _forget_in_run_record(secret: str, replacement: str) -> None:
     """Replace ``secret`` in the files Hydra saved for this run (``.hydra/``) before the task began."""
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:  # called outside a Hydra run: nothing was saved
-        return
-    if not hydra_cfg.output_subdir:
-        return
-    for saved in (Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir).glob("*.yaml"):
+    folder = hydra_record_dir()
+    for saved in folder.glob("*.yaml") if folder else []:
         text = saved.read_text()
         if secret in text:
             saved.write_text(text.replace(secret, replacement))
@@ -62,8 +45,13 @@ def preflight(cfg: DictConfig, script: str) -> None:
     """Set the process-wide image pixel limit from ``max_image_pixels``; check ``script``'s output folder
     is writable, a study's overrides and a command into an existing training run."""
     set_max_pixels(cfg.max_image_pixels)
-    if script == "study":
-        _no_password_in_overrides(cfg)
+    for key in ("search_overrides", "train_overrides") if script == "study" else ():
+        for item in cfg.get(key) or []:
+            name, _, value = str(item).partition("=")
+            problem = storage_password_problem(value) if name.lstrip("+~") == "hydra.sweeper.storage" else None
+            if problem is not None:
+                _forget_in_run_record(value, storage_without_secrets(value)[0])
+                raise UserError(f"{key}: {problem}")
     if script != "train":
         check_output_dir(cfg.out_dir, "out_dir")
         return

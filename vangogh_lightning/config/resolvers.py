@@ -30,8 +30,7 @@ def sampler_seed(seed: int | None, storage: str | None, name: str | None) -> int
     ``search.seed=null`` (default): None, a fresh random stream, so re-runs and parallel sweeps draw
     new points. A seed the user sets: that seed plus the number of trials the study already holds,
     so a fresh study replays exactly and a resumed one continues with new points instead of
-    repeating its first trials.
-    """
+    repeating its first trials."""
     if seed is None:
         return None
     existing = 0

@@ -6,8 +6,7 @@ it. A later command into the same folder (``ckpt_path=last hydra.run.dir=<run>``
 a difference that changes results is refused, naming each key and both values; a difference that
 does not (a key :func:`~vangogh_lightning.config.schema.result_neutral` names: workers, progress bar,
 loggers, where files go) is allowed and recorded. Either way the run's ``.hydra`` files are put back as
-they were. Nothing here imports torch.
-"""
+they were. Nothing here imports torch."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from vangogh_lightning.config.schema import result_neutral
@@ -54,12 +54,7 @@ def _shown(value: Any) -> str:
 
 def command_overrides() -> list[str]:
     """The overrides of the command that is running (empty outside a Hydra run)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        return list(HydraConfig.get().overrides.task)
-    except ValueError:
-        return []
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def resume_command(run_dir: str | Path, overrides: list[str] | None = None, script: str = "train.py") -> str:
@@ -70,29 +65,11 @@ def resume_command(run_dir: str | Path, overrides: list[str] | None = None, scri
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _hydra_dir() -> Path | None:
-    from hydra.core.hydra_config import HydraConfig
-
-    try:
-        hydra_cfg = HydraConfig.get()
-    except ValueError:
+def hydra_record_dir() -> Path | None:
+    """The folder where Hydra saved this run's config files (``.hydra/``); None outside a Hydra run."""
+    if not HydraConfig.initialized() or not HydraConfig.get().output_subdir:
         return None
-    if not hydra_cfg.output_subdir:
-        return None
-    return Path(hydra_cfg.runtime.output_dir) / hydra_cfg.output_subdir
-
-
-def _hydra_files() -> dict[str, str]:
-    folder = _hydra_dir()
-    return {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))} if folder and folder.is_dir() else {}
-
-
-def _restore_hydra_files(record: dict[str, Any]) -> None:
-    folder = _hydra_dir()
-    if folder is None:
-        return
-    for name, text in record.get("hydra_files", {}).items():
-        atomic_write_text(text, folder / name)
+    return Path(HydraConfig.get().runtime.output_dir) / HydraConfig.get().output_subdir
 
 
 def read_record(run_dir: Path) -> dict[str, Any] | None:
@@ -116,7 +93,9 @@ def check_resume(cfg: DictConfig) -> None:
     record = read_record(run_dir)
     if record is None:
         return
-    _restore_hydra_files(record)
+    folder = hydra_record_dir()
+    for name, text in record.get("hydra_files", {}).items() if folder else []:
+        atomic_write_text(text, folder / name)
     changes = result_changes(record["settings"], settings_tree(cfg))
     if changes:
         shown = "; ".join(f"{key}={_shown(started)} when started, {_shown(now)} now"
@@ -136,6 +115,8 @@ def record_settings(cfg: DictConfig) -> None:
     run_dir = Path(cfg.paths.output_dir)
     if (run_dir / SETTINGS_FILE).exists():
         return
+    folder = hydra_record_dir()
+    hydra_files = {p.name: p.read_text() for p in sorted(folder.glob("*.yaml"))} if folder and folder.is_dir() else {}
     record = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "argv": sys.argv, "overrides": command_overrides(),
-              "settings": settings_tree(cfg), "hydra_files": _hydra_files()}
+              "settings": settings_tree(cfg), "hydra_files": hydra_files}
     atomic_write_text(json.dumps(record, indent=2, default=str), run_dir / SETTINGS_FILE)

@@ -9,8 +9,7 @@ greater than 0``. Sections whose keys go to a constructor refuse unknown keys; o
 A field that cannot change results carries ``affects_results: False`` (see :func:`result_neutral`).
 
 The choice types (:data:`Source`, :data:`Split`, ...) are the one place their values are written; the
-modules that act on a choice import them. Backbone names are checked against ``core.backbone_registry``.
-"""
+modules that act on a choice import them. Backbone names are checked against ``core.backbone_registry``."""
 
 from __future__ import annotations
 
@@ -24,7 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from pydantic.types import NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from vangogh_lightning.core.backbone_registry import BackboneName, spec
+from vangogh_lightning.core.backbone_registry import BACKBONES, BackboneName
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images
 from vangogh_lightning.core.torch_files import require_file
@@ -46,11 +45,7 @@ MetricName = Literal["val/loss", "val/auroc", "val/f1", "val/acc", "val/bal_acc"
 # Lightning's accepted `precision` values (lightning.fabric.plugins.precision.precision._PRECISION_INPUT).
 Precision = Literal["32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true", "transformer-engine",
                     "transformer-engine-float16", "64", "32", "16", "bf16", 64, 32, 16]
-
-
-def choices(choice: Any) -> tuple[Any, ...]:
-    """The values of a ``Literal`` choice type, e.g. ``choices(Split) == ("stratified", "kfold")``."""
-    return get_args(choice)
+choices = get_args  # the values of a choice type: choices(Split) == ("stratified", "kfold")
 
 
 # ----- value types (sections are strict: no bool passes as a number, no string as a bool; floats are finite)
@@ -96,10 +91,10 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False)
 
 
-class OpenSection(BaseModel):
+class OpenSection(Section):
     """Keys checked here; any others are passed on (Trainer arguments, loggers, callbacks)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="allow")
 
 
 class ExtrasConfig(Section):
@@ -252,7 +247,7 @@ class TrainConfig(Section):
         elif self.ckpt_path not in (None, "last"):
             raise ValueError(f"ckpt_path={self.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
                              "(or use ckpt_path=last to resume every fold of the run)")
-        smallest = spec(self.model.backbone).min_size
+        smallest = BACKBONES[self.model.backbone].min_size
         if self.data.image_size < smallest:
             raise ValueError(f"data.image_size={self.data.image_size}: too small for {self.model.backbone}, whose "
                              f"layers need at least {smallest} px; use data.image_size={smallest} or more")

@@ -2,8 +2,7 @@
 
 A kill never leaves half a file under the real name; the temporary files are named
 ``.<name>.<random>.tmp`` so :func:`remove_stale_temps` can clean them at the next start. Files get
-the user's normal permissions (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``.
-"""
+the user's normal permissions (``0o666`` minus the umask), not ``mkstemp``'s private ``0o600``."""
 
 from __future__ import annotations
 
@@ -19,13 +18,9 @@ from vangogh_lightning.core.errors import UserError
 TEMP_SUFFIX = ".tmp"
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -49,10 +44,8 @@ def no_space_error(path: Path, atomic: bool = True) -> UserError:
 
 
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``.
-
-    A full disk is a :class:`UserError` naming ``path``; the temporary file is removed and an
-    earlier file at ``path`` stays as it was."""
+    """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``; a full
+    disk is a :class:`UserError` naming ``path`` (the earlier file at ``path`` stays as it was)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
@@ -80,9 +73,7 @@ def atomic_write_text(text: str, path: str | Path) -> Path:
 
 def atomic_link(source: str | Path, path: str | Path, symbolic: bool) -> Path:
     """Point ``path`` at ``source`` (a symlink, or a hard link: same file, no extra disk) atomically.
-
-    A hard link across file systems raises ``OSError``; the caller then copies instead.
-    """
+    A hard link across file systems raises ``OSError``; the caller then copies instead."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.link{TEMP_SUFFIX}")
@@ -97,10 +88,7 @@ def atomic_link(source: str | Path, path: str | Path, symbolic: bool) -> Path:
 
 def remove_stale_temps(folder: str | Path) -> list[Path]:
     """Delete temporary files an interrupted :func:`atomic_write` left in ``folder``; return them."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return []
-    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    stale = [p for p in Path(folder).glob(f".*{TEMP_SUFFIX}") if p.is_file()]  # (none in a folder not there)
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

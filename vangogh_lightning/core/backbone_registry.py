@@ -2,8 +2,7 @@
 
 The config schema, the classifier, the style extractor, Table 1 and the study read these entries; none of
 them names a backbone. Adding one (any torchvision model with ``features`` and ``classifier``) is one
-:func:`register` call plus its ``conf/model/<name>.yaml`` and ``conf/backbone/<name>.yaml``.
-"""
+:func:`register` call plus its ``conf/model/<name>.yaml`` and ``conf/backbone/<name>.yaml``."""
 
 from __future__ import annotations
 
@@ -50,11 +49,6 @@ def register(spec: BackboneSpec) -> None:
 def backbone_names() -> tuple[str, ...]:
     """Every known backbone, in Table 1's order."""
     return tuple(BACKBONES)
-
-
-def spec(name: str) -> BackboneSpec:
-    """The entry of a known backbone (the config has checked the name)."""
-    return BACKBONES[name]
 
 
 def title_of(name: str) -> str:

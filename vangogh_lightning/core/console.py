@@ -3,8 +3,7 @@
 Lightning gives its loggers their own console handler while Hydra already sends every logger to
 the console and the job's log file, so each Lightning line came twice (``INFO: ...`` and again in
 Hydra's format). It also advertises another product's logger at every fit, and torch's pytree
-deprecation (inside Lightning) warns at every run.
-"""
+deprecation (inside Lightning) warns at every run."""
 
 from __future__ import annotations
 
@@ -16,9 +15,8 @@ LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 ADVERTISEMENT = "💡 Tip:"  # Lightning's "try installing litlogger" line
 
 
-class _DropAdvertisement(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith(ADVERTISEMENT)
+def _no_advertisement(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(ADVERTISEMENT)
 
 
 def tidy_library_output() -> None:
@@ -35,8 +33,8 @@ def tidy_library_output() -> None:
         logger.propagate = True
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
         logger = logging.getLogger(name)
-        if not any(isinstance(f, _DropAdvertisement) for f in logger.filters):  # once, however many sweep jobs
-            logger.addFilter(_DropAdvertisement())
+        if _no_advertisement not in logger.filters:  # once, however many sweep jobs
+            logger.addFilter(_no_advertisement)
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 

@@ -8,7 +8,4 @@ from hydra.types import RunMode
 
 def in_multirun() -> bool:
     """True inside a Hydra multirun job (sweeps need exceptions to mark trials failed)."""
-    try:
-        return HydraConfig.get().mode == RunMode.MULTIRUN
-    except ValueError:
-        return False
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN

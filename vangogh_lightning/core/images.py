@@ -40,10 +40,8 @@ def set_max_pixels(limit: int) -> None:
 
 def _bomb_error(path: Path, pixels: int | None, limit: int, size: str = "") -> UserError:
     count = f"{size}{pixels:,} pixels" if pixels else "too many pixels"
-    return UserError(
-        f"{path}: {count}, over the limit of {limit:,} (a decompression bomb?); if the image is genuine, "
-        f"raise {PIXEL_LIMIT_KEY}=<pixels>"
-    )
+    return UserError(f"{path}: {count}, over the limit of {limit:,} (a decompression bomb?); if the image is genuine, "
+                     f"raise {PIXEL_LIMIT_KEY}=<pixels>")
 
 
 def missing_error(path: Path, key: str = "") -> UserError:
@@ -65,8 +63,7 @@ def load_rgb(path: str | Path, max_side: int | None = None, max_pixels: int | No
     Every PIL mode is converted with its real value range (16-bit and float samples are rescaled,
     not clipped; alpha is composited on white), and an EXIF orientation (a phone photo taken
     sideways) is applied. Missing, unreadable, truncated, zero-size files and images of more than
-    ``max_pixels`` pixels (default: :func:`set_max_pixels`) raise :class:`UserError`.
-    """
+    ``max_pixels`` pixels (default: :func:`set_max_pixels`) raise :class:`UserError`."""
     path = Path(path)
     limit = _max_pixels if max_pixels is None else int(max_pixels)
     if not path.exists():
@@ -107,8 +104,7 @@ def sample_range(img: Image.Image, values: np.ndarray) -> float:
 
     I;16*: 65535. I: the file's bit depth where the format records it (a 16-bit PNG opens as I;
     TIFF up to 16 BitsPerSample), else the smallest of 255 / 65535 / 2**32-1 that holds the data.
-    F: 1.0 when the data lies in [0, 1] (the usual float convention), else as for I.
-    """
+    F: 1.0 when the data lies in [0, 1] (the usual float convention), else as for I."""
     if img.mode.startswith("I;16"):
         return 65535.0
     if img.mode == "I":
@@ -215,10 +211,6 @@ def atomic_save(image: Image.Image, path: str | Path, **save_kwargs) -> Path:
 
 def refuse_overwrite(paths: Iterable[Path], overwrite: bool, key: str = "overwrite") -> None:
     """Raise if any output already exists and overwriting was not asked for."""
-    if overwrite:
-        return
-    existing = [p for p in paths if Path(p).exists()]
+    existing = [] if overwrite else [p for p in paths if Path(p).exists()]
     if existing:
-        raise UserError(
-            f"{existing[0]}: already exists; pass {key}=true to replace it or choose another output folder"
-        )
+        raise UserError(f"{existing[0]}: already exists; pass {key}=true to replace it or choose another output folder")

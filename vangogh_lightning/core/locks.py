@@ -2,8 +2,7 @@
 
 The lock is an OS file lock (``flock``) on a small file in the folder, which also names its holder.
 The OS drops it when the holder ends, however it ends (even ``kill -9``), so a dead holder never
-blocks the next run and nothing needs cleaning up.
-"""
+blocks the next run and nothing needs cleaning up."""
 
 from __future__ import annotations
 

@@ -1,8 +1,7 @@
 """Database URLs that hold a password, in any of the forms a driver accepts.
 
 A storage URL is printed by the sweeper and saved in every job's config; a password in it would
-leak to logs and run folders. Needs no torch or Optuna: checked before anything starts.
-"""
+leak to logs and run folders. Needs no torch or Optuna: checked before anything starts."""
 
 from __future__ import annotations
 
@@ -37,8 +36,6 @@ def storage_password_problem(storage: str | None) -> str | None:
         return None
     if not found:
         return None
-    return (
-        f"hydra.sweeper.storage holds a password, which would be printed and saved in the run's config; "
-        f"use hydra.sweeper.storage={safe} and give the password in "
-        "PGPASSWORD or ~/.pgpass (mode 0600), which PostgreSQL's client reads itself"
-    )
+    return (f"hydra.sweeper.storage holds a password, which would be printed and saved in the run's config; "
+            f"use hydra.sweeper.storage={safe} and give the password in "
+            "PGPASSWORD or ~/.pgpass (mode 0600), which PostgreSQL's client reads itself")

@@ -2,8 +2,7 @@
 
 Every file the product reads with ``torch.load`` may come from someone else, so each is loaded
 with ``weights_only=True``: tensors, plain containers and numbers only. A pickle that would build
-any other object (and could run code while doing so) is refused with a one-line error instead.
-"""
+any other object (and could run code while doing so) is refused with a one-line error instead."""
 
 from __future__ import annotations
 
@@ -24,8 +23,7 @@ def require_file(path: str | Path, key: str, what: str, hint: str = "") -> Path:
 def load_torch_file(path: str | Path, key: str, what: str, hint: str = "", mmap: bool = False) -> Any:
     """``torch.load(weights_only=True)`` on CPU; a missing, unreadable or unsafe file raises :class:`UserError`.
 
-    ``mmap=True`` maps tensors instead of reading them (cheap for a check of a large checkpoint).
-    """
+    ``mmap=True`` maps tensors instead of reading them (cheap for a check of a large checkpoint)."""
     import torch
 
     path = require_file(path, key, what, hint)

@@ -1,10 +1,10 @@
 """Whether W&B logs online or offline: credentials, a reachable server, a well-formed key.
 
-Decided in seconds, so a machine without network never stalls on W&B.
-"""
+Decided in seconds, so a machine without network never stalls on W&B."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import netrc
@@ -46,17 +46,15 @@ def reachable(host: str, port: int, timeout: float = PROBE_SECONDS) -> bool:
     result: list[bool] = []
 
     def probe() -> None:
-        try:
+        with contextlib.suppress(OSError):
             socket.create_connection((host, port), timeout=timeout).close()
             result.append(True)
-        except OSError:
-            result.append(False)
 
     # A thread, because name resolution itself has no timeout.
     worker = threading.Thread(target=probe, daemon=True)
     worker.start()
     worker.join(timeout)
-    return bool(result and result[0])
+    return bool(result)
 
 
 def check_wandb_key() -> None:
@@ -72,10 +70,8 @@ def check_wandb_key() -> None:
         return
     problem = check_api_key(key.strip())
     if problem is not None:
-        raise UserError(
-            f"WANDB_API_KEY: not a valid W&B API key ({problem.rstrip('.')}); copy it again from your W&B "
-            "settings page, or unset it to log offline"
-        )
+        raise UserError(f"WANDB_API_KEY: not a valid W&B API key ({problem.rstrip('.')}); copy it again from your W&B "
+                        "settings page, or unset it to log offline")
 
 
 def resolve_wandb_offline(setting: bool | str) -> bool:
@@ -103,8 +99,7 @@ def resolve_wandb_offline(setting: bool | str) -> bool:
 def is_wandb_entry(entry: Mapping[str, Any] | None) -> bool:
     """True for a logger config entry (or its plain-dict form) whose ``_target_`` is a WandbLogger.
 
-    The target is resolved and compared as a class (a subclass counts), imported only when asked.
-    """
+    The target is resolved and compared as a class (a subclass counts), imported only when asked."""
     if entry is None or not entry.get("_target_"):
         return False
     from hydra.utils import get_class

@@ -1,9 +1,10 @@
-"""LightningDataModule that owns the index, the K folds and the augmentation."""
+"""LightningDataModule that owns the index, the K folds, the augmentation and the Dataset over the index."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
@@ -11,15 +12,15 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from vangogh_lightning.config.schema import Source, Split, choices
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.data.datasets import IndexedImages
+from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.data.folds import check_fold, held_out_test, shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
 from vangogh_lightning.data.input_cache import InputCache, default_input_cache_dir
-from vangogh_lightning.data.synthetic import synthetic_index
+from vangogh_lightning.data.synthetic import render_synthetic, synthetic_index
 from vangogh_lightning.data.transforms import eval_transform, train_transform
 from vangogh_lightning.data.validation_cache import ValidationCache, default_cache_file
 
@@ -45,13 +46,39 @@ def resolve_num_workers(setting: int | str, processes_per_node: int = 1) -> int:
     return setting
 
 
+class IndexedImages(Dataset):
+    """Images named by an index table (``path`` or synthetic ``seed``) with their 0/1 labels; files are
+    read through ``cache`` (decoded once, see :mod:`input_cache`) when one is given."""
+
+    def __init__(self, frame: pd.DataFrame, transform: Callable, render_size: int = 96,
+                 max_side: int | None = None, max_pixels: int | None = None, cache: InputCache | None = None):
+        self.frame = frame.reset_index(drop=True)
+        self.transform = transform
+        self.render_size = render_size
+        self.max_side = max_side  # decode large paintings at reduced scale (JPEG draft mode)
+        self.max_pixels = max_pixels  # explicit: spawned loader workers do not inherit set_max_pixels
+        self.cache = cache
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        row = self.frame.iloc[idx]
+        if row["path"] is None:
+            image = render_synthetic(int(row["seed"]), int(row["label"]), self.render_size)
+        elif self.cache is not None:
+            image = self.cache.load(row["path"])
+        else:
+            image = load_rgb(row["path"], max_side=self.max_side, max_pixels=self.max_pixels)
+        return self.transform(image), torch.tensor(float(row["label"]))
+
+
 class VanGoghDataModule(L.LightningDataModule):
     """Binary Van Gogh vs. others data with stratified K-fold splits.
 
     ``source`` is ``wikiart`` (Kaggle ``classes.csv`` + image root), ``folder``
     (``<root>/<artist-slug>_<title>.jpg``) or ``synthetic`` (generated, no files).
-    Folds are 0-based: ``fold=k`` validates on fold k and trains on the others.
-    """
+    Folds are 0-based: ``fold=k`` validates on fold k and trains on the others."""
 
     def __init__(
         self,
@@ -173,9 +200,7 @@ class VanGoghDataModule(L.LightningDataModule):
         train, val = self.index[folds != fold], self.index[folds == fold]
         for name, part in (("training", train), ("validation", val)):
             if part["label"].nunique() < 2:
-                raise UserError(
-                    f"fold={fold}: the {name} split has only one class; add images or lower data.num_folds"
-                )
+                raise UserError(f"fold={fold}: the {name} split has only one class; add images or lower data.num_folds")
         return train, val
 
     def positive_weight(self) -> float:
@@ -218,16 +243,9 @@ class VanGoghDataModule(L.LightningDataModule):
             # Lightning's default DistributedSampler pads with repeats; validate each image once.
             sampler = UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size,
                                                    rank=trainer.global_rank, shuffle=False)
-        return DataLoader(
-            dataset,
-            batch_size=hp.batch_size,
-            shuffle=train,
-            sampler=sampler,
-            drop_last=train and len(dataset) > hp.batch_size,
-            num_workers=workers,
-            pin_memory=pin,
-            persistent_workers=hp.persistent_workers and workers > 0,
-        )
+        return DataLoader(dataset, batch_size=hp.batch_size, shuffle=train, sampler=sampler,
+                          drop_last=train and len(dataset) > hp.batch_size, num_workers=workers, pin_memory=pin,
+                          persistent_workers=hp.persistent_workers and workers > 0)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)
@@ -239,8 +257,6 @@ class VanGoghDataModule(L.LightningDataModule):
         """One line about the current fold's split."""
         train, val = self.split(self.fold)
         held = f"; {len(self._test_index)} held out for testing" if self._test_index is not None else ""
-        return (
-            f"fold {self.fold}/{self.hparams.num_folds - 1}{held}: {len(train)} train "
-            f"({int(train['label'].sum())} positive), {len(val)} val ({int(val['label'].sum())} positive)"
-        )
+        return (f"fold {self.fold}/{self.hparams.num_folds - 1}{held}: {len(train)} train "
+                f"({int(train['label'].sum())} positive), {len(val)} val ({int(val['label'].sum())} positive)")
 

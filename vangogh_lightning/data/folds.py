@@ -26,8 +26,7 @@ def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.n
 
     ``groups`` (one id per sample) keeps identical items together: all members of a group land in
     the same fold, so a painting listed twice is never on both sides of a split. A group counts
-    as positive when any member is. Without groups every sample is its own group.
-    """
+    as positive when any member is. Without groups every sample is its own group."""
     labels = np.asarray(labels)
     groups, group_ids, group_labels = _labelled_groups(labels, groups)
     distinct = " (identical copies counted once)" if len(group_ids) < len(labels) else ""
@@ -77,8 +76,7 @@ def shuffled_kfold(rows: np.ndarray, total: int, num_folds: int, seed: int) -> n
     The permutation is taken over all ``total`` rows the list had (the report's 6,307 filtered CSV
     rows) and ``rows`` are the positions of the rows kept, so an image dropped later (missing,
     unreadable) does not move any other image to another fold. Not stratified, and copies of one
-    painting can land on both sides of a split, as in the report. Fold k here is the report's fold k+1.
-    """
+    painting can land on both sides of a split, as in the report. Fold k here is the report's fold k+1."""
     if total < num_folds:
         raise UserError(f"data.num_folds={num_folds}: only {total} image(s); lower data.num_folds")
     # KFold: shuffle arange(total) with RandomState(seed), then cut it into num_folds contiguous

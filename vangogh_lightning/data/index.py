@@ -1,4 +1,5 @@
-"""Build the image index (path, label, artist, phash) from a WikiArt CSV or a plain folder."""
+"""Build the image index (path, label, artist, phash) from a WikiArt CSV or a plain folder, matching file
+names despite Unicode forms and mojibake."""
 
 from __future__ import annotations
 
@@ -17,15 +18,49 @@ import pandas as pd
 from vangogh_lightning.config.schema import check_csv_path
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import IMAGE_SUFFIXES, check_readable
-from vangogh_lightning.data.filenames import FileResolver
 from vangogh_lightning.data.validation_cache import ValidationCache
 
 log = logging.getLogger(__name__)
 
-WIKIART_COLUMNS = (
-    "filename", "artist", "genre", "description", "phash", "width", "height", "genre_count", "subset",
-)
+WIKIART_COLUMNS = ("filename", "artist", "genre", "description", "phash", "width", "height", "genre_count", "subset")
 REQUIRED_COLUMNS = ("filename", "artist")
+
+
+def unmojibake(text: str) -> str:
+    """Undo UTF-8 bytes that were decoded as Latin-1/CP1252 (e.g. 'cÃ©zanne' -> 'cézanne')."""
+    for codec in ("cp1252", "latin-1"):
+        try:
+            fixed = text.encode(codec).decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            continue
+        if fixed != text:
+            return fixed
+    return text
+
+
+def canonical_name(name: str) -> str:
+    """A key equal for all spellings of one file name: mojibake undone, NFC, case-folded."""
+    return unicodedata.normalize("NFC", unmojibake(unicodedata.normalize("NFC", name))).casefold()
+
+
+class FileResolver:
+    """Finds the file on disk for an index entry like ``Post_Impressionism/x.jpg``."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self._by_key: dict[str, Path] = {}
+        if self.root.is_dir():
+            for path in self.root.rglob("*"):
+                if path.is_file():
+                    rel = path.relative_to(self.root).as_posix()
+                    self._by_key.setdefault(canonical_name(rel), path)
+
+    def resolve(self, relative: str) -> Path | None:
+        """Return the existing file for ``relative`` or None."""
+        direct = self.root / relative
+        if direct.is_file():
+            return direct
+        return self._by_key.get(canonical_name(relative))
 
 
 def slugify(text: str) -> str:
@@ -58,17 +93,12 @@ class IndexReport:
     kept: int = 0
     cached: int = 0  # files whose check came from the validation cache
 
-    @property
-    def duplicate_count(self) -> int:
-        """Entries that repeat an earlier one, of any kind."""
-        return sum(len(v) for v in self.duplicates.values())
-
     def summary(self) -> str:
         kinds = ", ".join(f"{len(self.duplicates[k])} {k}" for k in DUPLICATE_KINDS)
         fate = "dropped" if self.duplicates_dropped else "kept, each group in one fold"
         lines = [
             f"index: {self.total} entries, {len(self.missing)} missing, {len(self.unreadable)} unreadable, "
-            f"{self.duplicate_count} duplicate ({kinds}; {fate}), {self.kept} kept"
+            f"{sum(map(len, self.duplicates.values()))} duplicate ({kinds}; {fate}), {self.kept} kept"
             + (f" ({self.cached} checks from the validation cache)" if self.cached else "")
         ]
         lines += [f"  missing: {name}" for name in self.missing[:5]]
@@ -110,10 +140,8 @@ def read_wikiart_csv(
         ) from None
     missing_cols = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing_cols:
-        raise UserError(
-            f"data.csv_path={csv_path}: missing column(s) {', '.join(missing_cols)}; "
-            f"expected the WikiArt classes.csv columns {', '.join(WIKIART_COLUMNS)}"
-        )
+        raise UserError(f"data.csv_path={csv_path}: missing column(s) {', '.join(missing_cols)}; "
+                        f"expected the WikiArt classes.csv columns {', '.join(WIKIART_COLUMNS)}")
     if frame.empty:
         raise UserError(f"data.csv_path={csv_path}: the CSV has a header but no rows")
     refuse_paths_outside_root(frame["filename"], csv_path)
@@ -122,18 +150,14 @@ def read_wikiart_csv(
     kept = frame[frame["style"].isin(wanted)].copy()
     if kept.empty:
         found = ", ".join(sorted(frame["style"].unique())[:8])
-        raise UserError(
-            f"data.styles={sorted(wanted)}: no rows of {csv_path} are in these styles (found: {found})"
-        )
+        raise UserError(f"data.styles={sorted(wanted)}: no rows of {csv_path} are in these styles (found: {found})")
     kept["artist"] = kept["artist"].map(normalise_artist)
     positive = normalise_artist(positive_artist)
     kept["label"] = (kept["artist"] == positive).astype(int)
     if kept["label"].sum() == 0:
         artists = kept["artist"].value_counts().index[:5].tolist()
-        raise UserError(
-            f"data.positive_artist='{positive_artist}': no such artist among the kept rows of "
-            f"{csv_path} (most common: {', '.join(artists)})"
-        )
+        raise UserError(f"data.positive_artist='{positive_artist}': no such artist among the kept rows of "
+                        f"{csv_path} (most common: {', '.join(artists)})")
     if "phash" not in kept.columns:
         kept["phash"] = ""
     resolver = FileResolver(image_root)
@@ -150,18 +174,12 @@ def read_painting_folder(root: str | Path, positive_artist: str) -> pd.DataFrame
     if not files:
         raise UserError(f"data.image_root={root}: the folder holds no images")
     positive = slugify(positive_artist)
-    rows = []
-    for path in files:
-        slug = path.stem.split("_", 1)[0]
-        rows.append(
-            {"filename": path.name, "path": path, "label": int(slug == positive),
-             "artist": slug.replace("-", " "), "phash": ""}
-        )
-    frame = pd.DataFrame(rows)
+    slugs = [path.stem.split("_", 1)[0] for path in files]
+    frame = pd.DataFrame({"filename": [p.name for p in files], "path": files,
+                          "label": [int(slug == positive) for slug in slugs],
+                          "artist": [slug.replace("-", " ") for slug in slugs], "phash": ""})
     if frame["label"].sum() == 0:
-        raise UserError(
-            f"data.positive_artist='{positive_artist}': no file in {root} starts with '{positive}_'"
-        )
+        raise UserError(f"data.positive_artist='{positive_artist}': no file in {root} starts with '{positive}_'")
     return frame
 
 
@@ -178,8 +196,7 @@ def duplicate_groups(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[in
     """(group id per row, {kind: rows repeating an earlier row}) over resolved path, bytes and phash.
 
     Rows that share any key are one group (transitively: A~B by phash and B~C by bytes put A, B, C
-    together). Each repeat is counted under the first kind that ties it to an earlier row.
-    """
+    together). Each repeat is counted under the first kind that ties it to an earlier row."""
     parent = list(range(len(frame)))
 
     def root(i: int) -> int:
@@ -217,8 +234,7 @@ def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool =
 
     Duplicates (the same file listed twice, identical bytes under two names, or the same phash)
     are dropped with ``drop_duplicates``; otherwise they stay and the ``group`` column keeps each
-    set of copies in one fold, so no image is ever on both sides of a split.
-    """
+    set of copies in one fold, so no image is ever on both sides of a split."""
     report = IndexReport(total=len(frame), duplicates_dropped=drop_duplicates)
     bad = pd.Series(False, index=frame.index)
     digests: dict = {}
@@ -256,15 +272,9 @@ def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool =
     log.info(report.summary())
     n_bad = len(report.missing) + len(report.unreadable)
     if n_bad and on_missing == "error":
-        if report.missing:
-            first = report.missing[0]
-        else:
-            name, why = report.unreadable[0]
-            first = f"{name} ({why})"
-        raise UserError(
-            f"data: {n_bad} of {report.total} images are missing or unreadable (first: {first}); "
-            "fix data.image_root / the files, or set data.on_missing=skip to train without them"
-        )
+        first = report.missing[0] if report.missing else "{} ({})".format(*report.unreadable[0])
+        raise UserError(f"data: {n_bad} of {report.total} images are missing or unreadable (first: {first}); "
+                        "fix data.image_root / the files, or set data.on_missing=skip to train without them")
     if clean.empty:
         raise UserError("data: no usable images remain after validation")
     return clean.reset_index(drop=True), report

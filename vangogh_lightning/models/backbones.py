@@ -1,4 +1,4 @@
-"""Build torchvision AlexNet / VGG-19 with ImageNet weights from the hub cache or a local file."""
+"""torchvision backbones with ImageNet weights from the hub cache or a local file; which of their parts train."""
 
 from __future__ import annotations
 
@@ -36,10 +36,8 @@ def weights_cache_path(name: str) -> Path:
 
 def _offline_help(name: str, key: str) -> str:
     cache = weights_cache_path(name)
-    return (
-        f"copy {cache.name} (from {torchvision_parts(name)[1].url}) into {cache.parent}/, "
-        f"or set {key}=/path/to/{cache.name}, or use {key.rsplit('.', 1)[0]}.pretrained=false"
-    )
+    return (f"copy {cache.name} (from {torchvision_parts(name)[1].url}) into {cache.parent}/, "
+            f"or set {key}=/path/to/{cache.name}, or use {key.rsplit('.', 1)[0]}.pretrained=false")
 
 
 def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "model.weights_path"
@@ -55,10 +53,8 @@ def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "
         return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu",
                                                   weights_only=True)
     except (OSError, RuntimeError) as exc:
-        raise UserError(
-            f"could not get ImageNet weights for {name} ({type(exc).__name__}: {exc}); offline? "
-            f"{_offline_help(name, key)}"
-        ) from None
+        raise UserError(f"could not get ImageNet weights for {name} ({type(exc).__name__}: {exc}); offline? "
+                        f"{_offline_help(name, key)}") from None
 
 
 def ensure_imagenet_weights(name: str, weights_path: str | None = None, key: str = "model.weights_path") -> None:
@@ -71,11 +67,11 @@ def ensure_imagenet_weights(name: str, weights_path: str | None = None, key: str
             load_imagenet_state(name, None, key)  # downloads into the cache, or says how to supply the file
 
 
-def _load_weights(module: nn.Module, state: dict[str, torch.Tensor], name: str, weights_path: str | None,
-                  key: str) -> None:
-    """``module.load_state_dict(state)``; a mismatch is one line naming the key."""
+def _load_weights(module: nn.Module, name: str, weights_path: str | None, key: str, prefix: str = "") -> None:
+    """Load the ImageNet weights under ``prefix`` into ``module``; a mismatch is one line naming the key."""
+    state = load_imagenet_state(name, weights_path, key)
     try:
-        module.load_state_dict(state)
+        module.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
@@ -87,7 +83,7 @@ def build_backbone(name: str, pretrained: bool, weights_path: str | None = None,
     builder, _ = torchvision_parts(name)
     net = builder(weights=None)
     if pretrained or weights_path is not None:
-        _load_weights(net, load_imagenet_state(name, weights_path, key), name, weights_path, key)
+        _load_weights(net, name, weights_path, key)
     return net
 
 
@@ -98,16 +94,13 @@ def build_features(name: str, pretrained: bool, weights_path: str | None = None,
     The classifier is built on the meta device and never initialised: VGG-19's 120 M classifier
     parameters would cost seconds of random initialisation at every stylize start (bench/RESULTS.md). Random
     features are initialised as torchvision does (VGG: Kaiming normal, fan-out, zero bias; AlexNet:
-    PyTorch's default), ImageNet ones are loaded from the ``features.*`` part of the state dict.
-    """
+    PyTorch's default), ImageNet ones are loaded from the ``features.*`` part of the state dict."""
     builder, _ = torchvision_parts(name)
     with torch.device("meta"):
         features = builder(weights=None).features
     features = features.to_empty(device="cpu")
     if pretrained or weights_path is not None:
-        state = load_imagenet_state(name, weights_path, key)
-        part = {k.removeprefix("features."): v for k, v in state.items() if k.startswith("features.")}
-        _load_weights(features, part, name, weights_path, key)
+        _load_weights(features, name, weights_path, key, prefix="features.")
         return features
     for module in features.modules():
         if isinstance(module, nn.Conv2d):
@@ -132,3 +125,21 @@ def one_logit_head(net: nn.Module) -> nn.Module:
         if isinstance(layers[i], (nn.ReLU, nn.Softmax, nn.Sigmoid)):
             net.classifier[i] = nn.Identity()
     return net
+
+
+def apply_freeze(net: nn.Module, trainable_feature_modules: int,
+                 trainable_classifier_layers: int | None) -> None:
+    """Freeze all but the trailing ``trainable_feature_modules`` of ``net.features`` and the last
+    ``trainable_classifier_layers`` weighted layers of ``net.classifier`` (None: all of them)."""
+    features = list(net.features)
+    if not 0 <= trainable_feature_modules <= len(features):
+        raise UserError(f"model.trainable_feature_modules={trainable_feature_modules}: must be 0..{len(features)} "
+                        f"(this backbone's features has {len(features)} modules)")
+    linears = [m for m in net.classifier if next(m.parameters(recurse=False), None) is not None]
+    if trainable_classifier_layers is not None and not 1 <= trainable_classifier_layers <= len(linears):
+        raise UserError(f"model.trainable_classifier_layers={trainable_classifier_layers}: must be 1..{len(linears)} "
+                        "or null (whole classifier)")
+    net.requires_grad_(False)
+    train_linears = linears if trainable_classifier_layers is None else linears[-trainable_classifier_layers:]
+    for module in [*features[len(features) - trainable_feature_modules:], *train_linears]:
+        module.requires_grad_(True)

@@ -20,16 +20,13 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
     initialisation (Lightning's ``init_module(empty_init=True)``): every weight comes from the file.
     ``load_from_checkpoint`` itself would read the file a second time after these checks (0.5 GB for
     VGG-19) and refuses files without Lightning's version stamp (a state dict and hyper-parameters saved
-    by other code), which this accepts.
-    """
+    by other code), which this accepts."""
     raw = load_torch_file(path, key, "checkpoint")
     hparams = raw.get("hyper_parameters", {}) if isinstance(raw, dict) else {}
     if "backbone" not in hparams or "state_dict" not in raw:
         raise UserError(f"{key}={path}: not a vangogh-lightning classifier checkpoint (from train.py)")
     if expect_backbone is not None and hparams["backbone"] != expect_backbone:
-        raise UserError(
-            f"{key}={path}: holds a {hparams['backbone']} classifier, expected {expect_backbone}"
-        )
+        raise UserError(f"{key}={path}: holds a {hparams['backbone']} classifier, expected {expect_backbone}")
     bad = first_non_finite(raw["state_dict"])
     if bad is not None:
         raise UserError(f"{key}={path}: the weight {bad} is not finite (the fit that wrote it diverged); "

@@ -14,8 +14,7 @@ from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.torch_files import first_non_finite
-from vangogh_lightning.models.backbones import build_backbone, one_logit_head
-from vangogh_lightning.models.freezing import apply_freeze, count_parameters
+from vangogh_lightning.models.backbones import apply_freeze, build_backbone, one_logit_head
 from vangogh_lightning.models.metric_names import METRIC_MODES
 from vangogh_lightning.models.metrics import make_metrics
 
@@ -43,8 +42,7 @@ class VanGoghClassifier(L.LightningModule):
     before any checkpoint of that state is written: torchmetrics leaves NaN probabilities out of AUROC,
     so a diverged fold would otherwise log a finite score and even be selected. ``monitor`` and
     ``monitor_mode`` (the run's ``monitor.*``, not hyper-parameters) choose the metric whose best epoch
-    ``best/epoch`` is.
-    """
+    ``best/epoch`` is."""
 
     def __init__(
         self,
@@ -71,7 +69,8 @@ class VanGoghClassifier(L.LightningModule):
             self.net = self.net.to(memory_format=torch.channels_last)
         if compile:
             self.net.compile()  # in place: state_dict keys stay the same
-        self.trainable_params, self.total_params = count_parameters(net)
+        self.trainable_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
+        self.total_params = sum(p.numel() for p in net.parameters())
         # Training-only (set in setup from the training fold): not saved, so any checkpoint loads anywhere.
         self.register_buffer("pos_weight", None, persistent=False)
         self.val_metrics = make_metrics(threshold).clone(prefix="val/")
@@ -115,8 +114,7 @@ class VanGoghClassifier(L.LightningModule):
         return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight)
 
     def on_fit_start(self) -> None:
-        msg = f"{self.hparams.backbone}: {self.trainable_params:,} of {self.total_params:,} parameters train"
-        log.info(msg)
+        log.info(f"{self.hparams.backbone}: {self.trainable_params:,} of {self.total_params:,} parameters train")
         for logger in self.loggers:
             logger.log_hyperparams({"trainable_params": self.trainable_params,
                                     "total_params": self.total_params})

@@ -2,8 +2,7 @@
 
 Everything it needs comes as explicit arguments (no config object): the backbone, the style images,
 the loss and optimiser settings (``StyleSettings``, checked like every config) and any extra
-Lightning callbacks (benchmarks add a timer there).
-"""
+Lightning callbacks (benchmarks add a timer there)."""
 
 from __future__ import annotations
 
@@ -21,9 +20,8 @@ from vangogh_lightning.core.devices import trainer_device
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import atomic_save
 from vangogh_lightning.style.image_ops import fit_size, scales_for, to_image, to_tensor
-from vangogh_lightning.style.judge import JudgeLoss
 from vangogh_lightning.style.layers import FeatureExtractor
-from vangogh_lightning.style.losses import gram_matrix
+from vangogh_lightning.style.losses import JudgeLoss, gram_matrix
 from vangogh_lightning.style.module import StyleTransfer
 from vangogh_lightning.style.plan import MIN_SHORT_SIDE, ContentItem, short_side_at
 
@@ -144,10 +142,8 @@ class Stylizer:
             except RuntimeError as exc:
                 if "size" not in str(exc).lower():
                     raise
-                raise UserError(
-                    f"{items[0].path}: {size[0]}x{size[1]} px is too small for the layers of "
-                    f"{self.backbone.name}; raise size= ({exc})"
-                ) from None
+                raise UserError(f"{items[0].path}: {size[0]}x{size[1]} px is too small for the layers of "
+                                f"{self.backbone.name}; raise size= ({exc})") from None
             snaps = [_Snapshots(settings.save_every, items, scale)] if settings.save_every else []
             self._fit(module, steps, snaps)
             result = module.result()

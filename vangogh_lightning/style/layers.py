@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from vangogh_lightning.config.schema import ConvPadding, Pooling
-from vangogh_lightning.core.backbone_registry import spec
+from vangogh_lightning.core.backbone_registry import BACKBONES
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD, build_features
 
@@ -18,9 +18,8 @@ def layer_names(backbone: str, features: nn.Sequential) -> list[str]:
 
     "block" backbones (VGG-19): ``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}`` (conv4_2, relu3_1, ...).
     "flat" ones (AlexNet): ``conv1..conv5``, ``relu1..relu5``, ``pool1..pool3``. Other modules (a SqueezeNet
-    ``Fire``): their class name and position, e.g. ``fire3``.
-    """
-    blocks = spec(backbone).layer_names == "block"
+    ``Fire``): their class name and position, e.g. ``fire3``."""
+    blocks = BACKBONES[backbone].layer_names == "block"
     names: list[str] = []
     block, conv, pool = 1, 0, 0
     for module in features:
@@ -104,8 +103,7 @@ class FeatureExtractor(nn.Module):
         With ``border_padding`` the image is first mirrored that many pixels out on every side: the
         layers then see mirrored picture beyond the edge instead of their zero padding, which grows
         a band along the edges (issue #23; bench/RESULTS.md). The mirrored cells stay in the maps,
-        and so in the Gram matrices: cropping them away brought most of the band back.
-        """
+        and so in the Gram matrices: cropping them away brought most of the band back."""
         x = (image - self.mean) / self.std
         pad = min(self.border_padding, x.shape[-1] - 1, x.shape[-2] - 1)
         if pad > 0:

@@ -8,15 +8,20 @@ every activation of layer l by a_1...a_l, its Gram matrix by the square of that;
 then changes by that factor squared, a relative one not at all. So the loss, as a function of the
 pixels, is the same for any such rescaled network, the optimiser takes the same path, and
 ``content_weight`` / ``style_weight`` / layer weights are plain ratios that mean the same for
-random and ImageNet weights (tests/test_style.py rescales the networks layer by layer to check).
-"""
+random and ImageNet weights (tests/test_style.py rescales the networks layer by layer to check)."""
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from vangogh_lightning.config.schema import LossNormalisation
+from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD
+from vangogh_lightning.models.classifier import VanGoghClassifier
+from vangogh_lightning.style.layers import buffers_only
 
 EPS = 1e-30  # only guards an all-zero target (a dead layer); far below any real activation's square
 
@@ -37,8 +42,7 @@ def style_loss(gram: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     """Mean squared Gram difference per image.
 
     With Gram matrices divided by H*W this equals Gatys et al.'s per-layer term up to a
-    constant, so layers of different size contribute on one scale (the report's normalisation).
-    """
+    constant, so layers of different size contribute on one scale (the report's normalisation)."""
     return (gram - target_gram).pow(2).flatten(1).mean(1)
 
 
@@ -57,8 +61,7 @@ def _mean_square(target: torch.Tensor) -> torch.Tensor:
 class ContentLoss(nn.Module):
     """Relative feature error of one layer: MSE to the content's features / their mean square.
 
-    ``relative=False``: the plain MSE, as the report's code computed it.
-    """
+    ``relative=False``: the plain MSE, as the report's code computed it."""
 
     def __init__(self, target: torch.Tensor, relative: bool = True):
         super().__init__()
@@ -75,8 +78,7 @@ class StyleLoss(nn.Module):
 
     ``relative=False``: the report's term, ``mean((G - G_style)**2) / (C*H*W)`` with unnormalised
     Gram matrices ``G = F F^T``; with our Gram (divided by H*W) that is ``H*W / C`` times the MSE.
-    It depends on the network's scale (the reason the default is relative).
-    """
+    It depends on the network's scale (the reason the default is relative)."""
 
     def __init__(self, target_gram: torch.Tensor, relative: bool = True):
         super().__init__()
@@ -92,12 +94,52 @@ class StyleLoss(nn.Module):
         return error * (h * w / c)
 
 
+class JudgeLoss(nn.Module):
+    """Per image: ``-log P(Van Gogh)`` by a frozen copy of ``classifier`` at its training ``image_size``.
+
+    The image goes through the classifier's own validation transform inside the graph (resize of the
+    short side to size x 256/224, centre crop, ImageNet normalisation), so the gradient reaches the
+    pixels. The classifier's weights are copied into buffers: nothing of it trains, and the
+    LightningModule's only parameters stay the pixels."""
+
+    def __init__(self, classifier: VanGoghClassifier, image_size: int):
+        super().__init__()
+        self.backbone = classifier.hparams.backbone
+        self.net = buffers_only(copy.deepcopy(classifier.net).eval())
+        self.image_size = int(image_size)
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1))
+
+    def train(self, mode: bool = True) -> JudgeLoss:
+        """Always in eval mode (dropout off): the judge is a fixed measuring instrument."""
+        return super().train(False)
+
+    def view(self, image: torch.Tensor) -> torch.Tensor:
+        """The classifier's input for an RGB batch in [0, 1], as its validation transform makes it."""
+        h, w = image.shape[-2:]
+        short = round(self.image_size * 256 / 224)
+        size = (short, max(1, round(w * short / h))) if h <= w else (max(1, round(h * short / w)), short)
+        x = F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+        top, left = (size[0] - self.image_size) // 2, (size[1] - self.image_size) // 2
+        x = x[..., top:top + self.image_size, left:left + self.image_size]
+        return (x - self.mean) / self.std
+
+    def logit(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(self.view(image)).squeeze(-1)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return -F.logsigmoid(self.logit(image).float())
+
+    @torch.no_grad()
+    def p_van_gogh(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.sigmoid(self.logit(image).float())
+
+
 class StyleTransferLoss(nn.Module):
     """Weighted content, style and total-variation terms over named layers; owns all its targets.
 
-    With a ``judge`` (a frozen classifier, ``style.judge.JudgeLoss``) a fourth term,
-    ``judge_weight * -log P(Van Gogh)``, aims the image at that classifier.
-    """
+    With a ``judge`` (a frozen classifier, :class:`JudgeLoss`) a fourth term,
+    ``judge_weight * -log P(Van Gogh)``, aims the image at that classifier."""
 
     def __init__(self, content_features: dict[str, torch.Tensor], style_grams: dict[str, torch.Tensor],
                  content_layers: dict[str, float], style_layers: dict[str, float],

@@ -16,8 +16,7 @@ class StyleTransfer(L.LightningModule):
     """Optimise pixels so their features match the content and their Gram matrices the style.
 
     The keyword defaults are conf/stylize.yaml's (tests/test_configs.py checks them); stylize.py passes
-    the configured values.
-    """
+    the configured values."""
 
     def __init__(
         self,

@@ -32,10 +32,8 @@ def weighted_layers(names, weights, kind: str) -> dict[str, float]:
         raise UserError(f"backbone.{kind}_layers is empty; name at least one layer")
     weights = [1.0] * len(names) if weights is None else list(weights)
     if len(weights) != len(names):
-        raise UserError(
-            f"backbone.{kind}_layer_weights has {len(weights)} value(s) for {len(names)} layer(s) in "
-            f"backbone.{kind}_layers; give one weight per layer (or null)"
-        )
+        raise UserError(f"backbone.{kind}_layer_weights has {len(weights)} value(s) for {len(names)} layer(s) in "
+                        f"backbone.{kind}_layers; give one weight per layer (or null)")
     return dict(zip(names, map(float, weights)))
 
 
@@ -65,19 +63,15 @@ def resolve_styles(cfg: DictConfig) -> tuple[list[Path], list[float]]:
     if cfg.style is None:
         default = Path(cfg.default_style)
         if not default.is_file():
-            raise UserError(
-                f"no style= given and the default Van Gogh painting {default} does not exist; "
-                "pass style=path/to/painting.jpg (or set paths.wikiart_dir)"
-            )
+            raise UserError(f"no style= given and the default Van Gogh painting {default} does not exist; "
+                            "pass style=path/to/painting.jpg (or set paths.wikiart_dir)")
         paths = [default]
     else:
         paths = expand_images(cfg.style, what="style")
     weights = list(cfg.style_weights) if cfg.style_weights is not None else [1.0] * len(paths)
     if len(weights) != len(paths):
-        raise UserError(
-            f"style_weights has {len(weights)} value(s) but style gives {len(paths)} image(s); "
-            "give one weight per style image"
-        )
+        raise UserError(f"style_weights has {len(weights)} value(s) but style gives {len(paths)} image(s); "
+                        "give one weight per style image")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise UserError(f"style_weights={weights}: must be non-negative with a positive sum")
     total = sum(weights)
@@ -122,10 +116,8 @@ def check_not_too_thin(path: Path, source: tuple[int, int], size: int, backbone:
         advice.append(f"raise size= to at least {math.ceil(need * max(w, h) / min(w, h))}")
     else:
         advice.append(f"use an image at least {need} px on its short side")
-    raise UserError(
-        f"{path}: {w}x{h} px is too thin to stylize: at size={size} its short side would be {short_px} px, "
-        f"and {backbone} needs at least {need} px; {' or '.join(advice)}"
-    )
+    raise UserError(f"{path}: {w}x{h} px is too thin to stylize: at size={size} its short side would be {short_px} px, "
+                    f"and {backbone} needs at least {need} px; {' or '.join(advice)}")
 
 
 def load_contents(cfg: DictConfig, out_dir: Path) -> list[ContentItem]:

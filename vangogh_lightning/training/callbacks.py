@@ -1,13 +1,13 @@
-"""The callbacks of one fold's fit: the configured ones and the RNG state.
+"""The callbacks of one fold's fit (the configured ones and the RNG state) and its checkpoint I/O.
 
 (The best of each metric is the module's: ``VanGoghClassifier`` logs ``best/<metric>``.)
 ``RngStateCallback`` puts the random number generators in every checkpoint, so a resumed fit
-continues the same random stream.
-"""
+continues the same random stream; ``AtomicCheckpointIO`` never leaves a half-written checkpoint."""
 
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -15,7 +15,10 @@ import numpy as np
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from omegaconf import DictConfig
+
+from vangogh_lightning.core.atomic import atomic_write
 
 # The callback entries (conf/callbacks/default.yaml) whose files a `checkpoints.*` setting drops.
 BEST_CHECKPOINT, RESUME_CHECKPOINT = "model_checkpoint", "last_checkpoint"
@@ -26,8 +29,7 @@ class RngStateCallback(L.Callback):
 
     With this, ``ckpt_path=last`` reproduces an uninterrupted run: shuffling, augmentation (with
     ``num_workers=0`` or non-persistent workers, whose seeds come from the restored state) and dropout.
-    (Lightning has no public API for it: Fabric's ``_collect_rng_states`` is private.)
-    """
+    (Lightning has no public API for it: Fabric's ``_collect_rng_states`` is private.)"""
 
     def state_dict(self) -> dict[str, Any]:
         name, keys, pos, has_gauss, cached = np.random.get_state()
@@ -47,13 +49,17 @@ class RngStateCallback(L.Callback):
             torch.cuda.set_rng_state_all(state_dict["cuda"])
 
 
-def is_best_checkpoint(callback: L.Callback) -> bool:
-    """The checkpoint that follows the monitored metric (best.ckpt), not the every-epoch resume point."""
-    return isinstance(callback, ModelCheckpoint) and callback.monitor is not None
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """``TorchCheckpointIO`` whose saves are atomic and whose loads never run code from the file."""
 
+    def load_checkpoint(self, path: str | Path, map_location: Any | None = None,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        # Resuming reads a user-named file: tensors and plain values only, whatever the caller asks.
+        return super().load_checkpoint(path, map_location=map_location, weights_only=True)
 
-def writes_checkpoints(callbacks: list[L.Callback]) -> bool:
-    return any(isinstance(c, ModelCheckpoint) for c in callbacks)
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path,
+                        storage_options: Any | None = None) -> None:
+        atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) -> list[L.Callback]:
@@ -61,8 +67,7 @@ def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) 
 
     ``checkpoints.keep_best=false`` (search trials): best.ckpt would be deleted when the fold ends, so
     its entry is not instantiated. ``checkpoints.resume_point=false`` (search trials, which are never
-    resumed): no last.ckpt (weights and optimizer state, every epoch).
-    """
+    resumed): no last.ckpt (weights and optimizer state, every epoch)."""
     dropped = {BEST_CHECKPOINT} if fold_cfg.checkpoints.keep_best is False else set()
     if not fold_cfg.checkpoints.resume_point:
         dropped.add(RESUME_CHECKPOINT)
@@ -73,7 +78,8 @@ def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) 
 
 def tracked_best(trainer: L.Trainer, monitor: str) -> tuple[Any, str | None]:
     """The fold's best monitored value and the best checkpoint written (None when none was)."""
-    ckpt = next((c for c in trainer.callbacks if is_best_checkpoint(c)), None)
+    # (the one that follows the monitored metric, best.ckpt, not the every-epoch resume point)
+    ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor is not None), None)
     if ckpt is not None and ckpt.best_model_score is not None:
         return ckpt.best_model_score, ckpt.best_model_path or None
     return trainer.lightning_module.best_metrics().get(f"best/{monitor.removeprefix('val/')}"), None

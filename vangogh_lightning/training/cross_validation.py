@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import pandas as pd
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import Logger
 from lightning.pytorch.trainer.states import TrainerStatus
 from lightning.pytorch.utilities.exceptions import SIGTERMException
@@ -36,23 +38,20 @@ from vangogh_lightning.core.wandb_mode import check_wandb_key, uses_wandb
 from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.models.backbones import ensure_imagenet_weights
 from vangogh_lightning.models.classifier import NonFiniteError, VanGoghClassifier
-from vangogh_lightning.training.callbacks import fold_callbacks, tracked_best, writes_checkpoints
-from vangogh_lightning.training.checkpoint_io import AtomicCheckpointIO
+from vangogh_lightning.training.callbacks import AtomicCheckpointIO, fold_callbacks, tracked_best
 from vangogh_lightning.training.loggers import build_loggers, finish_wandb, flat_config, log_group_summary
-from vangogh_lightning.training.out_of_fold import out_of_fold_predictions
-from vangogh_lightning.training.progress import LogProgress
+from vangogh_lightning.training.progress import LogProgress, duration
 from vangogh_lightning.training.pruning import is_pruned, pruning_callbacks, trial_of_this_job
 from vangogh_lightning.training.run_folder import (
     CV_SUMMARY,
     FAILED,
+    LAST_CHECKPOINT,
     OOF_FILE,
     RESOLVED_CONFIG,
     SUMMARY,
     diverged_error,
-    finish_checkpoints,
     fold_config,
     keep_checkpoints_of_best_trial,
-    never_validated_error,
     record_failure,
     resume_path,
     wandb_run_id,
@@ -62,21 +61,11 @@ from vangogh_lightning.training.run_folder import (
 log = logging.getLogger(__name__)
 
 
-def folds_to_run(cfg: DictConfig) -> list[int]:
-    """``fold=k`` runs fold k only; ``fold=null`` runs every fold (full cross-validation).
-
-    ``fold`` is range-checked with the other train keys (the schema) before any work."""
-    if cfg.fold is None:
-        return list(range(int(cfg.data.num_folds)))
-    return [int(cfg.fold)]
-
-
 def release_memory() -> None:
     """Give a finished fold's model, optimizer and loader memory back before the next one.
 
     A sweep runs its trials in one process; without this, Lightning's reference cycles and glibc's
-    malloc arenas keep about a gigabyte per trial (bench/RESULTS.md, "Memory of a search process").
-    """
+    malloc arenas keep about a gigabyte per trial (bench/RESULTS.md, "Memory of a search process")."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -105,8 +94,7 @@ def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
     return its summary (best score, best checkpoint, epochs).
 
     Raises:
-        UserError: the fold diverged (recorded in its failed.txt), was interrupted or never validated.
-    """
+        UserError: the fold diverged (recorded in its failed.txt), was interrupted or never validated."""
     fold_dir = Path(fold_config(cfg, fold).paths.fold_dir)
     for stale in remove_stale_temps(fold_dir / "checkpoints"):
         log.info("removed %s, left by an interrupted checkpoint save", stale)
@@ -143,7 +131,7 @@ def build_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, extra_
     callbacks = fold_callbacks(fold_cfg, extra_callbacks)
     progress = next((c for c in callbacks if isinstance(c, LogProgress)), None)
     if progress is not None:
-        progress.fold_of(fold, *position)
+        progress.fold, (progress.position, progress.count) = fold, position
     loggers = build_loggers(fold_cfg.logger, tags=[*cfg.tags, f"fold{fold}", cfg.model.backbone],
                             run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
     for logger in loggers:  # every logger, W&B and TensorBoard alike, gets the whole resolved config
@@ -151,7 +139,7 @@ def build_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, extra_
     # Without a checkpoint callback of ours Lightning would add its own, saving every epoch.
     trainer: L.Trainer = instantiate(fold_cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()],
-                                     enable_checkpointing=writes_checkpoints(callbacks))
+                                     enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks))
     record_settings(cfg)
     return FoldRun(cfg, fold, fold_dir, datamodule, model, trainer, loggers, progress)
 
@@ -181,15 +169,47 @@ def fit_fold(run: FoldRun, resume: str | None) -> None:
         raise UserError(f"fold {run.fold} was interrupted; resume it with: {resume_command(run.dir.parent)}")
 
 
+def out_of_fold_predictions(trainer: L.Trainer, model: VanGoghClassifier, datamodule: VanGoghDataModule,
+                            checkpoint: Path, images_per_s: float | None = None) -> pd.DataFrame:
+    """One row per validation image of the current fold: path, artist, label, probability of Van Gogh.
+
+    ``trainer.predict`` loads the best checkpoint's weights first, so these are the predictions of the
+    model fold selection and evaluation use. The pass keeps to ``trainer.limit_val_batches`` (a debug
+    run scores as many images as it validated); it is announced with its size and, given the fit's
+    validation speed ``images_per_s``, how long it will take."""
+    _, rows = datamodule.split(datamodule.fold)
+    loader = datamodule.val_dataloader()
+    trainer.limit_predict_batches = trainer.limit_val_batches
+    limit = trainer.limit_val_batches
+    batches = len(loader)
+    kept = min(batches, int(limit) if isinstance(limit, int) else math.floor(batches * float(limit)))
+    images = min(len(rows), kept * (loader.batch_size or 1))
+    limited = f" (of {len(rows)}: trainer.limit_val_batches={limit})" if images < len(rows) else ""
+    eta = f", about {duration(images / images_per_s)}" if images_per_s else ""
+    rank_zero_print(f"fold {datamodule.fold}: out-of-fold pass, scoring {images} validation images{limited} with "
+                    f"{checkpoint.name}{eta}", flush=True)
+    predicted = trainer.predict(model, dataloaders=loader, ckpt_path=str(checkpoint))
+    frame = rows[["filename", "path", "artist", "label"]].reset_index(drop=True).copy()
+    probabilities = torch.cat(predicted).cpu().numpy() if predicted else []
+    frame = frame.iloc[:len(probabilities)].copy()
+    frame["fold"] = datamodule.fold
+    frame["p_van_gogh"] = probabilities
+    frame["predicted"] = (frame["p_van_gogh"] >= model.hparams.threshold).astype(int)
+    return frame
+
+
 def finish_fold(run: FoldRun) -> dict[str, Any]:
     """A fitted fold's summary; last.ckpt dropped (unless kept) and, where the fold keeps its best weights,
     the validation images scored by them (out-of-fold predictions)."""
     cfg, bests = run.cfg, run.model.best_metrics()  # (read before the out-of-fold pass loads best.ckpt)
     best_score, best_file = tracked_best(run.trainer, cfg.monitor.metric)
-    if best_score is None or math.isnan(float(best_score)):
-        raise never_validated_error(run.fold, cfg)
+    if best_score is None or math.isnan(float(best_score)):  # (no summary is written)
+        raise UserError(f"fold {run.fold} never validated (trainer.max_epochs={cfg.trainer.get('max_epochs')}, "
+                        f"{cfg.monitor.metric} never logged); no summary.json was written, so it cannot pass for a "
+                        "finished fold; train at least one epoch with validation")
     best_path = Path(best_file) if best_file else None
-    finish_checkpoints(cfg, run.dir)
+    if not cfg.checkpoints.keep_last:  # last.ckpt: only a resume reads it
+        (run.dir / LAST_CHECKPOINT).unlink(missing_ok=True)
     if best_path is not None:
         oof = out_of_fold_predictions(run.trainer, run.model, run.datamodule, best_path,
                                       run.progress.val_images_per_s if run.progress else None)
@@ -247,7 +267,8 @@ def train(cfg: DictConfig) -> float:
 
 def _train(cfg: DictConfig) -> float:
     out_dir = Path(cfg.paths.output_dir)
-    folds = folds_to_run(cfg)
+    # fold=k: fold k only (range-checked with the config); fold=null: every fold (full cross-validation)
+    folds = list(range(int(cfg.data.num_folds))) if cfg.fold is None else [int(cfg.fold)]
     datamodule: VanGoghDataModule = instantiate(cfg.data, _convert_="all")
     if in_multirun():
         write_job_record(out_dir)
@@ -261,15 +282,9 @@ def _train(cfg: DictConfig) -> float:
         return float("nan")  # a code-path check: no scores, no CV summary
     scores = {s["fold"]: s["best_score"] for s in summaries}
     mean = statistics.fmean(scores.values())
-    result = {
-        "backbone": cfg.model.backbone,
-        "monitor": cfg.monitor.metric,
-        "per_fold": scores,
-        "mean": mean,
-        "std": statistics.pstdev(scores.values()) if len(scores) > 1 else 0.0,
-        "tags": list(cfg.tags),
-    }
-    result.update(cv_statistics(summaries))
+    result = {"backbone": cfg.model.backbone, "monitor": cfg.monitor.metric, "per_fold": scores, "mean": mean,
+              "std": statistics.pstdev(scores.values()) if len(scores) > 1 else 0.0, "tags": list(cfg.tags),
+              **cv_statistics(summaries)}
     atomic_write_text(json.dumps(result, indent=2), out_dir / CV_SUMMARY)
     if len(summaries) > 1:
         log_group_summary(cfg.logger, f"{cfg.model.backbone}-cv", str(out_dir),

@@ -31,9 +31,7 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
         else:
             flat[prefix] = node
 
-    for key, value in tree.items():
-        if key not in NOT_LOGGED:
-            walk(str(key), value)
+    walk("", {key: value for key, value in tree.items() if key not in NOT_LOGGED})
     return flat
 
 
@@ -43,8 +41,7 @@ def build_loggers(logger_cfg: DictConfig | None, tags: list[str] | None = None, 
     group and job type from conf/logger/wandb.yaml).
 
     Only W&B gets more: the run's tags, offline when no server can be reached, and ``run_id`` so a fold
-    continued from its last checkpoint resumes the same W&B run.
-    """
+    continued from its last checkpoint resumes the same W&B run."""
     loggers: list[Logger] = []
     for key, entry in (logger_cfg or {}).items():
         if entry is None:
@@ -74,8 +71,7 @@ def log_group_summary(logger_cfg: DictConfig | None, name: str, save_dir: str, s
     """One extra W&B run in the folds' group (job type ``job_type``) whose summary holds the group's figures.
 
     W&B has no group-level summary; this run is where the dashboard's runs table finds the
-    cross-validation mean and std of a run's folds. Nothing happens without a W&B logger.
-    """
+    cross-validation mean and std of a run's folds. Nothing happens without a W&B logger."""
     if not uses_wandb(logger_cfg):
         return
     resolved = OmegaConf.to_container(logger_cfg, resolve=True)

@@ -3,8 +3,7 @@ one per epoch, with images/s and how long the fold and the whole cross-validatio
 
 A terminal has Lightning's bar; outside one the bar is a single line rewritten in place, which a log
 file shows as nothing for minutes. The estimates are upper bounds: they assume every epoch up to
-``trainer.max_epochs`` runs, and early stopping can only end sooner.
-"""
+``trainer.max_epochs`` runs, and early stopping can only end sooner."""
 
 from __future__ import annotations
 
@@ -44,17 +43,12 @@ class LogProgress(L.Callback):
         if when not in ("auto", "always", "never"):
             raise ValueError(f"when={when}: must be auto, always or never")
         self.every_s, self.when = float(every_s), when
-        self.position, self.count = 0, 1  # this fold is fold `position` (0-based) of `count` in this command
-        self.fold = 0
+        self.fold, self.position, self.count = 0, 0, 1  # fold `position` (0-based) of `count` in this command
         self.active = False
         self.val_images_per_s: float | None = None  # the last validation's speed: the out-of-fold pass's too
         self.start = self.last_line = self.epoch_start = time.monotonic()
         self.first_step, self.images, self.train_s, self.epoch_val_s = 0, 0, 0.0, 0.0
         self.val_epochs_s: list[float] = []
-
-    def fold_of(self, fold: int, position: int, count: int) -> None:
-        """Say which fold this fit is, and where it stands among the folds this command trains."""
-        self.fold, self.position, self.count = fold, position, count
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         bar = trainer.progress_bar_callback is not None

@@ -3,8 +3,7 @@
 The sweeper (``hydra_plugins/vangogh_optuna_sweeper``) passes the trial number as ``search.trial``;
 the job finds its trial in the study, reports the monitored metric after every validation epoch
 (step = fold position x max_epochs + epoch, so the folds of all trials line up) and raises
-``optuna.TrialPruned`` when the configured pruner says so. ``search.pruner=null`` turns it off.
-"""
+``optuna.TrialPruned`` when the configured pruner says so. ``search.pruner=null`` turns it off."""
 
 from __future__ import annotations
 
@@ -15,8 +14,6 @@ from typing import Any
 import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-
-from vangogh_lightning.training.optuna_compat import trial_by_number
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +49,10 @@ def trial_of_this_job(cfg: DictConfig) -> Any | None:
     sweeper = HydraConfig.get().sweeper
     pruner = instantiate(search.pruner)
     study = optuna.load_study(study_name=sweeper.study_name, storage=sweeper.storage, pruner=pruner)
-    return trial_by_number(study, search.trial)
+    # Optuna 2.10 (hydra-optuna-sweeper 1.3 pins optuna<3) has no public way to reach a live trial from its
+    # number: the storage's public API does it, reached through the study's private _storage and _study_id.
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, int(search.trial))
+    return optuna.trial.Trial(study, trial_id)
 
 
 def is_pruned(exc: BaseException) -> bool:

@@ -1,8 +1,7 @@
 """A training run folder: its file names, and the policies over them (resume, what a finished fold
 or search trial keeps, who runs a sweep job).
 
-Readers of run folders (fold selection, the sweep callback, the study) take the names from here.
-"""
+Readers of run folders (fold selection, the sweep callback, the study) take the names from here."""
 
 from __future__ import annotations
 
@@ -55,10 +54,8 @@ def resume_path(fold_dir: Path, ckpt_path: str | None) -> str | None:
     last = fold_dir / LAST_CHECKPOINT
     if ckpt_path is None:
         if (fold_dir / SUMMARY).exists() or last.exists():  # wandb_run_id alone: nothing trained yet
-            raise UserError(
-                f"{fold_dir}: already holds a training run; pass ckpt_path=last to resume it, "
-                "or choose a new hydra.run.dir"
-            )
+            raise UserError(f"{fold_dir}: already holds a training run; pass ckpt_path=last to resume it, "
+                            "or choose a new hydra.run.dir")
         return None
     if ckpt_path == "last":
         if (fold_dir / SUMMARY).exists():
@@ -67,33 +64,16 @@ def resume_path(fold_dir: Path, ckpt_path: str | None) -> str | None:
     return str(require_file(ckpt_path, "ckpt_path", "checkpoint"))
 
 
-def never_validated_error(fold: int, cfg: DictConfig) -> UserError:
-    """The error for a fold whose monitored metric was never logged (no summary is written)."""
-    return UserError(
-        f"fold {fold} never validated (trainer.max_epochs={cfg.trainer.get('max_epochs')}, "
-        f"{cfg.monitor.metric} never logged); no summary.json was written, so it cannot pass for a finished "
-        "fold; train at least one epoch with validation"
-    )
-
-
 def diverged_error(fold: int, cfg: DictConfig, reason: str) -> UserError:
     """The error for a fold whose fit became non-finite (no summary is written; ``failed.txt`` says why)."""
-    return UserError(
-        f"fold {fold} diverged: {reason}; it is not recorded as finished. Lower model.lr "
-        f"(now {cfg.model.get('lr')}) or set trainer.gradient_clip_val, and train it again"
-    )
+    return UserError(f"fold {fold} diverged: {reason}; it is not recorded as finished. Lower model.lr "
+                     f"(now {cfg.model.get('lr')}) or set trainer.gradient_clip_val, and train it again")
 
 
 def record_failure(fold_dir: Path, error: UserError) -> UserError:
     """Write why the fold failed to ``fold_<k>/failed.txt`` (read by fold selection); return the error."""
     atomic_write_text(f"{error}\n", fold_dir / FAILED)
     return error
-
-
-def finish_checkpoints(cfg: DictConfig, fold_dir: Path) -> None:
-    """Drop what a finished fold no longer needs: last.ckpt, which only a resume reads."""
-    if not cfg.checkpoints.keep_last:
-        (fold_dir / LAST_CHECKPOINT).unlink(missing_ok=True)
 
 
 def write_job_record(out_dir: Path) -> None:

@@ -21,17 +21,9 @@ from omegaconf import DictConfig
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.markdown import to_markdown
 from vangogh_lightning.core.secret_urls import storage_password_problem
-from vangogh_lightning.training.optuna_compat import note_fail_reason
 from vangogh_lightning.training.run_folder import CV_SUMMARY, JOB_RECORD
 
 log = logging.getLogger(__name__)
-
-
-def sqlite_file(storage: str | None) -> Path | None:
-    """The database file of an ``sqlite:///`` URL (None for other storages)."""
-    if not storage or not storage.startswith("sqlite:///"):
-        return None
-    return Path(storage.removeprefix("sqlite:///"))
 
 
 @dataclass
@@ -50,23 +42,17 @@ def sweep_jobs(multiruns_root: Path) -> list[SweepJob]:
     for overrides in sorted(multiruns_root.glob("*/*/.hydra/overrides.yaml")):
         folder = overrides.parent.parent
         summary, record = folder / CV_SUMMARY, folder / JOB_RECORD
-        jobs.append(SweepJob(
-            folder=folder,
-            overrides=frozenset(yaml.safe_load(overrides.read_text()) or []),
-            result=json.loads(summary.read_text()) if summary.is_file() else None,
-            record=json.loads(record.read_text()) if record.is_file() else None,
-        ))
+        jobs.append(SweepJob(folder, frozenset(yaml.safe_load(overrides.read_text()) or []),
+                             json.loads(summary.read_text()) if summary.is_file() else None,
+                             json.loads(record.read_text()) if record.is_file() else None))
     return jobs
-
-
-def _trial_key(trial) -> set[str]:
-    return {f"{k}={v}" for k, v in trial.params.items()}
 
 
 def _ran(trial, job: SweepJob) -> bool:
     """Whether ``job`` ran ``trial``: same parameters and, where the sweeper recorded it, same number."""
     numbered = [o for o in job.overrides if o.startswith("search.trial=")]
-    return _trial_key(trial) <= job.overrides and (not numbered or numbered[0] == f"search.trial={trial.number}")
+    params = {f"{k}={v}" for k, v in trial.params.items()}
+    return params <= job.overrides and (not numbered or numbered[0] == f"search.trial={trial.number}")
 
 
 def _job_of(trial, jobs: list[SweepJob]) -> SweepJob | None:
@@ -99,8 +85,7 @@ def close_orphaned_trials(study, jobs: list[SweepJob], now: float | None = None)
 
     A trial whose job finished (``cv_summary.json``) is completed with the job's value; one whose
     job process is gone (or whose job never started within an hour) is closed as FAIL with the
-    reason. Trials whose job may still run (alive here, or on another host) are left alone.
-    """
+    reason. Trials whose job may still run (alive here, or on another host) are left alone."""
     from optuna.trial import TrialState
 
     now = time.time() if now is None else now
@@ -125,7 +110,8 @@ def close_orphaned_trials(study, jobs: list[SweepJob], now: float | None = None)
             reason = "no job ever started for it (the sweep was stopped before its job began)"
         else:
             continue
-        note_fail_reason(study, trial, reason)
+        # (Optuna 2.10 notes a reason only through a live Trial: the storage's public API, via private _storage)
+        study._storage.set_trial_system_attr(trial._trial_id, "fail_reason", reason)
         study.tell(trial.number, state=TrialState.FAIL)
         notes.append(f"trial {trial.number}: closed as FAIL: {reason}")
     return notes
@@ -174,8 +160,8 @@ class SweepReport(Callback):
             # Before the sweeper starts: it would log the URL and save it in every trial's config.
             print(f"error: {problem}", file=sys.stderr)
             sys.exit(2)
-        db = sqlite_file(self.storage)
-        if db is not None:
+        if self.storage and self.storage.startswith("sqlite:///"):
+            db = Path(self.storage.removeprefix("sqlite:///"))
             db.parent.mkdir(parents=True, exist_ok=True)
             log.info("Optuna study '%s' in %s (re-run the command to add trials)", self.study_name, db)
         import optuna
