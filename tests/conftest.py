@@ -111,3 +111,11 @@ def trained_run(tmp_path_factory) -> Path:
                 mp.setenv("HOME", str(home))
                 train(compose_cfg("train", TRAINED_RUN, out))
     return out
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests of the shared trained run go to one xdist worker (``--dist loadgroup``): the other never
+    waits on the run's lock while it trains."""
+    for item in items:
+        if "trained_run" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("trained_run"))

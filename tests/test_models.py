@@ -54,6 +54,10 @@ def test_local_weights_file_is_used_and_a_bad_one_is_named(tmp_path, hub_dir):
     torch.save(models.vgg19(weights=None).state_dict(), tmp_path / "vgg.pth")
     with pytest.raises(UserError, match="do not fit alexnet"):
         build_backbone("alexnet", pretrained=False, weights_path=str(tmp_path / "vgg.pth"))
+    for not_weights in (torch.zeros(3), [reference.state_dict()]):  # a tensor, a list: no state dict
+        torch.save(not_weights, tmp_path / "other.pth")
+        with pytest.raises(UserError, match=r"other.pth: holds a (Tensor|list), not a state dict of weights"):
+            build_backbone("alexnet", pretrained=True, weights_path=str(tmp_path / "other.pth"))
 
 
 def test_unknown_backbone_lists_the_known_ones():

@@ -33,7 +33,7 @@ def stylize_commands(log: str) -> list[str]:
     return [line for line in log.splitlines() if re.match(r"\[study\] stylize \w+ \S+: python", line)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # (module scope is torn down when its worker runs another module in between)
 def quick_study(tmp_path_factory, request) -> tuple[Path, str]:
     if not (ROOT.parent / "shared" / "data" / "photos").is_dir():
         pytest.skip("../shared/data is not present")

@@ -194,7 +194,7 @@ def _classifier(path: Path, backbone: str, seed: int) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # (module scope is torn down when its worker runs another module in between)
 def study_like(tmp_path_factory, ) -> Path:
     """Runs of both backbones (AlexNet: 2 folds, VGG-19: 1), their selections and out-of-fold files, and
     stylize.py-style folders of both transfers of the same 3 photos with one style painting."""

@@ -47,7 +47,11 @@ def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "
     if weights_path is not None:
         state = load_torch_file(weights_path, key, "weights file",
                                 hint=_offline_help(name, key))
-        return state.get("state_dict", state) if isinstance(state, dict) else state
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict):
+            raise UserError(f"{key}={weights_path}: holds a {type(state).__name__}, not a state dict of weights; "
+                            f"{_offline_help(name, key)}")
+        return state
     try:
         # Uses the hub cache when the file is there; otherwise tries to download it.
         return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu",
