@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import runpy
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -23,6 +25,7 @@ SHARED = ROOT.parent / "shared" / "data"
 os.environ.setdefault("WANDB_MODE", "offline")
 # The index-validation cache goes to a throw-away folder, not the user's ~/.cache.
 os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="vangogh-test-cache-")
+atexit.register(shutil.rmtree, os.environ["XDG_CACHE_HOME"], ignore_errors=True)
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
@@ -113,6 +116,7 @@ def trained_run(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the mark into the node id
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests of the shared trained run go to one xdist worker (``--dist loadgroup``): the other never
     waits on the run's lock while it trains."""
