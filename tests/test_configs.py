@@ -76,16 +76,11 @@ def test_launcher_configs_for_parallel_trials_and_slurm_compose(launcher, target
     ("evaluate", ["task", "paths", "extras"]),
     ("study", ["scale", "paths", "extras"]),
 ])
-def test_each_scripts_help_lists_exactly_its_own_groups_and_their_options(script, groups):
-    import subprocess
-    import sys
+def test_each_scripts_help_lists_exactly_its_own_groups_and_their_options(script, groups, capsys):
+    from tests.conftest import run_script
 
-    from tests.conftest import ROOT
-
-    proc = subprocess.run([sys.executable, f"{script}.py", "--help"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    section = proc.stdout.split("== Config groups (group=option) ==")[1].split("== Config ")[0]
+    assert run_script(f"{script}.py", "--help") == 0
+    section = capsys.readouterr().out.split("== Config groups (group=option) ==")[1].split("== Config ")[0]
     listed = dict(line.split(": ", 1) for line in section.strip().splitlines())
     assert list(listed) == groups
     for group, shown in listed.items():

@@ -420,7 +420,7 @@ def test_the_input_cache_gives_the_validation_batch_bit_for_bit_and_decodes_each
     assert "short side 37 px" in line
 
 
-def test_a_changed_file_is_decoded_again_and_a_broken_entry_is_replaced(tmp_path):
+def test_a_replaced_file_is_decoded_again_even_with_its_mtime_put_back_and_a_bad_entry_is_rebuilt(tmp_path):
     import os
 
     csv = make_wikiart(tmp_path)
@@ -428,12 +428,53 @@ def test_a_changed_file_is_decoded_again_and_a_broken_entry_is_replaced(tmp_path
     path = Path(cached.val_set.frame["path"].iloc[0])
     cache = cached.input_cache()
     first = np.asarray(cache.load(path))
-    entry = cache.entry(path)
-    Image.fromarray(np.zeros((40, 48, 3), dtype=np.uint8)).save(path, quality=90)  # edited in place
-    os.utime(path, ns=(entry.stat().st_mtime_ns + 10**9,) * 2)
-    assert cache.entry(path) != entry and np.asarray(cache.load(path)).max() < 10 < first.max()
-    cache.entry(path).write_bytes(b"\x93NUMPY cut short")  # as a kill mid-write would leave it (no rename)
-    assert np.asarray(cache.load(path)).max() < 10
+    entry, before = cache.entry(path), path.stat()
+    replacement = tmp_path / "replacement.jpg"  # another painting of the same size, moved in place, mtime put back
+    Image.fromarray(np.full((40, 48, 3), 7, dtype=np.uint8)).save(replacement, quality=90)
+    os.replace(replacement, path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `touch -d` would
+    assert path.stat().st_mtime_ns == before.st_mtime_ns
+    assert cache.entry(path) != entry and np.asarray(cache.load(path)).max() < 20 < first.max()
+    for broken in (b"\x93NUMPY cut short",  # as a kill mid-write would leave it (no rename)
+                   np.zeros((37, 44, 3), np.uint8), np.ones((37, 44), np.uint8), np.ones((37, 44, 3), np.float32),
+                   np.ones((400, 440, 3), np.uint8)):
+        if isinstance(broken, bytes):
+            cache.entry(path).write_bytes(broken)
+        else:
+            np.save(cache.entry(path), broken)
+        again = np.asarray(cache.load(path))
+        assert again.shape == (37, 44, 3) and again.dtype == np.uint8 and 0 < again.max() < 20
+
+
+def test_a_validation_cache_entry_is_not_trusted_after_a_file_is_replaced_and_its_mtime_put_back(tmp_path):
+    import os
+
+    from vangogh_lightning.data.caches import ValidationCache
+
+    path = tmp_path / "a.jpg"
+    path.write_bytes(b"first")
+    cache = ValidationCache(tmp_path / "v.json")
+    cache.store(path, None, None, "digest-of-first")
+    assert cache.lookup(path, None) == (None, "digest-of-first")
+    before = path.stat()
+    (tmp_path / "b.jpg").write_bytes(b"other")  # same size
+    os.replace(tmp_path / "b.jpg", path)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and cache.lookup(path, None) is None
+
+
+def test_an_input_cache_folder_that_cannot_be_written_is_said_once_and_training_goes_on(tmp_path, capsys):
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the cache folder should be")
+    csv = make_wikiart(tmp_path)
+    dm = dm_for(tmp_path, csv, input_cache=str(blocked))
+    for fold in (0, 1):
+        dm.fold = fold
+        dm.setup("fit")
+        assert dm.val_set.cache is None and dm.val_set[0][0].shape == (3, 32, 32)
+    notes = [line for line in capsys.readouterr().out.splitlines() if "data.input_cache=" in line]
+    assert len(notes) == 1 and notes[0].startswith(f"note: data.input_cache={blocked}: {blocked} cannot be written")
+    assert blocked.read_text() == "a file where the cache folder should be"
 
 
 def test_training_crops_from_cached_inputs_stay_within_a_tenth_of_what_augmentation_changes(tmp_path, shared_data):
@@ -442,7 +483,7 @@ def test_training_crops_from_cached_inputs_stay_within_a_tenth_of_what_augmentat
     (ScaleFreeResizedCrop), resampled twice: measured 1.7 % of the pixel range on average at 64 px
     (1.6 % at 224), against 17-19 % between two augmentations of one painting (bench/RESULTS.md)."""
     from vangogh_lightning.core.images import load_rgb
-    from vangogh_lightning.data.input_cache import InputCache
+    from vangogh_lightning.data.caches import InputCache
 
     paths = sorted(p for p in (shared_data / "paintings").iterdir() if p.suffix == ".jpg")
     cache, transform = InputCache(tmp_path / "inputs", 64, max_side=512), train_transform(64)

@@ -213,11 +213,8 @@ def test_two_selections_each_keep_their_own_folder_and_latest_points_at_the_newe
 
 
 @pytest.mark.e2e
-def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, trained_run):
-    import subprocess
-    import sys
-
-    from tests.conftest import ROOT, TINY_TRAIN
+def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, trained_run, capsys):
+    from tests.conftest import TINY_TRAIN, run_script
     from vangogh_lightning.training.cross_validation import train
 
     run = tmp_path / "run"
@@ -225,9 +222,7 @@ def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, t
                                 "data.synthetic_count=64", "trainer.max_epochs=2", "checkpoints.resume_point=false"],
                       run))
     ckpt = run / "fold_0" / "checkpoints" / "best.ckpt"
-    proc = subprocess.run([sys.executable, "evaluate.py", "task=test", f"task.checkpoint={ckpt}",
-                           f"hydra.run.dir={tmp_path / 'eval'}"], cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert run_script("evaluate.py", "task=test", f"task.checkpoint={ckpt}", f"hydra.run.dir={tmp_path / 'eval'}") == 0
     metrics = json.loads((tmp_path / "eval" / "test_metrics.json").read_text())
     predictions = pd.read_csv(tmp_path / "eval" / "test_predictions.csv")
     oof = pd.read_csv(run / "fold_0" / "oof_predictions.csv")
@@ -241,10 +236,10 @@ def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, t
     assert (tmp_path / "eval" / "test_curves.png").stat().st_size > 10_000
     # a checkpoint of a run without a held-out split (the shared CV run): one line saying how to get one
     plain = next(trained_run.glob("fold_0/checkpoints/best.ckpt"))
-    refused = subprocess.run([sys.executable, "evaluate.py", "task=test", f"task.checkpoint={plain}",
-                              f"hydra.run.dir={tmp_path / 'eval2'}"], cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
-    assert refused.returncode == 2 and "its run held no test split out (data.test_fraction=0" in refused.stderr
+    capsys.readouterr()
+    assert run_script("evaluate.py", "task=test", f"task.checkpoint={plain}",
+                      f"hydra.run.dir={tmp_path / 'eval2'}") == 2
+    assert "its run held no test split out (data.test_fraction=0" in capsys.readouterr().err
 
 
 def test_roc_and_pr_curves_have_a_point_per_distinct_probability():

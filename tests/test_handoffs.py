@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import ROOT, SMALL_CHECKPOINTS, TINY_TRAIN, compose_cfg
+from tests.conftest import ROOT, SMALL_CHECKPOINTS, TINY_TRAIN, compose_cfg, run_script
 from vangogh_lightning.core.atomic import FILE_MODE
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.evaluation.table_one.inputs import stylized_images
@@ -138,15 +138,14 @@ def test_two_runs_started_in_the_same_second_get_different_folders():
 def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path):
     args = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.synthetic_count=24",
             "data.image_size=64", "callbacks.early_stopping=null", "trainer.enable_progress_bar=false",
-            "checkpoints.keep_last=true"]
+            "checkpoints.keep_last=true", *SMALL_CHECKPOINTS]
     first = subprocess.run([sys.executable, "train.py", *args, "trainer.max_epochs=2",  # killed after epoch 1
                             "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=1",
                             f"hydra.run.dir={tmp_path / 'old'}"], cwd=ROOT, capture_output=True, text=True)
     assert first.returncode == -9, first.stderr[-2000:]
     shutil.move(tmp_path / "old", tmp_path / "moved")
-    again = subprocess.run([sys.executable, "train.py", *args, "trainer.max_epochs=2", "ckpt_path=last",
-                            f"hydra.run.dir={tmp_path / 'moved'}"], cwd=ROOT, capture_output=True, text=True)
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert run_script("train.py", *args, "trainer.max_epochs=2", "ckpt_path=last",
+                      f"hydra.run.dir={tmp_path / 'moved'}") == 0
     ckpts = tmp_path / "moved" / "fold_0" / "checkpoints"
     assert sorted(p.name for p in ckpts.iterdir()) == ["best.ckpt", "last.ckpt"]  # no best-v1 / last-v1
     assert torch.load(ckpts / "last.ckpt", map_location="cpu", weights_only=True)["epoch"] == 1

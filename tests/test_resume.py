@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import ROOT, SMALL_CHECKPOINTS
+from tests.conftest import ROOT, SMALL_CHECKPOINTS, run_script
 
 ARGS = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.synthetic_count=32",
         "data.image_size=64", "trainer.max_epochs=3", "callbacks.early_stopping=null",
@@ -38,9 +38,9 @@ def weights(run_dir: Path) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.e2e
-def test_killed_run_resumes_from_last_checkpoint_to_the_uninterrupted_result(tmp_path):
-    straight = run_train(tmp_path / "straight")
-    assert straight.returncode == 0, straight.stderr[-2000:]
+def test_killed_run_resumes_from_last_checkpoint_to_the_uninterrupted_result(tmp_path, capsys):
+    # the kill needs a process of its own; the uninterrupted run and the resume run in this one
+    assert run_script("train.py", *ARGS, f"hydra.run.dir={tmp_path / 'straight'}") == 0
 
     killed = run_train(tmp_path / "killed", "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart",
                        "+callbacks.kill.epoch=1")
@@ -49,11 +49,10 @@ def test_killed_run_resumes_from_last_checkpoint_to_the_uninterrupted_result(tmp
     assert (fold / "checkpoints" / "last.ckpt").is_file() and not (fold / "summary.json").exists()
     assert not list(fold.rglob("*.tmp"))  # no half-written checkpoint left behind
 
-    again = run_train(tmp_path / "killed")
-    assert again.returncode == 2 and "pass ckpt_path=last" in again.stderr
-
-    resumed = run_train(tmp_path / "killed", "ckpt_path=last")
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    capsys.readouterr()
+    assert run_script("train.py", *ARGS, f"hydra.run.dir={tmp_path / 'killed'}") == 2
+    assert "pass ckpt_path=last" in capsys.readouterr().err
+    assert run_script("train.py", *ARGS, f"hydra.run.dir={tmp_path / 'killed'}", "ckpt_path=last") == 0
     a, b = weights(tmp_path / "straight"), weights(tmp_path / "killed")
     assert a.keys() == b.keys()
     for key in a:
@@ -86,7 +85,7 @@ KILL = ["+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callba
 
 
 @pytest.mark.e2e
-def test_ctrl_c_prints_the_resume_command_and_a_resume_that_changes_results_is_refused(tmp_path):
+def test_ctrl_c_prints_the_resume_command_and_a_resume_that_changes_results_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     stopped = run_train(run, *KILL, "trainer.max_epochs=2")
     assert stopped.returncode == 130  # 128 + SIGINT; Lightning alone exits 1
@@ -97,11 +96,10 @@ def test_ctrl_c_prints_the_resume_command_and_a_resume_that_changes_results_is_r
     started_with = (run / ".hydra" / "overrides.yaml").read_text()
 
     # another image size, and the epoch count and seed forgotten: refused at once, naming both values
-    forgot = subprocess.run([sys.executable, "train.py", "experiment=synthetic_smoke", "fold=0", "data.num_folds=2",
-                             "data.synthetic_count=32", "data.image_size=96", "ckpt_path=last", f"hydra.run.dir={run}"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert forgot.returncode == 2
-    (line,) = forgot.stderr.strip().splitlines()
+    capsys.readouterr()
+    assert run_script("train.py", "experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.synthetic_count=32",
+                      "data.image_size=96", "ckpt_path=last", f"hydra.run.dir={run}") == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
     assert line.startswith(f"error: hydra.run.dir={run}: this command would change the run's results: ")
     assert "data.image_size=64 when started, 96 now" in line and "trainer.max_epochs=2 when started, 4 now" in line
     assert "seed=7 when started, 42 now" in line
@@ -109,17 +107,14 @@ def test_ctrl_c_prints_the_resume_command_and_a_resume_that_changes_results_is_r
     assert not (run / "fold_0" / "summary.json").exists()
 
     # the printed command (without the test's own kill callback, which may differ) finishes the fold
-    resumed = subprocess.run([sys.executable, *[w for w in command[1:] if not w.startswith("+callbacks.kill")]],
-                             cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert run_script(*[w for w in command[1:] if not w.startswith("+callbacks.kill")]) == 0
     assert json.loads((run / "fold_0" / "summary.json").read_text())["epochs"] == 2
     assert (run / ".hydra" / "overrides.yaml").read_text() == started_with  # how the run began, still
     resumes = json.loads((run / "run_settings.json").read_text())["resumes"]
     assert [r["overrides"][-1] for r in resumes] == ["ckpt_path=last"]
 
 
-def test_a_refused_command_leaves_no_run_folder(tmp_path):
-    proc = subprocess.run([sys.executable, "train.py", "data.batch_size=0", f"hydra.run.dir={tmp_path / 'new'}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.strip() == "error: data.batch_size=0: must be greater than 0"
+def test_a_refused_command_leaves_no_run_folder(tmp_path, capsys):
+    assert run_script("train.py", "data.batch_size=0", f"hydra.run.dir={tmp_path / 'new'}") == 2
+    assert capsys.readouterr().err.strip() == "error: data.batch_size=0: must be greater than 0"
     assert not (tmp_path / "new").exists()

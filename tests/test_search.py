@@ -44,15 +44,20 @@ def test_search_space_is_the_reports_plus_freeze_depth(tmp_path):
     assert cfg.fold is None  # objective = mean over all folds
 
 
+def _params(study) -> list[tuple]:
+    return [tuple(sorted(t.params.items())) for t in study.trials]
+
+
 @pytest.mark.e2e
-def test_sweep_records_trials_resumes_the_same_study_and_writes_tables(tmp_path):
-    sweep(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=3", *TINY)
+def test_a_sweep_records_its_trials_and_a_rerun_into_its_folder_adds_new_points_to_the_same_study(tmp_path):
+    seeded = ["hparams_search=optuna", "search.seed=5", *TINY]
+    args = [*seeded, "hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    sweep(tmp_path, *args)
     db = tmp_path / "optuna" / "vangogh.db"
-    assert db.is_file()
-    first = sweep_dirs(tmp_path)[0]
+    first = tmp_path / "sweep"
     assert not list(first.rglob("*.ckpt"))  # trials rank settings: they keep no model checkpoints
     table = pd.read_csv(first / "trials.csv")
-    assert len(table) == 3 and (table["state"] == "COMPLETE").all()
+    assert len(table) == 2 and (table["state"] == "COMPLETE").all()
     for col in ("value", "backbone", "param:model.lr", "param:model.weight_decay",
                 "param:data.batch_size", "param:model.trainable_feature_modules", "fold0", "fold1"):
         assert col in table.columns
@@ -70,12 +75,19 @@ def test_sweep_records_trials_resumes_the_same_study_and_writes_tables(tmp_path)
     assert trained.model.trainable_feature_modules == winner["param:model.trainable_feature_modules"]
     assert best_parameters(first, "vgg19") == []  # no vgg19 trial: its training keeps the defaults
 
-    sweep(tmp_path, "hparams_search=optuna", "hydra.sweeper.n_trials=1", *TINY)
-    (name,) = optuna.get_all_study_summaries(storage=f"sqlite:///{db}")
-    assert name.study_name == "vangogh-synthetic-post_impressionism-vincent_van_gogh-val_auroc-max-2folds-foldnone"
-    study = optuna.load_study(study_name=name.study_name, storage=f"sqlite:///{db}")
-    assert len(study.trials) == 4
-    assert len(pd.read_csv(sweep_dirs(tmp_path)[1] / "trials.csv")) == 4
+    # the same command again, into the same folder: the same study goes on, and its seed does not replay
+    sweep(tmp_path, *args)
+    (summary,) = optuna.get_all_study_summaries(storage=f"sqlite:///{db}")
+    assert summary.study_name == "vangogh-synthetic-post_impressionism-vincent_van_gogh-val_auroc-max-2folds-foldnone"
+    study = optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{db}")
+    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4 and len(set(_params(study))) == 4
+    assert len(list(first.glob("*/cv_summary.json"))) == 4  # no job folder collided
+    assert len(pd.read_csv(first / "trials.csv")) == 4
+    # the same seed on a fresh study replays exactly: reproducible
+    sweep(tmp_path / "again", *seeded, "hydra.sweeper.n_trials=1", f"hydra.sweep.dir={tmp_path / 'again' / 'sweep'}")
+    fresh = optuna.load_study(study_name=summary.study_name,
+                              storage=f"sqlite:///{tmp_path / 'again' / 'optuna' / 'vangogh.db'}")
+    assert _params(fresh) == _params(study)[:1]
 
 
 GRID_SEARCH = """\
@@ -123,30 +135,6 @@ def test_a_failing_trial_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert by_value == {6: {"COMPLETE"}, 99: {"FAIL"}}  # seed 7 draws 99, 99, 6, 6: failure rate 0.5 <= 0.75
     failed = table[table["state"] == "FAIL"]  # each says why, in the job's one line
     assert failed["note"].str.startswith("model.trainable_feature_modules=99: must be 0..13").all()
-
-
-def _params(study) -> list[tuple]:
-    return [tuple(sorted(t.params.items())) for t in study.trials]
-
-
-@pytest.mark.e2e
-def test_a_rerun_into_the_same_sweep_dir_with_a_seed_draws_new_points(tmp_path):
-    """Re-running with the same hydra.sweep.dir works, and a set seed does not replay trials 0-1."""
-    args = ["hparams_search=optuna", "hydra.sweeper.n_trials=2", "search.seed=5", *TINY,
-            f"hydra.sweep.dir={tmp_path / 'sweep'}"]
-    sweep(tmp_path, *args)
-    sweep(tmp_path, *args)
-    storage = f"sqlite:///{tmp_path / 'optuna' / 'vangogh.db'}"
-    (summary,) = optuna.get_all_study_summaries(storage=storage)
-    study = optuna.load_study(study_name=summary.study_name, storage=storage)
-    assert [t.state.name for t in study.trials] == ["COMPLETE"] * 4
-    assert len(set(_params(study))) == 4
-    assert len(list((tmp_path / "sweep").glob("*/cv_summary.json"))) == 4  # no job folder collided
-    # the same seed on a fresh study replays exactly: reproducible
-    sweep(tmp_path / "again", *args[:-1], f"hydra.sweep.dir={tmp_path / 'again' / 'sweep'}")
-    fresh = optuna.load_study(study_name=summary.study_name,
-                              storage=f"sqlite:///{tmp_path / 'again' / 'optuna' / 'vangogh.db'}")
-    assert _params(fresh) == _params(study)[:2]
 
 
 def test_study_names_differ_by_what_is_searched():

@@ -17,12 +17,11 @@ from torch.utils.data import DataLoader, Dataset
 from vangogh_lightning.config.schema import Source, Split, choices
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import load_rgb
+from vangogh_lightning.data.caches import InputCache, ValidationCache, cache_home, default_cache_file
 from vangogh_lightning.data.folds import check_fold, held_out_test, shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
-from vangogh_lightning.data.input_cache import InputCache, default_input_cache_dir
 from vangogh_lightning.data.synthetic import render_synthetic, synthetic_index
 from vangogh_lightning.data.transforms import eval_transform, train_transform
-from vangogh_lightning.data.validation_cache import ValidationCache, default_cache_file
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +47,7 @@ def resolve_num_workers(setting: int | str, processes_per_node: int = 1) -> int:
 
 class IndexedImages(Dataset):
     """Images named by an index table (``path`` or synthetic ``seed``) with their 0/1 labels; files are
-    read through ``cache`` (decoded once, see :mod:`input_cache`) when one is given."""
+    read through ``cache`` (decoded once, see :mod:`caches`) when one is given."""
 
     def __init__(self, frame: pd.DataFrame, transform: Callable, render_size: int = 96,
                  max_side: int | None = None, max_pixels: int | None = None, cache: InputCache | None = None):
@@ -118,6 +117,7 @@ class VanGoghDataModule(L.LightningDataModule):
         self._folds: np.ndarray | None = None
         self._test_index: pd.DataFrame | None = None  # rows held out from every fold (data.test_fraction)
         self._cache: InputCache | None = None
+        self._cache_refused = False
         self.train_set: IndexedImages | None = None
         self.val_set: IndexedImages | None = None
 
@@ -211,12 +211,21 @@ class VanGoghDataModule(L.LightningDataModule):
 
     # ----- Lightning hooks -------------------------------------------------------------
     def input_cache(self) -> InputCache | None:
-        """The decoded-input cache of ``data.input_cache`` (None: off, or generated data with no files)."""
+        """The decoded-input cache of ``data.input_cache`` (None: off, generated data with no files, or a
+        folder that cannot be written: the run then decodes every epoch, and says so once)."""
         hp = self.hparams
-        if not hp.input_cache or hp.source == "synthetic":
+        if not hp.input_cache or hp.source == "synthetic" or self._cache_refused:
             return None
-        folder = default_input_cache_dir() if hp.input_cache is True else Path(hp.input_cache)
-        return InputCache(folder, hp.image_size, hp.max_decode_side, hp.max_image_pixels)
+        folder = cache_home() / "inputs" if hp.input_cache is True else Path(hp.input_cache)
+        cache = InputCache(folder, hp.image_size, hp.max_decode_side, hp.max_image_pixels)
+        problem = cache.problem()
+        if problem:
+            self._cache_refused = True
+            print(f"note: data.input_cache={hp.input_cache}: {cache.folder} cannot be written ({problem}); training "
+                  "goes on without the cache, decoding every image every epoch; set data.input_cache=<a writable "
+                  "folder> to keep one, or data.input_cache=false to silence this")
+            return None
+        return cache
 
     def _images(self, rows: pd.DataFrame, transform) -> IndexedImages:
         hp = self.hparams

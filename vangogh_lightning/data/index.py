@@ -18,7 +18,7 @@ import pandas as pd
 from vangogh_lightning.config.schema import check_csv_path
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import IMAGE_SUFFIXES, check_readable
-from vangogh_lightning.data.validation_cache import ValidationCache
+from vangogh_lightning.data.caches import ValidationCache
 
 log = logging.getLogger(__name__)
 
