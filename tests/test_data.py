@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from pathlib import Path
 
@@ -517,3 +518,47 @@ def test_the_training_crop_takes_the_same_part_of_the_picture_at_any_resolution(
     # torchvision's distribution: area share uniform in [0.8, 1], offset uniform over the room left
     assert min(shares) >= 0.8 - 1e-3 and max(shares) <= 1 + 1e-3 and abs(np.mean(shares) - 0.9) < 0.02
     assert min(lefts) < 0.1 and max(lefts) > 0.9
+
+
+def test_the_data_record_lists_every_image_once_with_its_content_digest_and_split(tmp_path):
+    import hashlib
+
+    from vangogh_lightning.data.record import TEST, record_digest
+
+    csv = make_wikiart(tmp_path)
+    dm = dm_for(tmp_path, csv, test_fraction=0.2)
+    record = dm.state_dict()["data_record"]
+    assert len(record["filename"]) == 50 and len(set(record["filename"])) == 50
+    test = dm.test_rows()
+    def in_split(name: str) -> list[str]:
+        return sorted(f for f, s in zip(record["filename"], record["split"]) if s == name)
+
+    assert in_split(TEST) == sorted(test["filename"])
+    for fold in range(5):
+        assert in_split(str(fold)) == sorted(dm.split(fold)[1]["filename"])
+    for path, digest in zip(record["path"], record["digest"]):
+        assert digest == hashlib.sha1(Path(path).read_bytes()).hexdigest()
+    assert record_digest(dm_for(tmp_path, csv, test_fraction=0.2).record()) == record_digest(record)
+
+
+def test_a_resume_on_data_that_changed_is_refused_naming_the_first_difference(tmp_path):
+    csv = make_wikiart(tmp_path)
+    saved = dm_for(tmp_path, csv).state_dict()
+    dm_for(tmp_path, csv).load_state_dict(saved)  # the same data: goes on
+    # a re-export: the same files, rows re-ordered, two paintings added -> other folds
+    frame = pd.read_csv(csv)
+    extra = [{**frame.iloc[0].to_dict(), "filename": f"Post_Impressionism/paul-gauguin_new-{i}.jpg",
+              "artist": "paul gauguin", "phash": f"new{i}"} for i in range(2)]
+    for i in range(2):
+        _jpg(tmp_path / extra[i]["filename"], 500 + i)
+    pd.concat([frame.iloc[::-1], pd.DataFrame(extra)]).to_csv(csv, index=False)
+    with pytest.raises(UserError, match=r"ckpt_path: the data changed since this run began \(.*(is new|was in split)"):
+        dm_for(tmp_path, csv).load_state_dict(saved)
+    # a painting replaced by another, its mtime put back: its content differs
+    make_wikiart(tmp_path)
+    victim = tmp_path / "Post_Impressionism" / "vincent-van-gogh_painting-3.jpg"
+    stamp = victim.stat()
+    _jpg(victim, 777)
+    os.utime(victim, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    with pytest.raises(UserError, match="vincent-van-gogh_painting-3.jpg has other content"):
+        dm_for(tmp_path, csv).load_state_dict(saved)

@@ -6,6 +6,7 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import numpy as np
@@ -20,6 +21,7 @@ from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.data.caches import InputCache, ValidationCache, cache_home, default_cache_file
 from vangogh_lightning.data.folds import check_fold, held_out_test, shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import read_painting_folder, read_wikiart_csv, validate_index
+from vangogh_lightning.data.record import difference, make_record
 from vangogh_lightning.data.synthetic import render_synthetic, synthetic_index
 from vangogh_lightning.data.transforms import eval_transform, train_transform
 
@@ -202,6 +204,21 @@ class VanGoghDataModule(L.LightningDataModule):
             if part["label"].nunique() < 2:
                 raise UserError(f"fold={fold}: the {name} split has only one class; add images or lower data.num_folds")
         return train, val
+
+    def record(self) -> dict[str, list]:
+        """Every image this data module serves, with its content digest, label and split (see :mod:`record`)."""
+        return make_record(self.index, self.fold_of_each_sample(), self._test_index)
+
+    def state_dict(self) -> dict[str, Any]:
+        """What Lightning stores in each checkpoint for this data module: the data record."""
+        return {"data_record": self.record()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """A resumed fit goes on with the data it began with, or stops naming the first difference."""
+        change = difference(state_dict["data_record"], self.record()) if "data_record" in state_dict else None
+        if change:
+            raise UserError(f"ckpt_path: the data changed since this run began ({change}); resuming would mix two "
+                            "data sets in one model; restore the files, or start a new run (a new hydra.run.dir)")
 
     def positive_weight(self) -> float:
         """negatives / positives in the training split (for ``BCEWithLogitsLoss(pos_weight)``)."""

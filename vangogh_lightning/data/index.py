@@ -267,7 +267,6 @@ def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool =
         repeated = np.zeros(len(clean), dtype=bool)
         repeated[[p for positions in repeats.values() for p in positions]] = True
         clean = clean[~repeated]
-    clean = clean.drop(columns=["digest"])
     report.kept = len(clean)
     log.info(report.summary())
     n_bad = len(report.missing) + len(report.unreadable)
