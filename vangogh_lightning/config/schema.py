@@ -82,7 +82,8 @@ Images = Annotated[TextOrTexts, _by(lambda images: expand_images(images, what=FI
 
 def check_csv_path(csv_path: str | Path, key: str = "data.csv_path") -> Path:
     """The WikiArt ``classes.csv`` exists (its content is checked when it is read)."""
-    return require_file(csv_path, key, "file", "point it at WikiArt's classes.csv")
+    return require_file(csv_path, key, "file", "set WIKIART_DIR=<folder> or paths.wikiart_dir=<folder> to the folder "
+                        "holding WikiArt's classes.csv (or data.csv_path to the file itself)")
 
 
 class Section(BaseModel):
