@@ -18,7 +18,8 @@ def base(script: str, tmp_path) -> list[str]:
     (tmp_path / "wikiart").mkdir(exist_ok=True)
     (tmp_path / "wikiart" / "classes.csv").write_text("")
     (tmp_path / "x.jpg").write_bytes(b"")
-    return {"train": [f"paths.wikiart_dir={tmp_path / 'wikiart'}"], "stylize": [f"content={tmp_path / 'x.jpg'}"],
+    return {"train": [f"paths.wikiart_dir={tmp_path / 'wikiart'}"],
+            "stylize": [f"content={tmp_path / 'x.jpg'}", f"style={tmp_path / 'x.jpg'}"],
             "evaluate": ["task=classify"], "study": ["content=x.jpg"]}[script]
 
 
@@ -103,6 +104,8 @@ EARLY_ERRORS = [
      "data.csv_path=/nowhere/classes.csv: file not found; set WIKIART_DIR=<folder> or paths.wikiart_dir=<folder>"),
     ("stylize", ["content=/nowhere/cat.jpg"], "content=/nowhere/cat.jpg: file not found"),
     ("stylize", ["content=PHOTO", "style=/nowhere/*.jpg"], "style=/nowhere/*.jpg: the pattern matches no image"),
+    ("stylize", ["content=PHOTO", "paths.wikiart_dir=/nowhere"], "no style= given and the default Van Gogh painting "
+     "/nowhere/Post_Impressionism/vincent-van-gogh_the-starry-night-1889.jpg does not exist; pass style="),
     ("train", ["experiment=synthetic_smoke", "fold=0", "ckpt_path=/nowhere/last.ckpt"],
      "ckpt_path=/nowhere/last.ckpt: checkpoint not found"),
     ("evaluate", ["task=classify", "task.images=/nowhere"], "task.images=/nowhere: file not found"),

@@ -30,7 +30,8 @@ def test_a_second_writer_of_each_script_is_refused_at_once_naming_the_first(tmp_
     folders = {name: tmp_path / name for name in ("train", "stylize", "evaluate", "study")}
     commands = {
         "train": ["train.py", "experiment=synthetic_smoke", "fold=0", f"hydra.run.dir={folders['train']}"],
-        "stylize": ["stylize.py", f"content={photo}", "backbone.pretrained=false", f"out_dir={folders['stylize']}"],
+        "stylize": ["stylize.py", f"content={photo}", f"style={painting}", "backbone.pretrained=false",
+                    f"out_dir={folders['stylize']}"],
         "evaluate": ["evaluate.py", "task=select_folds", f"task.runs={tmp_path}", f"out_dir={folders['evaluate']}"],
         "study": ["study.py", f"content={photo}", f"styles=[{painting}]", f"out_dir={folders['study']}"],
     }

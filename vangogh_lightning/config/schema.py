@@ -319,10 +319,13 @@ class StylizeConfig(StyleSettings):
     judge: Checkpoint | None
 
     @model_validator(mode="after")
-    def _a_judge_weight_needs_a_judge(self) -> StylizeConfig:
+    def _the_style_and_the_judge_exist(self) -> StylizeConfig:
         if self.judge_weight > 0 and self.judge is None:
             raise ValueError(f"judge_weight={self.judge_weight:g}: there is no judge to aim at; pass "
                              "judge=<a classifier checkpoint of train.py> (e.g. outputs/selected/alexnet.ckpt)")
+        if self.style is None and not Path(self.default_style).is_file():  # (checked before torch loads)
+            raise ValueError(f"no style= given and the default Van Gogh painting {self.default_style} does not "
+                             "exist; pass style=path/to/painting.jpg (or set paths.wikiart_dir)")
         return self
 
 
