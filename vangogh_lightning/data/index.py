@@ -4,7 +4,6 @@ names despite Unicode forms and mojibake."""
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import posixpath
 import re
@@ -19,8 +18,6 @@ from vangogh_lightning.config.schema import check_csv_path
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import IMAGE_SUFFIXES, check_readable
 from vangogh_lightning.data.caches import ValidationCache
-
-log = logging.getLogger(__name__)
 
 WIKIART_COLUMNS = ("filename", "artist", "genre", "description", "phash", "width", "height", "genre_count", "subset")
 REQUIRED_COLUMNS = ("filename", "artist")
@@ -268,7 +265,6 @@ def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool =
         repeated[[p for positions in repeats.values() for p in positions]] = True
         clean = clean[~repeated]
     report.kept = len(clean)
-    log.info(report.summary())
     n_bad = len(report.missing) + len(report.unreadable)
     if n_bad and on_missing == "error":
         first = report.missing[0] if report.missing else "{} ({})".format(*report.unreadable[0])
