@@ -1,8 +1,4 @@
-"""The stylize engine: style targets, coarse-to-fine optimisation of a batch of same-size images.
-
-Everything it needs comes as explicit arguments (no config object): the backbone, the style images,
-the loss and optimiser settings (``StyleSettings``, checked like every config) and any extra
-Lightning callbacks (benchmarks add a timer there)."""
+"""The stylize engine (explicit arguments, no config): coarse-to-fine optimisation of same-size images."""
 
 from __future__ import annotations
 
@@ -15,7 +11,7 @@ import lightning as L
 import torch
 from PIL import Image
 
-from vangogh_lightning.config.schema import ConvPadding, Init, Pooling, StyleSettings
+from vangogh_lightning.config.schema import ConvPadding, Pooling, StyleSettings
 from vangogh_lightning.core.devices import trainer_device
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import atomic_save
@@ -39,17 +35,6 @@ class Backbone:
     pooling: Pooling
     border_padding: int = 0
     conv_padding: ConvPadding = "zeros"
-
-
-def initial_image(kind: Init, content: torch.Tensor, style: Image.Image, seed: int) -> torch.Tensor:
-    """Starting pixels: the content, the (resized) style image, or seeded uniform noise."""
-    if kind == "style":
-        h, w = content.shape[-2:]
-        return to_tensor(style, (w, h)).expand_as(content).clone()
-    if kind == "noise":
-        gen = torch.Generator().manual_seed(seed)
-        return torch.rand(content.shape, generator=gen)
-    return content.clone()
 
 
 class _Snapshots(L.Callback):
@@ -77,8 +62,7 @@ class Stylizer:
         self.backbone, self.settings, self.device = backbone, settings, device
         # A classifier the images are aimed at (settings.judge_weight > 0); None: plain style transfer.
         self.judge = judge.to(device) if judge is not None and settings.judge_weight > 0 else None
-        self.styles, self.style_mix = list(styles), list(style_mix)
-        self.callbacks = list(callbacks)
+        self.styles, self.style_mix, self.callbacks = list(styles), list(style_mix), list(callbacks)
         self.extractor = FeatureExtractor(
             backbone.name, [*backbone.content_layers, *backbone.style_layers], backbone.pretrained,
             backbone.weights_path, backbone.pooling, backbone.border_padding, backbone.conv_padding,
@@ -90,13 +74,11 @@ class Stylizer:
         if scale not in self._grams:
             blended: dict[str, torch.Tensor] = {}
             for image, weight in zip(self.styles, self.style_mix):
-                size = fit_size(image.size, scale, self.settings.square)
-                tensor = to_tensor(image, size).unsqueeze(0).to(self.device)
+                tensor = to_tensor(image, fit_size(image.size, scale, self.settings.square)).unsqueeze(0)
                 with torch.no_grad():
-                    feats = self.extractor(tensor)
+                    feats = self.extractor(tensor.to(self.device))
                 for name in self.backbone.style_layers:
-                    gram = gram_matrix(feats[name]) * weight
-                    blended[name] = blended[name] + gram if name in blended else gram
+                    blended[name] = blended.get(name, 0) + gram_matrix(feats[name]) * weight
             self._grams[scale] = blended
         return self._grams[scale]
 
@@ -126,11 +108,16 @@ class Stylizer:
         for scale in scales:
             size = fit_size(items[0].image.size, scale, settings.square)
             content = torch.stack([to_tensor(it.image, size) for it in items]).to(self.device)
-            if result is None:
-                init = initial_image(settings.init, content.cpu(), self.styles[0], settings.seed).to(self.device)
-            else:
+            # Starting pixels: the finished coarser scale, else the content, the style image or seeded noise.
+            if result is not None:
                 init = torch.nn.functional.interpolate(result, size=content.shape[-2:], mode="bicubic",
                                                        align_corners=False).clamp(0, 1)
+            elif settings.init == "style":
+                init = to_tensor(self.styles[0], size).to(self.device).expand_as(content).clone()
+            elif settings.init == "noise":
+                init = torch.rand(content.shape, generator=torch.Generator().manual_seed(settings.seed)).to(self.device)
+            else:
+                init = content.clone()
             steps = settings.steps if scale == scales[-1] or settings.coarse_steps is None else settings.coarse_steps
             try:
                 module = StyleTransfer(
@@ -148,9 +135,8 @@ class Stylizer:
             self._fit(module, steps, snaps)
             result = module.result()
             if scale != scales[-1]:
-                # Only the image goes on to the next scale: drop this scale's module (content features,
-                # L-BFGS history: ~0.8 GB at 1024 px after 300 steps) before the finest scale needs the
-                # memory; gc because Lightning's module <-> trainer links form a cycle.
+                # Only the image goes on: free this scale's module (L-BFGS history: ~0.8 GB at 1024 px) before
+                # the finest scale needs the memory; gc because Lightning's module <-> trainer links form a cycle.
                 module = None
                 gc.collect()
         assert module is not None and result is not None

@@ -8,8 +8,7 @@ from torchvision.transforms.functional import pil_to_tensor, to_pil_image
 
 
 def fit_size(size: tuple[int, int], longest: int, square: bool = False) -> tuple[int, int]:
-    """(w, h) scaled so the longest side is ``longest``, keeping the aspect ratio (or ``longest`` x
-    ``longest`` with ``square``, as the report's 224 x 224 resize did)."""
+    """(w, h) scaled so the longest side is ``longest``, keeping the aspect ratio (``square``: longest x longest)."""
     if square:
         return longest, longest
     w, h = size

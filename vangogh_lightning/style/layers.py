@@ -14,11 +14,8 @@ from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD, buil
 
 
 def layer_names(backbone: str, features: nn.Sequential) -> list[str]:
-    """Names for every module of ``features``.
-
-    "block" backbones (VGG-19): ``conv{block}_{i}``, ``relu{block}_{i}``, ``pool{block}`` (conv4_2, relu3_1, ...).
-    "flat" ones (AlexNet): ``conv1..conv5``, ``relu1..relu5``, ``pool1..pool3``. Other modules (a SqueezeNet
-    ``Fire``): their class name and position, e.g. ``fire3``."""
+    """Names for every module of ``features``: ``conv4_2``, ``relu3_1``, ``pool1`` for "block" backbones (VGG-19),
+    ``conv1``, ``relu5``, ``pool3`` for "flat" ones (AlexNet), else class name and position (``fire3``)."""
     blocks = BACKBONES[backbone].layer_names == "block"
     names: list[str] = []
     block, conv, pool = 1, 0, 0
@@ -98,12 +95,9 @@ class FeatureExtractor(nn.Module):
         return len(self.body)
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Activations of the requested layers for an RGB batch in [0, 1].
-
-        With ``border_padding`` the image is first mirrored that many pixels out on every side: the
-        layers then see mirrored picture beyond the edge instead of their zero padding, which grows
-        a band along the edges (issue #23; bench/RESULTS.md). The mirrored cells stay in the maps,
-        and so in the Gram matrices: cropping them away brought most of the band back."""
+        """Activations of the requested layers for an RGB batch in [0, 1]. ``border_padding`` mirrors the image
+        out first, so the layers see picture, not zero padding, which grows a band along the edges (issue #23);
+        the mirrored cells stay in the maps (cropping them away brought the band back)."""
         x = (image - self.mean) / self.std
         pad = min(self.border_padding, x.shape[-1] - 1, x.shape[-2] - 1)
         if pad > 0:

@@ -1,14 +1,6 @@
-"""Style-transfer losses, each returning one value per image of the batch.
-
-Each layer's content and style term is a *relative* error: the squared error divided by the mean
-square of its own target. Why: the activations of a layer scale with the network's weights (a
-random VGG-19 and torchvision's ImageNet VGG-19 differ by orders of magnitude, and differently per
-layer). ReLU and max pooling are positively homogeneous, so scaling conv layer l by a_l scales
-every activation of layer l by a_1...a_l, its Gram matrix by the square of that; an absolute MSE
-then changes by that factor squared, a relative one not at all. So the loss, as a function of the
-pixels, is the same for any such rescaled network, the optimiser takes the same path, and
-``content_weight`` / ``style_weight`` / layer weights are plain ratios that mean the same for
-random and ImageNet weights (tests/test_style.py rescales the networks layer by layer to check)."""
+"""Style-transfer losses, one value per image of the batch. Each layer's term is a *relative* error (divided by
+the mean square of its target): with ReLU and max pooling positively homogeneous it is the same for any
+layer-wise rescaled network, so the weights mean the same for random and ImageNet weights (tests/test_style.py)."""
 
 from __future__ import annotations
 
@@ -33,16 +25,8 @@ def gram_matrix(features: torch.Tensor) -> torch.Tensor:
     return flat @ flat.transpose(1, 2) / (h * w)
 
 
-def content_loss(features: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared feature difference per image."""
-    return (features.float() - target.float()).pow(2).flatten(1).mean(1)
-
-
 def style_loss(gram: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
-    """Mean squared Gram difference per image.
-
-    With Gram matrices divided by H*W this equals Gatys et al.'s per-layer term up to a
-    constant, so layers of different size contribute on one scale (the report's normalisation)."""
+    """Mean squared Gram difference per image: Gatys et al.'s per-layer term up to a constant (Gram / H*W)."""
     return (gram - target_gram).pow(2).flatten(1).mean(1)
 
 
@@ -53,54 +37,31 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dx + dy
 
 
-def _mean_square(target: torch.Tensor) -> torch.Tensor:
-    """Per-item mean square of a target, shaped to divide a per-image loss."""
-    return target.float().pow(2).flatten(1).mean(1).clamp_min(EPS)
+class LayerLoss(nn.Module):
+    """One layer's MSE of its features (``gram=False``, content) or Gram matrix (style) to the target, divided
+    by the target's mean square. ``relative=False``: the report's terms, which depend on the network's scale:
+    the plain MSE, and for style ``mean((G - G_style)**2) / (C*H*W)`` with ``G = F F^T`` (H*W / C x our MSE)."""
 
-
-class ContentLoss(nn.Module):
-    """Relative feature error of one layer: MSE to the content's features / their mean square.
-
-    ``relative=False``: the plain MSE, as the report's code computed it."""
-
-    def __init__(self, target: torch.Tensor, relative: bool = True):
+    def __init__(self, target: torch.Tensor, gram: bool, relative: bool = True):
         super().__init__()
+        self.gram, self.relative = gram, relative
         self.register_buffer("target", target.detach())
-        scale = _mean_square(target) if relative else torch.ones(len(target), device=target.device)
-        self.register_buffer("scale", scale)
+        self.register_buffer("scale", target.float().pow(2).flatten(1).mean(1).clamp_min(EPS))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return content_loss(features, self.target) / self.scale
-
-
-class StyleLoss(nn.Module):
-    """Relative Gram error of one layer: MSE to the style's Gram matrix / its mean square.
-
-    ``relative=False``: the report's term, ``mean((G - G_style)**2) / (C*H*W)`` with unnormalised
-    Gram matrices ``G = F F^T``; with our Gram (divided by H*W) that is ``H*W / C`` times the MSE.
-    It depends on the network's scale (the reason the default is relative)."""
-
-    def __init__(self, target_gram: torch.Tensor, relative: bool = True):
-        super().__init__()
-        self.relative = relative
-        self.register_buffer("target", target_gram.detach())
-        self.register_buffer("scale", _mean_square(target_gram))
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        error = style_loss(gram_matrix(features), self.target)
+        if self.gram:
+            error = style_loss(gram_matrix(features), self.target)
+        else:
+            error = (features.float() - self.target.float()).pow(2).flatten(1).mean(1)
         if self.relative:
             return error / self.scale
         _, c, h, w = features.shape
-        return error * (h * w / c)
+        return error * (h * w / c) if self.gram else error
 
 
 class JudgeLoss(nn.Module):
-    """Per image: ``-log P(Van Gogh)`` by a frozen copy of ``classifier`` at its training ``image_size``.
-
-    The image goes through the classifier's own validation transform inside the graph (resize of the
-    short side to size x 256/224, centre crop, ImageNet normalisation), so the gradient reaches the
-    pixels. The classifier's weights are copied into buffers: nothing of it trains, and the
-    LightningModule's only parameters stay the pixels."""
+    """Per image: ``-log P(Van Gogh)`` by a frozen copy (weights as buffers) of ``classifier`` at its training
+    ``image_size``, through its validation transform inside the graph so the gradient reaches the pixels."""
 
     def __init__(self, classifier: VanGoghClassifier, image_size: int):
         super().__init__()
@@ -136,10 +97,8 @@ class JudgeLoss(nn.Module):
 
 
 class StyleTransferLoss(nn.Module):
-    """Weighted content, style and total-variation terms over named layers; owns all its targets.
-
-    With a ``judge`` (a frozen classifier, :class:`JudgeLoss`) a fourth term,
-    ``judge_weight * -log P(Van Gogh)``, aims the image at that classifier."""
+    """Weighted content, style and total-variation terms over named layers; owns all its targets. A ``judge``
+    (:class:`JudgeLoss`) adds ``judge_weight * -log P(Van Gogh)``, aiming the image at that classifier."""
 
     def __init__(self, content_features: dict[str, torch.Tensor], style_grams: dict[str, torch.Tensor],
                  content_layers: dict[str, float], style_layers: dict[str, float],
@@ -150,8 +109,8 @@ class StyleTransferLoss(nn.Module):
         self.judge = judge
         relative = normalisation == "relative"
         self.content_layers, self.style_layers = dict(content_layers), dict(style_layers)
-        self.content = nn.ModuleDict({n: ContentLoss(content_features[n], relative) for n in self.content_layers})
-        self.style = nn.ModuleDict({n: StyleLoss(style_grams[n], relative) for n in self.style_layers})
+        self.content = nn.ModuleDict({n: LayerLoss(content_features[n], False, relative) for n in self.content_layers})
+        self.style = nn.ModuleDict({n: LayerLoss(style_grams[n], True, relative) for n in self.style_layers})
         self.weights = {"content": content_weight, "style": style_weight, "tv": tv_weight, "judge": judge_weight}
 
     def forward(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> dict[str, torch.Tensor]:

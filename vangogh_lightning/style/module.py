@@ -13,10 +13,8 @@ from vangogh_lightning.style.losses import StyleTransferLoss
 
 
 class StyleTransfer(L.LightningModule):
-    """Optimise pixels so their features match the content and their Gram matrices the style.
-
-    The keyword defaults are conf/stylize.yaml's (tests/test_configs.py checks them); stylize.py passes
-    the configured values."""
+    """Optimise pixels so their features match the content and their Gram matrices the style (keyword defaults:
+    conf/stylize.yaml's)."""
 
     def __init__(
         self,
@@ -64,8 +62,7 @@ class StyleTransfer(L.LightningModule):
         return parts["total"].sum()
 
     def _show(self, parts: dict[str, torch.Tensor]) -> None:
-        # Shown, never stored: four self.log calls cost a tenth of a GPU step (bench/RESULTS.md).
-        # Per-image means; "total" is the best total so far: the quantity the result's JSON records.
+        # Shown, never stored (logging costs a tenth of a GPU step); "total": the best so far, as the JSON records.
         for name in ("content", "style", "tv", "judge"):
             if name in parts:
                 self.log(name, parts[name].mean().detach(), prog_bar=True, on_step=True, logger=False)
@@ -86,21 +83,17 @@ class StyleTransfer(L.LightningModule):
         self._keep_best(self.losses(self.image)["total"])
         return self.best_image.clone()
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        with torch.no_grad():
-            self.image.clamp_(0, 1)
-        if batch_idx == self.steps - 1 and self.trainer.progress_bar_callback is not None:
-            self._show_kept_result()
-
     @torch.no_grad()
-    def _show_kept_result(self) -> None:
-        # After the last step the bar would still show the losses before it; one more forward pass
-        # shows those of the image that is kept (the best iterate): the numbers the JSON record saves.
-        parts = self.losses(self.image)
-        self._keep_best(parts["total"])
-        if not bool(torch.equal(self.best_image, self.image.detach())):
-            parts = self.losses(self.best_image)
-        self._show(parts)
+    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+        self.image.clamp_(0, 1)
+        if batch_idx == self.steps - 1 and self.trainer.progress_bar_callback is not None:
+            # After the last step the bar would still show the losses before it; one more forward pass
+            # shows those of the image that is kept (the best iterate): the numbers the JSON record saves.
+            parts = self.losses(self.image)
+            self._keep_best(parts["total"])
+            if not bool(torch.equal(self.best_image, self.image.detach())):
+                parts = self.losses(self.best_image)
+            self._show(parts)
 
     def train_dataloader(self) -> DataLoader:
         # One dummy item per optimisation step: all the work happens on self.image.
@@ -108,8 +101,7 @@ class StyleTransfer(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.optimizer_name == "lbfgs":
-            # One L-BFGS iteration per Lightning step, no tolerance exits: ``steps`` means steps.
-            # No line search: with max_iter=1, strong-Wolfe searches stall on this objective.
+            # One iteration per step, no tolerance exits, no line search (strong-Wolfe stalls with max_iter=1).
             return torch.optim.LBFGS([self.image], lr=self.lr, max_iter=1, history_size=self.lbfgs_history,
                                      tolerance_grad=0.0, tolerance_change=0.0)
         return torch.optim.Adam([self.image], lr=self.lr)

@@ -49,10 +49,8 @@ def batch_size_for(setting: int | str, device: torch.device, pixels: int = 512 *
     if setting == "auto":
         if device.type != "cuda":
             return 1
-        if free_bytes is None:
-            free_bytes = torch.cuda.mem_get_info(device)[0]
-        fits = free_bytes // 2 // (GPU_BYTES_PER_PIXEL * pixels)
-        return int(max(1, min(MAX_AUTO_BATCH, fits)))
+        free_bytes = torch.cuda.mem_get_info(device)[0] if free_bytes is None else free_bytes
+        return int(max(1, min(MAX_AUTO_BATCH, free_bytes // 2 // (GPU_BYTES_PER_PIXEL * pixels))))
     if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
         raise UserError(f"batch_size={setting}: must be a positive integer or 'auto'")
     return setting
@@ -72,24 +70,17 @@ def resolve_styles(cfg: DictConfig) -> tuple[list[Path], list[float]]:
     if len(weights) != len(paths):
         raise UserError(f"style_weights has {len(weights)} value(s) but style gives {len(paths)} image(s); "
                         "give one weight per style image")
-    if any(w < 0 for w in weights) or sum(weights) <= 0:
-        raise UserError(f"style_weights={weights}: must be non-negative with a positive sum")
     total = sum(weights)
+    if any(w < 0 for w in weights) or total <= 0:
+        raise UserError(f"style_weights={weights}: must be non-negative with a positive sum")
     return paths, [w / total for w in weights]
 
 
 def plan_outputs(contents: list[Path], out_dir: Path, backbone: str) -> list[dict[str, Path]]:
-    """Output paths per content image, never two alike: a repeated stem (``d1/x.jpg``, ``d2/x.jpg``,
-    ``x.png``) gets the first free numeric suffix, also past inputs already named ``x-2``."""
-    plans = []
-    for stem in unique_stems(contents):
-        base = f"{stem}_{backbone}"  # a plain string: with_suffix would eat a dotted stem ("a.v2")
-        plans.append({
-            "image": out_dir / f"{base}.png",
-            "json": out_dir / f"{base}.json",
-            "sheet": out_dir / f"{base}_sheet.png",
-        })
-    return plans
+    """Output paths per content image, never two alike: a repeated stem gets the first free numeric suffix."""
+    # plain strings: with_suffix would eat a dotted stem ("a.v2")
+    return [{"image": out_dir / f"{stem}_{backbone}.png", "json": out_dir / f"{stem}_{backbone}.json",
+             "sheet": out_dir / f"{stem}_{backbone}_sheet.png"} for stem in unique_stems(contents)]
 
 
 # Shortest side a working image needs: below ~31 px AlexNet's second pooling has no input left,
@@ -138,5 +129,3 @@ def load_contents(cfg: DictConfig, out_dir: Path) -> list[ContentItem]:
                   f"{image.width}x{image.height} (size={cfg.size})")
         items.append(ContentItem(path, image, source_size, plan))
     return items
-
-

@@ -12,9 +12,8 @@ STYLIZED_RECORD_KIND = "vangogh-lightning stylized image"
 
 
 def finished_records(folder: Path) -> list[dict[str, Any]]:
-    """stylize.py's records in ``folder`` whose result image exists, by file name, each with ``path``
-    (the result image). The record is written last, so a result without one is unfinished; other
-    JSON files and unreadable ones are not records."""
+    """stylize.py's records (written last: finished results) in ``folder`` whose image exists, by file name,
+    each with ``path`` (the result image); other JSON files and unreadable ones are not records."""
     found = []
     for record_path in sorted(folder.glob("*.json")):
         try:

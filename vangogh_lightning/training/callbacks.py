@@ -1,8 +1,4 @@
-"""The callbacks of one fold's fit (the configured ones and the RNG state) and its checkpoint I/O.
-
-(The best of each metric is the module's: ``VanGoghClassifier`` logs ``best/<metric>``.)
-``RngStateCallback`` puts the random number generators in every checkpoint, so a resumed fit
-continues the same random stream; ``AtomicCheckpointIO`` never leaves a half-written checkpoint."""
+"""The callbacks of one fold's fit (the configured ones and the RNG state) and its checkpoint I/O."""
 
 from __future__ import annotations
 
@@ -25,11 +21,8 @@ BEST_CHECKPOINT, RESUME_CHECKPOINT = "model_checkpoint", "last_checkpoint"
 
 
 class RngStateCallback(L.Callback):
-    """Saves Python, NumPy and torch (CPU and CUDA) RNG states in every checkpoint and restores them.
-
-    With this, ``ckpt_path=last`` reproduces an uninterrupted run: shuffling, augmentation (with
-    ``num_workers=0`` or non-persistent workers, whose seeds come from the restored state) and dropout.
-    (Lightning has no public API for it: Fabric's ``_collect_rng_states`` is private.)"""
+    """Saves Python, NumPy and torch (CPU and CUDA) RNG states in every checkpoint and restores them, so
+    ``ckpt_path=last`` reproduces an uninterrupted run (Lightning's ``_collect_rng_states`` is private)."""
 
     def state_dict(self) -> dict[str, Any]:
         name, keys, pos, has_gauss, cached = np.random.get_state()
@@ -63,11 +56,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) -> list[L.Callback]:
-    """The configured callbacks, without the checkpoint writers whose files nothing keeps or reads.
-
-    ``checkpoints.keep_best=false`` (search trials): best.ckpt would be deleted when the fold ends, so
-    its entry is not instantiated. ``checkpoints.resume_point=false`` (search trials, which are never
-    resumed): no last.ckpt (weights and optimizer state, every epoch)."""
+    """The configured callbacks, without the checkpoint writers whose files nothing keeps or reads
+    (search trials: ``checkpoints.keep_best=false`` drops best.ckpt, ``resume_point=false`` last.ckpt)."""
     dropped = {BEST_CHECKPOINT} if fold_cfg.checkpoints.keep_best is False else set()
     if not fold_cfg.checkpoints.resume_point:
         dropped.add(RESUME_CHECKPOINT)
@@ -77,8 +67,7 @@ def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) 
 
 
 def tracked_best(trainer: L.Trainer, monitor: str) -> tuple[Any, str | None]:
-    """The fold's best monitored value and the best checkpoint written (None when none was)."""
-    # (the one that follows the monitored metric, best.ckpt, not the every-epoch resume point)
+    """The fold's best monitored value and the best checkpoint written (best.ckpt; None when none was)."""
     ckpt = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint) and c.monitor is not None), None)
     if ckpt is not None and ckpt.best_model_score is not None:
         return ckpt.best_model_score, ckpt.best_model_path or None

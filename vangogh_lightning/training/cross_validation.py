@@ -62,10 +62,8 @@ log = logging.getLogger(__name__)
 
 
 def release_memory() -> None:
-    """Give a finished fold's model, optimizer and loader memory back before the next one.
-
-    A sweep runs its trials in one process; without this, Lightning's reference cycles and glibc's
-    malloc arenas keep about a gigabyte per trial (bench/RESULTS.md, "Memory of a search process")."""
+    """Give a finished fold's memory back before the next one: a sweep runs its trials in one process, and
+    Lightning's reference cycles and glibc's malloc arenas would keep about a gigabyte per trial."""
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -90,11 +88,8 @@ class FoldRun:
 
 def train_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int,
                extra_callbacks: list[L.Callback] | None = None, position: tuple[int, int] = (0, 1)) -> dict[str, Any]:
-    """Fit one fold (``position``: the fold's place among this command's folds, 0-based, and their number);
-    return its summary (best score, best checkpoint, epochs).
-
-    Raises:
-        UserError: the fold diverged (recorded in its failed.txt), was interrupted or never validated."""
+    """Fit one fold (``position``: its 0-based place among this command's folds, and their number); return
+    its summary. Raises UserError when it diverged (recorded in failed.txt), was interrupted or never validated."""
     fold_dir = Path(fold_config(cfg, fold).paths.fold_dir)
     for stale in remove_stale_temps(fold_dir / "checkpoints"):
         log.info("removed %s, left by an interrupted checkpoint save", stale)
@@ -171,16 +166,12 @@ def fit_fold(run: FoldRun, resume: str | None) -> None:
 
 def out_of_fold_predictions(trainer: L.Trainer, model: VanGoghClassifier, datamodule: VanGoghDataModule,
                             checkpoint: Path, images_per_s: float | None = None) -> pd.DataFrame:
-    """One row per validation image of the current fold: path, artist, label, probability of Van Gogh.
-
-    ``trainer.predict`` loads the best checkpoint's weights first, so these are the predictions of the
-    model fold selection and evaluation use. The pass keeps to ``trainer.limit_val_batches`` (a debug
-    run scores as many images as it validated); it is announced with its size and, given the fit's
-    validation speed ``images_per_s``, how long it will take."""
+    """One row per validation image of the current fold, scored by ``checkpoint``'s weights: path, artist, label,
+    probability of Van Gogh. Keeps to ``trainer.limit_val_batches``; announced with its size and, given the
+    fit's validation speed ``images_per_s``, how long it will take."""
     _, rows = datamodule.split(datamodule.fold)
     loader = datamodule.val_dataloader()
-    trainer.limit_predict_batches = trainer.limit_val_batches
-    limit = trainer.limit_val_batches
+    limit = trainer.limit_predict_batches = trainer.limit_val_batches
     batches = len(loader)
     kept = min(batches, int(limit) if isinstance(limit, int) else math.floor(batches * float(limit)))
     images = min(len(rows), kept * (loader.batch_size or 1))
@@ -189,18 +180,14 @@ def out_of_fold_predictions(trainer: L.Trainer, model: VanGoghClassifier, datamo
     rank_zero_print(f"fold {datamodule.fold}: out-of-fold pass, scoring {images} validation images{limited} with "
                     f"{checkpoint.name}{eta}", flush=True)
     predicted = trainer.predict(model, dataloaders=loader, ckpt_path=str(checkpoint))
-    frame = rows[["filename", "path", "artist", "label"]].reset_index(drop=True).copy()
     probabilities = torch.cat(predicted).cpu().numpy() if predicted else []
-    frame = frame.iloc[:len(probabilities)].copy()
-    frame["fold"] = datamodule.fold
-    frame["p_van_gogh"] = probabilities
-    frame["predicted"] = (frame["p_van_gogh"] >= model.hparams.threshold).astype(int)
-    return frame
+    frame = rows[["filename", "path", "artist", "label"]].reset_index(drop=True).iloc[:len(probabilities)]
+    return frame.assign(fold=datamodule.fold, p_van_gogh=probabilities,
+                        predicted=lambda f: (f["p_van_gogh"] >= model.hparams.threshold).astype(int))
 
 
 def finish_fold(run: FoldRun) -> dict[str, Any]:
-    """A fitted fold's summary; last.ckpt dropped (unless kept) and, where the fold keeps its best weights,
-    the validation images scored by them (out-of-fold predictions)."""
+    """A fitted fold's summary; last.ckpt dropped (unless kept), and the out-of-fold predictions of its best weights."""
     cfg, bests = run.cfg, run.model.best_metrics()  # (read before the out-of-fold pass loads best.ckpt)
     best_score, best_file = tracked_best(run.trainer, cfg.monitor.metric)
     if best_score is None or math.isnan(float(best_score)):  # (no summary is written)
@@ -228,8 +215,7 @@ def finish_fold(run: FoldRun) -> dict[str, Any]:
 def cv_statistics(summaries: list[dict[str, Any]]) -> dict[str, float]:
     """``cv/<metric>_mean`` and ``_std`` over the folds of every ``best/<metric>`` the folds report."""
     stats: dict[str, float] = {}
-    keys = sorted({k for s in summaries for k in s if k.startswith("best/") and k != "best/epoch"})
-    for key in keys:
+    for key in sorted({k for s in summaries for k in s if k.startswith("best/") and k != "best/epoch"}):
         values = [float(s[key]) for s in summaries if s.get(key) is not None]
         if values:
             name = key.removeprefix("best/")
@@ -239,8 +225,8 @@ def cv_statistics(summaries: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def check_train_files(cfg: DictConfig) -> None:
-    """What the keys' check could not see without torch and W&B, before the data is read: a GPU asked for
-    where there is none, ImageNet weights that cannot be had, a resume checkpoint's content, the W&B key."""
+    """Before the data is read, what the config check could not see: a missing GPU, ImageNet weights that
+    cannot be had, a resume checkpoint's content, the W&B key."""
     accelerator = str(cfg.trainer.get("accelerator", "auto"))
     if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
         raise UserError(f"trainer.accelerator={accelerator}: no CUDA GPU is visible here; use trainer=cpu, or "
@@ -254,10 +240,8 @@ def check_train_files(cfg: DictConfig) -> None:
 
 
 def train(cfg: DictConfig) -> float:
-    """Train the configured fold(s); return the monitored metric (mean over folds) for sweeps.
-
-    One writer at a time per run folder; a sweep's jobs each have their own, and the other ranks of a
-    multi-process (DDP) fit run inside the lock of rank 0."""
+    """Train the configured fold(s); return the monitored metric (mean over folds) for sweeps. One writer at a
+    time per run folder (a sweep's jobs each have their own; DDP's other ranks run inside rank 0's lock)."""
     check_train_files(cfg)
     if in_multirun() or int(os.environ.get("LOCAL_RANK", "0")) != 0:
         return _train(cfg)

@@ -20,28 +20,19 @@ NOT_LOGGED = ("hydra", "logger", "callbacks", "paths")
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved run config as flat ``section.key`` entries (lists as text) for any logger."""
     tree = OmegaConf.to_container(cfg, resolve=True)
-    flat: dict[str, Any] = {}
+    return _flat({key: value for key, value in tree.items() if key not in NOT_LOGGED})
 
-    def walk(prefix: str, node: Any) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), value)
-        elif isinstance(node, (list, tuple)):
-            flat[prefix] = ", ".join(map(str, node))
-        else:
-            flat[prefix] = node
 
-    walk("", {key: value for key, value in tree.items() if key not in NOT_LOGGED})
-    return flat
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flat(value, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: ", ".join(map(str, node)) if isinstance(node, (list, tuple)) else node}
 
 
 def build_loggers(logger_cfg: DictConfig | None, tags: list[str] | None = None, run_id: str | None = None,
                   wandb_overrides: dict | None = None) -> list[Logger]:
-    """One logger per entry of ``cfg.logger``, as configured (folders come from ``paths.fold_dir``, the W&B
-    group and job type from conf/logger/wandb.yaml).
-
-    Only W&B gets more: the run's tags, offline when no server can be reached, and ``run_id`` so a fold
-    continued from its last checkpoint resumes the same W&B run."""
+    """One logger per entry of ``cfg.logger``, as configured; W&B also gets the run's tags, offline when no
+    server can be reached, and ``run_id`` so a fold continued from its last checkpoint resumes its W&B run."""
     loggers: list[Logger] = []
     for key, entry in (logger_cfg or {}).items():
         if entry is None:
@@ -68,10 +59,8 @@ def finish_wandb(loggers: list[Logger]) -> None:
 
 def log_group_summary(logger_cfg: DictConfig | None, name: str, save_dir: str, summary: dict,
                       config: dict | None = None, tags: list[str] | None = None, job_type: str = "cv") -> None:
-    """One extra W&B run in the folds' group (job type ``job_type``) whose summary holds the group's figures.
-
-    W&B has no group-level summary; this run is where the dashboard's runs table finds the
-    cross-validation mean and std of a run's folds. Nothing happens without a W&B logger."""
+    """One extra W&B run in the folds' group (job type ``job_type``) whose summary holds the group's figures (W&B
+    has no group-level summary: the runs table finds the CV mean and std here). Nothing without a W&B logger."""
     if not uses_wandb(logger_cfg):
         return
     resolved = OmegaConf.to_container(logger_cfg, resolve=True)

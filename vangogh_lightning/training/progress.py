@@ -1,9 +1,6 @@
-"""Progress that reads well in a log file (SLURM, CI, ``nohup``): a line every ``every_s`` seconds and
-one per epoch, with images/s and how long the fold and the whole cross-validation run may still take.
-
-A terminal has Lightning's bar; outside one the bar is a single line rewritten in place, which a log
-file shows as nothing for minutes. The estimates are upper bounds: they assume every epoch up to
-``trainer.max_epochs`` runs, and early stopping can only end sooner."""
+"""Progress that reads well in a log file (SLURM, CI, ``nohup``), where Lightning's bar shows nothing for
+minutes: a line every ``every_s`` seconds and one per epoch, with images/s and upper bounds (every epoch up
+to ``trainer.max_epochs`` runs) of how long the fold and the whole cross-validation run may still take."""
 
 from __future__ import annotations
 
@@ -15,8 +12,6 @@ from typing import Any, Literal
 import lightning as L
 
 from vangogh_lightning.core.console import rank_zero_print
-
-When = Literal["auto", "always", "never"]
 
 
 def duration(seconds: float) -> str:
@@ -39,7 +34,7 @@ def _batch_size(batch: Any) -> int:
 class LogProgress(L.Callback):
     """Progress lines for a log (``when=auto``: when stdout is not a terminal or the bar is off)."""
 
-    def __init__(self, every_s: float = 30.0, when: When = "auto"):
+    def __init__(self, every_s: float = 30.0, when: Literal["auto", "always", "never"] = "auto"):
         if when not in ("auto", "always", "never"):
             raise ValueError(f"when={when}: must be auto, always or never")
         self.every_s, self.when = float(every_s), when
@@ -70,8 +65,9 @@ class LogProgress(L.Callback):
         now = time.monotonic()
         if self.active and now - self.last_line >= self.every_s:
             self.last_line = now
+            steps = trainer.num_training_batches  # (inf until Lightning knows it)
             self._print(trainer, f"epoch {trainer.current_epoch + 1}/{self._max_epochs(trainer)} step "
-                                 f"{batch_idx + 1}/{self._steps_per_epoch(trainer)}")
+                                 f"{batch_idx + 1}/{steps if math.isfinite(steps) else '?'}")
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.val_start, self.val_images = time.monotonic(), 0
@@ -100,19 +96,12 @@ class LogProgress(L.Callback):
         self._print(trainer, f"epoch {trainer.current_epoch + 1}/{self._max_epochs(trainer)} done"
                              + (f" ({shown})" if shown else ""))
 
-    # ----- estimates -------------------------------------------------------------------------------
     @staticmethod
     def _max_epochs(trainer: L.Trainer) -> str:
         return str(trainer.max_epochs) if trainer.max_epochs and trainer.max_epochs > 0 else "?"
 
-    @staticmethod
-    def _steps_per_epoch(trainer: L.Trainer) -> str:
-        steps = trainer.num_training_batches
-        return str(steps) if isinstance(steps, int) or (isinstance(steps, float) and math.isfinite(steps)) else "?"
-
     def fold_seconds_left(self, trainer: L.Trainer) -> float:
-        """At most how long the fit still takes (every epoch up to max_epochs), its out-of-fold pass included
-        (one more pass over the validation fold)."""
+        """At most how long the fit still takes (every epoch up to max_epochs), its out-of-fold pass included."""
         done = trainer.global_step - self.first_step
         total = trainer.estimated_stepping_batches
         if done <= 0 or not math.isfinite(total):
@@ -128,7 +117,6 @@ class LogProgress(L.Callback):
         images_per_s = self.images / max(now - self.start, 1e-9)
         left = self.fold_seconds_left(trainer)
         folds_after = self.count - self.position - 1
-        run_left = left + folds_after * (now - self.start + left)
-        whole = f" | run left <= {duration(run_left)}" if folds_after else ""
+        whole = f" | run left <= {duration(left + folds_after * (now - self.start + left))}" if folds_after else ""
         rank_zero_print(f"[fold {self.fold}, {self.position + 1} of {self.count}] {where} | {images_per_s:.1f} img/s | "
                         f"fold left <= {duration(left)}{whole}", flush=True)

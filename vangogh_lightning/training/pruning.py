@@ -1,9 +1,6 @@
-"""Pruning a search trial from inside its job: report each validation epoch, stop what cannot win.
-
-The sweeper (``hydra_plugins/vangogh_optuna_sweeper``) passes the trial number as ``search.trial``;
-the job finds its trial in the study, reports the monitored metric after every validation epoch
-(step = fold position x max_epochs + epoch, so the folds of all trials line up) and raises
-``optuna.TrialPruned`` when the configured pruner says so. ``search.pruner=null`` turns it off."""
+"""Pruning a search trial from inside its job (the sweeper passes its number as ``search.trial``):
+report the monitored metric each validation epoch at step fold position x max_epochs + epoch, so the
+folds of all trials line up, and stop what cannot win. ``search.pruner=null`` turns it off."""
 
 from __future__ import annotations
 

@@ -1,7 +1,5 @@
-"""A training run folder: its file names, and the policies over them (resume, what a finished fold
-or search trial keeps, who runs a sweep job).
-
-Readers of run folders (fold selection, the sweep callback, the study) take the names from here."""
+"""A training run folder: its file names (readers of run folders take them from here), and the policies
+over them (resume, what a finished fold or search trial keeps, who runs a sweep job)."""
 
 from __future__ import annotations
 
@@ -48,19 +46,16 @@ def wandb_run_id(fold_dir: Path) -> str:
 
 
 def resume_path(fold_dir: Path, ckpt_path: str | None) -> str | None:
-    """The checkpoint a fold continues from (None: a fresh fit, or a finished fold that is reused).
-
-    A folder that already holds a fold is never trained over without ``ckpt_path=last``."""
+    """The checkpoint a fold continues from (None: a fresh fit, or a finished fold that is reused); a folder
+    that already holds a fold is never trained over without ``ckpt_path=last``."""
     last = fold_dir / LAST_CHECKPOINT
     if ckpt_path is None:
         if (fold_dir / SUMMARY).exists() or last.exists():  # wandb_run_id alone: nothing trained yet
             raise UserError(f"{fold_dir}: already holds a training run; pass ckpt_path=last to resume it, "
                             "or choose a new hydra.run.dir")
         return None
-    if ckpt_path == "last":
-        if (fold_dir / SUMMARY).exists():
-            return None  # finished already; train() reuses its summary
-        return str(last) if last.exists() else None
+    if ckpt_path == "last":  # (a finished fold: None, train() reuses its summary)
+        return str(last) if last.exists() and not (fold_dir / SUMMARY).exists() else None
     return str(require_file(ckpt_path, "ckpt_path", "checkpoint"))
 
 
@@ -94,10 +89,8 @@ def drop_best_checkpoints(run_dir: Path, why: str) -> None:
 
 def keep_checkpoints_of_best_trial(out_dir: Path, mean: float, mode: str) -> None:
     """``checkpoints.keep_best=best_trial``: only the best finished trial of this sweep folder keeps them."""
-    others = []
-    for path in out_dir.parent.glob(f"*/{CV_SUMMARY}"):
-        if path.parent != out_dir:
-            others.append((float(json.loads(path.read_text())["mean"]), path.parent))
+    others = [(float(json.loads(path.read_text())["mean"]), path.parent)
+              for path in out_dir.parent.glob(f"*/{CV_SUMMARY}") if path.parent != out_dir]
     sign = 1.0 if mode == "max" else -1.0
     if all(sign * mean > sign * value for value, _ in others):
         for _, other in others:

@@ -57,11 +57,8 @@ def _ran(trial, job: SweepJob) -> bool:
 
 def _job_of(trial, jobs: list[SweepJob]) -> SweepJob | None:
     """The finished job that produced a completed trial's value (same parameters and same value)."""
-    for job in jobs:
-        if job.result is not None and _ran(trial, job) and trial.value is not None \
-                and math.isclose(float(job.result["mean"]), float(trial.value), rel_tol=1e-9, abs_tol=1e-12):
-            return job
-    return None
+    return next((job for job in jobs if job.result is not None and _ran(trial, job) and trial.value is not None
+                 and math.isclose(float(job.result["mean"]), float(trial.value), rel_tol=1e-9, abs_tol=1e-12)), None)
 
 
 def _process_alive(record: dict[str, Any]) -> bool | None:
@@ -81,11 +78,8 @@ ORPHAN_GRACE_SECONDS = 3600  # a trial whose job never started is closed only af
 
 
 def close_orphaned_trials(study, jobs: list[SweepJob], now: float | None = None) -> list[str]:
-    """Settle trials a killed sweep left RUNNING; return one line per trial settled.
-
-    A trial whose job finished (``cv_summary.json``) is completed with the job's value; one whose
-    job process is gone (or whose job never started within an hour) is closed as FAIL with the
-    reason. Trials whose job may still run (alive here, or on another host) are left alone."""
+    """Settle trials a killed sweep left RUNNING (completed with a finished job's value, or FAIL when the job
+    process is gone or never started within an hour); return one line per trial settled."""
     from optuna.trial import TrialState
 
     now = time.time() if now is None else now
@@ -122,9 +116,8 @@ def trials_table(study, jobs: list[SweepJob] | None = None) -> pd.DataFrame:
     rows = []
     for trial in study.trials:
         # A backbone fixed on the command line (model=vgg19) is a user attr, not a param.
-        backbone = trial.params.get("model", trial.user_attrs.get("model", "default"))
         row: dict[str, Any] = {"trial": trial.number, "state": trial.state.name, "value": trial.value,
-                               "backbone": backbone}
+                               "backbone": trial.params.get("model", trial.user_attrs.get("model", "default"))}
         row.update({f"param:{k}": v for k, v in trial.params.items() if k != "model"})
         job = _job_of(trial, jobs or []) if trial.state.name == "COMPLETE" else None
         if job is not None:  # only the job that produced this trial's value: FAIL rows get none
