@@ -1,2 +1,1 @@
-"""Evaluation, by task: ``folds/`` (select_folds, dashboard), ``scoring`` (classify, test), ``table_one/``
-(deception), ``evidence`` (Grad-CAM), ``plots``; ``tasks`` dispatches ``evaluate.py``."""
+"""Evaluation by task (folds, scoring, table_one, evidence, plots); ``tasks`` dispatches ``evaluate.py``."""

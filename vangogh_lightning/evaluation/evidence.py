@@ -1,14 +1,10 @@
-"""Why a judge says "Van Gogh": Grad-CAM maps (captum's ``LayerGradCam``) of the Van Gogh logit at a
-layer of the backbone's features (default: its last ReLU, the end of the last convolutional block),
-overlaid on the image the classifier saw (its validation transform: resize, centre crop).
-
-The evidence folder's index and figure layout are read by the study page too, which must not import
-torch: torch is imported only where a map is computed."""
+"""Why a judge says "Van Gogh": Grad-CAM maps (captum's ``LayerGradCam``) of the Van Gogh logit at a layer
+of the backbone's features (default: its last ReLU), over the image the classifier saw. The study page reads
+the index and figure layout too: torch is imported only where a map is computed."""
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,8 +33,7 @@ CAPTION = 30  # px of caption under the panels
 
 def evidence_layer(model: VanGoghClassifier, name: str | None,
                    key: str = "task.evidence_layer") -> tuple[str, nn.Module]:
-    """The named module of the classifier's ``features`` (None: its last ReLU); an unknown name is a
-    one-line error listing the valid ones."""
+    """The named module of the classifier's ``features`` (None: its last ReLU), or an error listing the valid ones."""
     from vangogh_lightning.style.layers import layer_names
 
     backbone = model.hparams.backbone
@@ -51,21 +46,6 @@ def evidence_layer(model: VanGoghClassifier, name: str | None,
     return name, model.net.features[names.index(name)]
 
 
-@contextlib.contextmanager
-def _out_of_place_relus(model: nn.Module) -> Iterator[None]:
-    from torch import nn
-
-    # An in-place ReLU would overwrite the activation captum's hook holds (torchvision's are in place).
-    relus = [m for m in model.modules() if isinstance(m, nn.ReLU) and m.inplace]
-    for relu in relus:
-        relu.inplace = False
-    try:
-        yield
-    finally:
-        for relu in relus:
-            relu.inplace = True
-
-
 def evidence_maps(model: VanGoghClassifier, images: torch.Tensor, layer: nn.Module) -> torch.Tensor:
     """Grad-CAM of the Van Gogh logit for a batch of normalised images: (B, H, W), the input's size,
     non-negative (only evidence *for* Van Gogh), each map scaled to a maximum of 1 (all zero: none)."""
@@ -74,8 +54,16 @@ def evidence_maps(model: VanGoghClassifier, images: torch.Tensor, layer: nn.Modu
 
     model = model.eval()
     images = images.detach().clone().requires_grad_(True)  # the layer's output needs a graph even if all is frozen
-    with _out_of_place_relus(model), torch.enable_grad():
-        attributions = LayerGradCam(model, layer).attribute(images, relu_attributions=True)
+    # An in-place ReLU would overwrite the activation captum's hook holds (torchvision's are in place).
+    relus = [m for m in model.modules() if isinstance(m, torch.nn.ReLU) and m.inplace]
+    for relu in relus:
+        relu.inplace = False
+    try:
+        with torch.enable_grad():
+            attributions = LayerGradCam(model, layer).attribute(images, relu_attributions=True)
+    finally:
+        for relu in relus:
+            relu.inplace = True
     maps = LayerAttribution.interpolate(attributions, tuple(images.shape[-2:]), interpolate_mode="bilinear")
     maps = maps.squeeze(1).clamp_min(0).detach()
     peak = maps.flatten(1).amax(1).clamp_min(1e-12).view(-1, 1, 1)
@@ -190,8 +178,7 @@ def out_of_fold_examples(oof: pd.DataFrame, top_k: int) -> dict[str, pd.DataFram
 
 def explain_out_of_fold(examples: pd.DataFrame, checkpoints: dict[int, Path], judge: str, layer_name: str | None,
                         device: str, key: str) -> tuple[list[Evidence], list[str], list[str]]:
-    """Each example's map by the fold classifier that scored it (it never trained on it): the
-    evidence, its captions, and a note per example that could not be explained."""
+    """Each example's map by the fold classifier that never trained on it, its caption, and notes on the rest."""
     from vangogh_lightning.models.checkpoints import load_classifier
 
     found, titles, notes = [], [], []

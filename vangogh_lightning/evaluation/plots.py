@@ -34,9 +34,7 @@ def draw_fold_curves(runs: list[FoldRun], backbone: str) -> Figure:
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4))
     for ax, (title, columns) in zip(axes, PANELS):
         for i, run in enumerate(sorted(runs, key=lambda r: r.fold)):
-            for col in columns:
-                if col not in run.epochs:
-                    continue
+            for col in (c for c in columns if c in run.epochs):
                 data = run.epochs.dropna(subset=[col])
                 style = "--" if col.startswith("train/") else "-"
                 ax.plot(data["epoch"], data[col], style, marker="o", ms=3, color=f"C{i % 10}",

@@ -1,10 +1,5 @@
-"""Scoring images with a classifier (``task=classify``; ``task=test``: its run's held-out test split),
-and the tables and curves of scored predictions. Torch is imported only to score: the study page
-reads the tables here without it.
-
-The test split is rebuilt from the data settings the checkpoint carries (Lightning stores the data
-module's hyper-parameters in every checkpoint), so it is the one the run held out of every fold.
-"""
+"""Scoring images with a classifier (``task=classify``; ``task=test``: its run's held-out test split), and the
+tables and curves of scored predictions. Torch is imported only to score: the study page reads the tables."""
 
 from __future__ import annotations
 
@@ -27,8 +22,7 @@ TEST_METRICS = ("auroc", "f1", "acc", "bal_acc")
 
 
 class ImageFiles:
-    """Image files (a map-style dataset), each decoded (at most 4x the working size) and transformed as
-    for validation in training."""
+    """Image files as a dataset, decoded (at most 4x the working size) and transformed as for validation."""
 
     def __init__(self, paths: Sequence[Path], image_size: int):
         from vangogh_lightning.data.transforms import eval_transform
@@ -73,8 +67,7 @@ def classify_table(model: VanGoghClassifier, paths: list[Path], image_size: int,
 
 def score_test_split(checkpoint: str | Path, batch_size: int, threshold: float | None, device: str,
                      key: str = "task.checkpoint") -> tuple[dict[str, Any], pd.DataFrame]:
-    """(metrics, one row per held-out image with its probability) of ``checkpoint`` on the test split
-    of the run that wrote it."""
+    """(metrics, a row per held-out image with its probability) of ``checkpoint`` on its run's test split."""
     import torch
 
     from vangogh_lightning.core.torch_files import load_torch_file
@@ -104,10 +97,8 @@ def score_test_split(checkpoint: str | Path, batch_size: int, threshold: float |
 
 
 def roc_pr(probabilities: Any, labels: Any) -> dict[str, tuple[list[float], list[float]]]:
-    """``{"roc": (false positive rates, true positive rates), "pr": (recalls, precisions)}`` of
-    probabilities against 0/1 labels (torchmetrics' ``binary_roc`` and ``binary_precision_recall_curve``):
-    one point per distinct probability taken as the threshold, ROC from (0, 0), PR by rising threshold
-    and ending at (recall 0, precision 1)."""
+    """``{"roc": (false positive rates, true positive rates), "pr": (recalls, precisions)}`` of probabilities
+    against 0/1 labels, as torchmetrics' ``binary_roc`` and ``binary_precision_recall_curve`` give them."""
     import torch
     from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc
 
@@ -129,8 +120,6 @@ def artists_taken_for_van_gogh(frame: pd.DataFrame, top: int = 10) -> pd.DataFra
     others = frame[frame["label"] == 0]
     if others.empty:
         return pd.DataFrame(columns=["artist", "taken_for_van_gogh", "paintings", "share"])
-    grouped = others.groupby("artist").agg(taken_for_van_gogh=("predicted", "sum"),
-                                           paintings=("predicted", "count")).reset_index()
-    grouped["share"] = grouped["taken_for_van_gogh"] / grouped["paintings"]
-    grouped = grouped[grouped["taken_for_van_gogh"] > 0]
+    grouped = others.groupby("artist")["predicted"].agg(taken_for_van_gogh="sum", paintings="count", share="mean")
+    grouped = grouped[grouped["taken_for_van_gogh"] > 0].reset_index()
     return grouped.sort_values(["taken_for_van_gogh", "share"], ascending=False).head(top).reset_index(drop=True)

@@ -40,17 +40,15 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
     if task.runs is None:
         raise UserError("task.runs is not set; pass task.runs=outputs/train/multiruns/<date> (or a list)")
     runs, warnings = find_fold_runs(task.runs)
-    table = best_epochs(runs)
     num_folds = {str(r.fold_dir): r.num_folds for r in runs}
     out_dir, selected_dir = Path(cfg.out_dir), Path(task.selected_dir)
     report = [f"# Fold selection (rule: {task.rule})\n"]
     picks: dict[str, pd.Series] = {}
     chosen_rows = []
-    for backbone, rows in table.groupby("backbone"):
+    for backbone, rows in best_epochs(runs).groupby("backbone"):
         rows, notes = choose_model(rows.reset_index(drop=True), backbone, num_folds)
         warnings += notes
-        pick = rows.loc[select_fold(rows, task.rule)]
-        picks[backbone] = pick
+        pick = picks[backbone] = rows.loc[select_fold(rows, task.rule)]
         chosen_rows.append(rows)
         report += [f"## {backbone}\n", to_markdown(rows.drop(columns=["backbone", "run", "checkpoint", "model"])),
                    f"\nselected: fold {pick['fold']} (epoch {pick['best_epoch']}, "
@@ -75,18 +73,17 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
                             "search trials keep none by default (checkpoints.keep_best): retrain that setting "
                             "with train.py")
         target, record = selected_dir / f"{backbone}.ckpt", selected_dir / f"{backbone}.json"
+        chosen[backbone] = target
         origin = {"source": str(source.resolve()), "fold": int(pick["fold"]), "rule": task.rule,
                   "size": source.stat().st_size, "mtime": source.stat().st_mtime}
         if target.exists() and not cfg.overwrite:
             if record.is_file() and json.loads(record.read_text()) == origin:
                 print(f"{backbone}: fold {pick['fold']} is already selected at {target} (unchanged)")
-                chosen[backbone] = target
                 continue
             raise UserError(f"{target}: already exists (from another selection); pass overwrite=true to replace "
                             "it or choose another task.selected_dir")
         how = write_selected(source, target, bool(task.link))
         atomic_write_text(json.dumps(origin, indent=2), record)
-        chosen[backbone] = target
         if task.wandb is not False and mark_selected_run(Path(pick["run"]), task.rule, task.wandb is True or "auto"):
             print(f"{backbone}: W&B run of fold {pick['fold']} tagged 'selected'")
         print(f"{backbone}: selected fold {pick['fold']} -> {target} ({how}); curves in "
@@ -97,8 +94,7 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
 
 
 def point_latest_at(selected_dir: Path, latest: Path) -> None:
-    """Make ``latest`` (``task.latest``) a symlink to this selection's folder. Each selection keeps its
-    own folder; only the link moves, so nothing of an earlier selection is replaced."""
+    """Make ``latest`` (``task.latest``) a symlink to this selection's folder (earlier ones keep theirs)."""
     if latest.absolute() == selected_dir.absolute():
         return
     if latest.exists() and not latest.is_symlink():
@@ -133,9 +129,8 @@ def classify(cfg: DictConfig) -> pd.DataFrame:
 
 
 def deception(cfg: DictConfig) -> pd.DataFrame:
-    """Table 1: share judged Van Gogh by each classifier and by all, per transfer backbone, with
-    intervals, controls, paired tests, the spread across fold judges and the threshold curve; returns
-    conditions x image sets, shares in [0, 1] (and the image count)."""
+    """Table 1 and its files (see :mod:`table_one.build`); returns conditions x image sets, shares in [0, 1]
+    (and the image count)."""
     task = cfg.task
     missing = [f"task.classifiers.{j}" for j in backbone_names() if task.classifiers.get(j) is None]
     missing += [f"task.stylized.{b}" for b, v in task.stylized.items() if v is None]
@@ -156,8 +151,7 @@ def dashboard(cfg: DictConfig) -> str:
 
 
 def held_out_test(cfg: DictConfig) -> dict:
-    """A classifier on the test split its training run held out (``data.test_fraction``): metrics as
-    JSON, predictions as CSV, ROC and precision-recall curves as PNG."""
+    """A classifier on its run's held-out test split: metrics (JSON), predictions (CSV), ROC and PR curves (PNG)."""
     task = cfg.task
     if task.checkpoint is None:
         raise UserError("task.checkpoint is not set; pass a .ckpt of train.py whose run set data.test_fraction")

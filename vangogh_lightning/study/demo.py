@@ -1,9 +1,5 @@
-"""`make demo`: train, select, stylize and classify end to end in a few minutes on 2 CPU cores.
-
-Runs the real command-line entry points. Needs no download: classifiers start from random
-weights on generated data; the style transfer uses ../shared/data when present, otherwise
-generated images.
-"""
+"""`make demo`: train, select, stylize and classify end to end with the real scripts, in a few minutes on 2 CPU
+cores and without downloads (random weights, generated data; style transfer on ../shared/data if present)."""
 
 from __future__ import annotations
 
@@ -20,9 +16,8 @@ SHARED = ROOT.parent / "shared" / "data"
 
 
 def _run(*args: str) -> None:
-    cmd = [sys.executable, *args]
     print("\n$ python " + " ".join(args), flush=True)
-    subprocess.run(cmd, cwd=ROOT, check=True)
+    subprocess.run([sys.executable, *args], cwd=ROOT, check=True)
 
 
 def _demo_images(out: Path) -> tuple[Path, Path]:

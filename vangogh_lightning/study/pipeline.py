@@ -1,11 +1,7 @@
-"""One command from paintings to Table 1: the whole study, resumable.
-
-Steps (each is the real script in its own process, exactly what a user would type):
-optional search -> K-fold training of each backbone (with the search's best parameters) -> fold
-selection -> stylization of the content set with each style by each backbone -> the deception
-table -> ``report.html``. A step whose outputs exist is skipped, and training resumes unfinished
-folds (``ckpt_path=last``), so running the same command again continues where it stopped.
-"""
+"""One command from paintings to Table 1, resumable: optional search -> K-fold training of each backbone
+-> fold selection -> stylization -> the deception table -> ``report.html``, each step the real script in
+its own process. Finished steps are skipped and training resumes (``ckpt_path=last``), so the same
+command continues where it stopped."""
 
 from __future__ import annotations
 
@@ -41,20 +37,12 @@ ROOT = Path(__file__).resolve().parents[2]  # the repository: where the scripts 
 
 @dataclass
 class Step:
-    """One command of the study and how to tell it has already been done.
-
-    ``args`` is called when the step runs: some depend on earlier steps (the search's best
-    parameters, the contents still to stylize)."""
+    """One command of the study and how to tell it is done; ``args`` is called when it runs (after earlier steps)."""
 
     name: str
     script: str
     args: Callable[[], list[str]]
     done: Callable[[], bool]
-
-
-def stylized_contents(folder: Path) -> set[str]:
-    """Content paths (resolved) that stylize.py has finished in ``folder``, from its JSON records."""
-    return {str(Path(r["content"]).resolve()) for r in finished_records(folder)}
 
 
 def best_parameters(search_dir: Path, backbone: str) -> list[str]:
@@ -70,10 +58,7 @@ def best_parameters(search_dir: Path, backbone: str) -> list[str]:
 
 
 def say(line: str) -> None:
-    """Print ``line`` and write it to the study's log file (``<hydra run dir>/study.log``).
-
-    The console gets the line as it is (users and tests read it so); the file gets it through Hydra's
-    file handler, with its time stamp, so study.log holds the steps, their commands and timings."""
+    """Print ``line`` as it is, and log it through Hydra's file handler (time-stamped) to ``study.log``."""
     print(line, flush=True)
     record = logging.LogRecord(__name__, logging.INFO, __file__, 0, line, None, None)
     for handler in logging.getLogger().handlers:
@@ -82,8 +67,7 @@ def say(line: str) -> None:
 
 
 def exclusive(out: Path) -> contextlib.AbstractContextManager[None]:
-    """Hold ``<out>/study.lock`` for the whole run: a second study on the same folder (another shell)
-    is refused at once instead of training the same folds twice."""
+    """Hold ``<out>/study.lock`` for the whole run: a second study on the same folder is refused at once."""
     return hold_folder(out, "study.lock", "a study")
 
 
@@ -110,6 +94,8 @@ class Study:
     def __init__(self, cfg: DictConfig):
         self.cfg = cfg
         self.out = Path(cfg.out_dir).resolve()
+        self.search_dir, self.selected_dir = self.out / "search", self.out / "selected"
+        self.common_overrides = [override("paths.log_dir", self.out / "logs")]  # every step's: logs in the study
         self.contents = [p.resolve() for p in expand_images(cfg.content, what="content")]
         self.styles = [Path(s).expanduser().resolve() for s in cfg.styles]
         missing = [str(s) for s in self.styles if not s.is_file()]
@@ -118,17 +104,8 @@ class Study:
         if len({s.stem for s in self.styles}) != len(self.styles):
             raise UserError("styles: two style images share a file name; rename one (outputs are named after it)")
 
-    # folders ----------------------------------------------------------------------------------
-    @property
-    def search_dir(self) -> Path:
-        return self.out / "search"
-
     def train_dir(self, backbone: str) -> Path:
         return self.out / "train" / backbone
-
-    @property
-    def selected_dir(self) -> Path:
-        return self.out / "selected"
 
     def stylized_dir(self, backbone: str, style: Path) -> Path:
         return self.out / "stylized" / backbone / style.stem
@@ -137,25 +114,20 @@ class Study:
         """Transfers by ``backbone`` aimed at the selected ``judge`` (``targeted=true``)."""
         return self.out / "stylized_targeted" / f"{backbone}_aimed_at_{judge}" / style.stem
 
-    def stylized_folders(self) -> list[tuple[str, Path, list[str]]]:
-        """(transfer backbone, folder, extra stylize.py overrides) of every stylization of the study."""
-        folders = [(b, self.stylized_dir(b, s), []) for b in self.cfg.backbones for s in self.styles]
+    def stylized_folders(self) -> list[tuple[str, Path, Path, list[str]]]:
+        """(transfer backbone, style, folder, extra stylize.py overrides) of every stylization of the study."""
+        folders = [(b, s, self.stylized_dir(b, s), []) for b in self.cfg.backbones for s in self.styles]
         if self.cfg.targeted:
-            folders += [(b, self.targeted_dir(b, j, s), [override("judge", self.selected_dir / f"{j}.ckpt"),
-                                                          f"judge_weight={self.cfg.judge_weight}"])
+            folders += [(b, s, self.targeted_dir(b, j, s), [override("judge", self.selected_dir / f"{j}.ckpt"),
+                                                             f"judge_weight={self.cfg.judge_weight}"])
                         for b in self.cfg.backbones for j in backbone_names() for s in self.styles]
         return folders
-
-    # steps ------------------------------------------------------------------------------------
-    def common_overrides(self) -> list[str]:
-        """Overrides every step gets: all logs under the study's folder."""
-        return [override("paths.log_dir", self.out / "logs")]
 
     def steps(self) -> list[Step]:
         cfg, steps = self.cfg, []
         if cfg.search:
             steps.append(Step("search", "train.py",
-                              lambda: ["-m", *cfg.search_overrides, *cfg.train_overrides, *self.common_overrides(),
+                              lambda: ["-m", *cfg.search_overrides, *cfg.train_overrides, *self.common_overrides,
                                        override("hydra.sweep.dir", self.search_dir)],
                               lambda: (self.search_dir / "best_params.yaml").is_file()))
         for backbone in cfg.backbones:
@@ -164,17 +136,14 @@ class Study:
                 f"train {backbone}", "train.py",
                 lambda backbone=backbone, run=run: [
                     f"model={backbone}", *best_parameters(self.search_dir, backbone), *cfg.train_overrides,
-                    "fold=null", "ckpt_path=last", *self.common_overrides(), override("hydra.run.dir", run)],
+                    "fold=null", "ckpt_path=last", *self.common_overrides, override("hydra.run.dir", run)],
                 lambda run=run: (run / CV_SUMMARY).is_file()))
-        runs = [str(self.train_dir(b)) for b in cfg.backbones]
-        selection = ["task=select_folds", f"task.runs={quote_list(runs)}",
+        selection = ["task=select_folds", f"task.runs={quote_list(self.train_dir(b) for b in cfg.backbones)}",
                      override("task.selected_dir", self.selected_dir), "task.latest=null", f"task.rule={cfg.rule}",
-                     override("out_dir", self.out / "selection"), "overwrite=true", *self.common_overrides()]
+                     override("out_dir", self.out / "selection"), "overwrite=true", *self.common_overrides]
         steps.append(Step("select folds", "evaluate.py", lambda: selection,
-                          lambda: all((self.selected_dir / f"{b}.json").is_file() for b in cfg.backbones)
-                          and all(self._selection_current(b) for b in cfg.backbones)))
-        for backbone, folder, aim in self.stylized_folders():
-            style = next(s for s in self.styles if s.stem == folder.name)
+                          lambda: all(self._selection_current(b) for b in cfg.backbones)))
+        for backbone, style, folder, aim in self.stylized_folders():
             # Only contents without a finished record are passed; files of theirs that exist were left
             # by an interrupted run (the record is written last), so replacing them loses nothing.
             name = f"stylize {backbone} {style.stem}" + (f" aimed at {folder.parent.name.rsplit('_', 1)[1]}"
@@ -183,29 +152,28 @@ class Study:
                               lambda backbone=backbone, style=style, folder=folder, aim=aim: [
                                   f"content={quote_list(self._contents_to_stylize(folder))}", "overwrite=true",
                                   f"backbone={backbone}", override("style", style), *aim, *cfg.stylize_overrides,
-                                  override("out_dir", folder), *self.common_overrides()],
+                                  override("out_dir", folder), *self.common_overrides],
                               lambda folder=folder: self._contents_to_stylize(folder) == []))
         judges = backbone_names()
         if set(judges) <= set(cfg.backbones):
             args = ["task=deception", f"task.threshold={cfg.threshold}", override("out_dir", self.out / "deception"),
-                    "overwrite=true", *self.common_overrides()]
+                    "overwrite=true", *self.common_overrides]
             args += [override(f"task.classifiers.{j}", self.selected_dir / f"{j}.ckpt") for j in judges]
-            for backbone in cfg.backbones:
-                dirs = [str(self.stylized_dir(backbone, s)) for s in self.styles]
-                args.append(f"task.stylized.{backbone}={quote_list(dirs)}")
+            for b in cfg.backbones:
+                args.append(f"task.stylized.{b}={quote_list(self.stylized_dir(b, s) for s in self.styles)}")
                 if cfg.targeted:
-                    aimed = [str(self.targeted_dir(backbone, j, s)) for j in judges for s in self.styles]
-                    args.append(f"task.targeted.{backbone}={quote_list(aimed)}")
+                    aimed = [self.targeted_dir(b, j, s) for j in judges for s in self.styles]
+                    args.append(f"task.targeted.{b}={quote_list(aimed)}")
             steps.append(Step("deception table", "evaluate.py", lambda: args, self._deception_current))
         return steps
 
     def _selection_current(self, backbone: str) -> bool:
         summary = self.train_dir(backbone) / CV_SUMMARY
         record = self.selected_dir / f"{backbone}.json"
-        return summary.is_file() and record.stat().st_mtime >= summary.stat().st_mtime
+        return record.is_file() and summary.is_file() and record.stat().st_mtime >= summary.stat().st_mtime
 
     def _contents_to_stylize(self, folder: Path) -> list[Path]:
-        done = stylized_contents(folder) if folder.is_dir() else set()
+        done = {str(Path(r["content"]).resolve()) for r in finished_records(folder)} if folder.is_dir() else set()
         return [p for p in self.contents if str(p.resolve()) not in done]
 
     def _deception_current(self) -> bool:
@@ -213,13 +181,11 @@ class Study:
         if not table.is_file():
             return False
         inputs = [self.selected_dir / f"{j}.json" for j in backbone_names()]
-        inputs += [p for _, folder, _ in self.stylized_folders() for p in folder.glob("*.json")]
+        inputs += [p for *_, folder, _ in self.stylized_folders() for p in folder.glob("*.json")]
         return all(p.stat().st_mtime <= table.stat().st_mtime for p in inputs if p.is_file())
 
-    # settings --------------------------------------------------------------------------------
     def settings(self) -> dict[str, Any]:
-        """What the study's results depend on, apart from the trained weights: the keys of
-        :data:`SETTING_KEYS` (resolved) and the content photos."""
+        """What the results depend on but the weights: :data:`SETTING_KEYS` (resolved), styles, content photos."""
         found = {key: OmegaConf.to_container(self.cfg[key], resolve=True) if OmegaConf.is_config(self.cfg[key])
                  else self.cfg[key] for key in SETTING_KEYS}
         found["styles"] = [str(s) for s in self.styles]
@@ -227,9 +193,8 @@ class Study:
         return found
 
     def check_settings(self) -> None:
-        """Refuse to mix results: a study folder goes on only with the settings it was made with
-        (``study_settings.json``). Photos may be added (they are stylized and join Table 1) and
-        ``targeted=true`` may be turned on (an arm is added); nothing else may change."""
+        """Refuse to mix results: a study folder goes on only with its ``study_settings.json`` (photos may be
+        added and ``targeted=true`` turned on; nothing else may change)."""
         record, now = self.out / SETTINGS_FILE, self.settings()
         if record.is_file():
             before = json.loads(record.read_text())
@@ -248,30 +213,27 @@ class Study:
         """Run every step not done yet; write report.html; return its path."""
         with exclusive(self.out):
             self.check_settings()
-            return self._run()
+            started = time.perf_counter()
+            steps = self.steps()
+            say(f"[study] {len(steps)} steps in {self.out}: {', '.join(step.name for step in steps)}")
+            for step in steps:
+                if step.done():
+                    say(f"[study] {step.name}: already done, skipped")
+                    continue
+                args = step.args()
+                say(f"[study] {step.name}: python {step.script} {shlex.join(args)}")
+                t0 = time.perf_counter()
+                code = run_child([sys.executable, str(ROOT / step.script), *args])
+                if code != 0:
+                    say(f"[study] {step.name}: failed after {time.perf_counter() - t0:.0f} s (exit status {code})")
+                    raise UserError(f"study step '{step.name}' failed (exit status {code}, its message is above); "
+                                    "fix it and run the same command again: finished steps are skipped")
+                say(f"[study] {step.name}: {time.perf_counter() - t0:.0f} s")
+            from vangogh_lightning.study.report_html import write_report
 
-    def _run(self) -> Path:
-        started = time.perf_counter()
-        steps = self.steps()
-        say(f"[study] {len(steps)} steps in {self.out}: {', '.join(step.name for step in steps)}")
-        for step in steps:
-            if step.done():
-                say(f"[study] {step.name}: already done, skipped")
-                continue
-            args = step.args()
-            say(f"[study] {step.name}: python {step.script} {shlex.join(args)}")
-            t0 = time.perf_counter()
-            code = run_child([sys.executable, str(ROOT / step.script), *args])
-            if code != 0:
-                say(f"[study] {step.name}: failed after {time.perf_counter() - t0:.0f} s (exit status {code})")
-                raise UserError(f"study step '{step.name}' failed (exit status {code}, its message is above); fix it "
-                                "and run the same command again: finished steps are skipped")
-            say(f"[study] {step.name}: {time.perf_counter() - t0:.0f} s")
-        from vangogh_lightning.study.report_html import write_report
-
-        report = write_report(self.out, list(self.cfg.backbones), self.styles, OmegaConf.to_container(self.cfg))
-        say(f"[study] done in {time.perf_counter() - started:.0f} s; open {report}")
-        return report
+            report = write_report(self.out, list(self.cfg.backbones), self.styles, OmegaConf.to_container(self.cfg))
+            say(f"[study] done in {time.perf_counter() - started:.0f} s; open {report}")
+            return report
 
 
 def run_study(cfg: DictConfig) -> Path:

@@ -1,7 +1,5 @@
-"""``report.html``: one self-contained page of a study (tables, curves, images embedded).
-
-This module gathers what the page shows from the study's files; ``report.html.j2`` (jinja2, autoescaped)
-lays it out. Tables are pandas' ``Styler.to_html``; images are data URIs, or a note string when missing."""
+"""``report.html``, one self-contained page of a study: gathers what it shows from the study's files (tables
+as pandas' ``Styler.to_html``, images as data URIs or a note when missing); ``report.html.j2`` lays it out."""
 
 from __future__ import annotations
 
@@ -9,6 +7,7 @@ import base64
 import datetime
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +55,12 @@ def _table(frame: pd.DataFrame, floatfmt: str = "{:.4f}", css: str = "", selecte
     return Markup(styler.to_html(table_attributes=f'class="{css}"' if css else None))
 
 
-def _stylized(out: Path, backbones: list[str], style: Path) -> tuple[list[str], dict[str, dict[str, dict]]]:
-    """The contents stylized with ``style`` by any backbone, and each backbone's records by content."""
-    results = {b: {r["content"]: r for r in finished_records(out / "stylized" / b / style.stem)} for b in backbones}
-    return sorted({c for per in results.values() for c in per}), results
+def _stylized(out: Path, backbones: list[str], styles: list[Path]) -> Iterator[tuple[Path, str, list[dict | None]]]:
+    """(style, content, each backbone's record or None) of every content stylized with a style by any backbone."""
+    for style in styles:
+        results = [{r["content"]: r for r in finished_records(out / "stylized" / b / style.stem)} for b in backbones]
+        for content in sorted({c for per in results for c in per}):
+            yield style, content, [per.get(content) for per in results]
 
 
 def _cross_validation(out: Path, backbones: list[str]) -> list[dict[str, Any]]:
@@ -156,12 +157,10 @@ MAX_SETS_IN_ONE_TABLE = 7  # more columns than this do not fit the page: transfe
 
 def _rate_tables(rates: pd.DataFrame) -> list[Markup]:
     shown = shares_as_text(rates)
-    kinds = dict(zip(rates["set"], rates["kind"]))
-    groups = [list(shown.columns)]
-    if len(shown.columns) > MAX_SETS_IN_ONE_TABLE:
-        controls = [c for c in shown.columns if kinds[c] == "control"]
-        groups = [[c for c in shown.columns if c not in controls], controls]
-    return [_table(shown[columns].reset_index(), css="rates") for columns in groups if columns]
+    control = shown.columns.isin(rates.loc[rates["kind"] == "control", "set"])
+    wide = len(shown.columns) > MAX_SETS_IN_ONE_TABLE
+    groups = [shown.columns[~control], shown.columns[control]] if wide else [shown.columns]
+    return [_table(shown[columns].reset_index(), css="rates") for columns in groups if len(columns)]
 
 
 def _deception(out: Path) -> dict[str, Any] | None:
@@ -177,10 +176,7 @@ def _deception(out: Path) -> dict[str, Any] | None:
     folds_path = folder / "deception_folds.csv"
     spread = fold_spread(pd.read_csv(folds_path)) if folds_path.is_file() else pd.DataFrame()
     if not spread.empty:
-        found["spread"] = _table(pd.DataFrame({
-            "judge": spread["judge"], "set": spread["set"], "folds": spread["folds"],
-            "mean ± sd": [f"{m:.0%} ± {s:.0%}" for m, s in zip(spread["mean"], spread["sd"])],
-            "min–max": [f"{a:.0%}–{b:.0%}" for a, b in zip(spread["min"], spread["max"])]}))
+        found["spread"] = _table(spread[["judge", "set", "folds", "mean ± sd", "min–max"]])
     if (folder / "deception_threshold.png").is_file():
         found["curve"] = _img(folder / "deception_threshold.png", "rates against the threshold", WIDE)
     return found
@@ -192,19 +188,16 @@ def _grid(out: Path, backbones: list[str], styles: list[Path]) -> list[dict[str,
     verdicts = pd.read_csv(verdicts_path) if verdicts_path.is_file() else pd.DataFrame(columns=["image"])
     by_image = {str(Path(p).resolve()): row for p, row in zip(verdicts["image"], verdicts.to_dict("records"))}
     rows = []
-    for style in styles:
-        contents, results = _stylized(out, backbones, style)
-        for content in contents:
-            cells = []
-            for backbone in backbones:
-                record = results[backbone].get(content)
-                if record is None:
-                    cells.append("not stylized")
-                    continue
-                verdict = by_image.get(str(Path(record["path"]).resolve()), {})
-                cells.append({"image": _img(Path(record["path"]), f"{backbone} result"), "verdicts": [
-                    (j, verdict[f"p_{j}"], bool(verdict[j])) for j in backbone_names() if j in verdict]})
-            rows.append({"content": _img(Path(content), "content"), "style": _img(style, "style"), "results": cells})
+    for style, content, records in _stylized(out, backbones, styles):
+        cells = []
+        for backbone, record in zip(backbones, records):
+            if record is None:
+                cells.append("not stylized")
+                continue
+            verdict = by_image.get(str(Path(record["path"]).resolve()), {})
+            cells.append({"image": _img(Path(record["path"]), f"{backbone} result"), "verdicts": [
+                (j, verdict[f"p_{j}"], bool(verdict[j])) for j in backbone_names() if j in verdict]})
+        rows.append({"content": _img(Path(content), "content"), "style": _img(style, "style"), "results": cells})
     return rows
 
 
@@ -225,18 +218,15 @@ def _evidence(out: Path, backbones: list[str], styles: list[Path]) -> dict[str, 
     index = {(str(Path(r["image"]).resolve()), r["judge"]): r
              for r in pd.read_csv(folder / EVIDENCE_INDEX).to_dict("records")}
     judges, rows = backbone_names(), []
-    for style in styles:
-        contents, results = _stylized(out, backbones, style)
-        for content in contents:  # the content, each judge's map of it, then of each backbone's result
-            rows.append([_img(Path(content), "content", EVIDENCE_THUMB),
-                         *(_overlay_cell(folder, index, content, j) for j in judges),
-                         *(_overlay_cell(folder, index, str(record["path"]), j) if record else "not stylized"
-                           for record in (results[b].get(content) for b in backbones) for j in judges)])
+    for _, content, records in _stylized(out, backbones, styles):  # the content, then each backbone's result
+        rows.append([_img(Path(content), "content", EVIDENCE_THUMB),
+                     *(_overlay_cell(folder, index, content, j) for j in judges),
+                     *(_overlay_cell(folder, index, str(record["path"]), j) if record else "not stylized"
+                       for record in records for j in judges)])
     figures = []
     for path in sorted(folder.glob("oof_*.png")):  # oof_<judge>_van_gogh.png, oof_<judge>_others.png
         judge, kind = path.stem.removeprefix("oof_").split("_", 1)
-        figures.append((_img(path, path.stem, WIDE), title_of(judge), "Van Gogh paintings it is surest of"
-                        if kind == "van_gogh" else "other painters' works it most took for Van Gogh"))
+        figures.append((_img(path, path.stem, WIDE), title_of(judge), kind))
     return {"rows": rows, "figures": figures}
 
 

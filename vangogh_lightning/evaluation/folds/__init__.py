@@ -1,2 +1,1 @@
-"""Cross-validation folds (``task=select_folds``, ``task=dashboard``): find them, select one per
-backbone, show them in W&B."""
+"""Cross-validation folds (``task=select_folds``, ``task=dashboard``): find, select, show in W&B."""

@@ -57,10 +57,8 @@ def read_fold_metrics(fold_dir: Path) -> pd.DataFrame:
 
 
 def non_finite_entry(fold_dir: Path) -> str | None:
-    """The first NaN or infinite value a fold logged ("train/loss is nan at epoch 0"), if any.
-
-    Read as text: the CSV logger writes a NaN value as ``nan`` and a metric not logged on a row as
-    nothing, which pandas would read alike."""
+    """The first NaN or infinite value a fold logged ("train/loss is nan at epoch 0"), if any; read as text,
+    as pandas would read a logged ``nan`` and a metric not logged on a row alike."""
     for path in metrics_files(fold_dir):
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)
         for column in (c for c in raw.columns if c.startswith(("val/", "train/"))):
@@ -72,11 +70,8 @@ def non_finite_entry(fold_dir: Path) -> str | None:
 
 
 def run_identity(run_dir: Path) -> tuple[str, int | None]:
-    """(the run's command-line overrides apart from fold/resume/paths, its number of folds).
-
-    Folds of one model share the first: the jobs of ``-m fold=0,1,2`` do, two search trials do not.
-    Without Hydra's record (runs made in-process) every run counts as the same model.
-    """
+    """(the run's command-line overrides apart from fold/resume/paths: the same for the folds of one model,
+    or for every run without Hydra's record; its number of folds)."""
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) or [] if overrides_file.is_file() else []
     kept = sorted(o for o in overrides if not result_neutral(o.lstrip("+~").split("=", 1)[0]))
@@ -99,8 +94,7 @@ def find_fold_runs(roots: str | Path | list[str | Path]) -> tuple[list[FoldRun],
     """Every finished ``fold_<k>/`` below the given run or multirun folder(s), and warnings about
     fold folders that never finished (interrupted, or still training)."""
     roots = [roots] if isinstance(roots, (str, Path)) else list(roots)
-    runs: list[FoldRun] = []
-    warnings: list[str] = []
+    runs, warnings = [], []
     for root in map(Path, roots):
         if not root.exists():
             raise UserError(f"runs={root}: folder not found")

@@ -17,12 +17,8 @@ from vangogh_lightning.models.metric_names import METRICS
 
 
 def best_epochs(runs: list[FoldRun]) -> pd.DataFrame:
-    """One row per fold run: its best epoch and that epoch's metrics (and the run's model, see :func:`choose_model`).
-
-    The best epoch is chosen as training chose it (the run's ``monitor.metric`` and mode: validation
-    AUROC by default, validation loss in the report's reproduction), so it is the epoch whose weights
-    the fold's best checkpoint holds.
-    """
+    """One row per fold run: its best epoch (by the run's ``monitor.metric`` and mode, as training chose its best
+    checkpoint) and that epoch's metrics, and the run's model (see :func:`choose_model`)."""
     rows = []
     for run in runs:
         # (runs from before the monitor was recorded, or whose monitor was never logged: by AUROC)
@@ -39,11 +35,8 @@ def best_epochs(runs: list[FoldRun]) -> pd.DataFrame:
 
 
 def select_fold(table: pd.DataFrame, rule: str) -> int:
-    """Row index of the selected fold within ``table`` (one backbone's rows).
-
-    ``auroc``: highest AUROC. ``combined``: best mean rank over AUROC (high), F1 (high) and
-    validation loss (low), ties broken by AUROC - the balance the report describes.
-    """
+    """Row index of the selected fold within ``table`` (one backbone's rows). ``auroc``: highest AUROC;
+    ``combined``: best mean rank over AUROC (high), F1 (high) and validation loss (low), ties by AUROC."""
     if rule not in choices(SelectionRule):  # a direct call; the scripts' configs are checked before
         raise UserError(f"rule={rule}: choose one of {', '.join(choices(SelectionRule))}")
     if rule == "auroc":
@@ -61,13 +54,9 @@ def summarise(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def choose_model(rows: pd.DataFrame, backbone: str, num_folds: dict[str, int | None]) -> tuple[pd.DataFrame, list[str]]:
-    """The fold rows of one model of ``backbone`` (index reset), and notes on why and on the folds a
-    K-fold model lacks (``num_folds``: K per fold folder, None when unknown).
-
-    Folds of different models (search trials, runs with other settings) are never mixed: with
-    several candidates the one with the best mean AUROC over its folds is taken (the best trial's
-    folds). Two runs of the same model that both hold a fold are ambiguous and refused.
-    """
+    """The fold rows of one model of ``backbone`` (the one with the best mean AUROC; models are never mixed),
+    index reset, and notes on why and on the folds it lacks (``num_folds``: K per fold folder, or None);
+    two runs of the same model that both hold a fold are refused."""
     notes = []
     models = rows.groupby("model", sort=False)
     for _model, group in models:
@@ -75,10 +64,8 @@ def choose_model(rows: pd.DataFrame, backbone: str, num_folds: dict[str, int | N
         if not repeated.empty:
             fold = int(repeated["fold"].iloc[0])
             dirs = ", ".join(sorted(set(repeated.loc[repeated["fold"] == fold, "run"])))
-            raise UserError(
-                f"task.runs: {backbone} fold {fold} was trained twice with the same settings ({dirs}); "
-                "pass task.runs= the one run (or multirun) folder to select from"
-            )
+            raise UserError(f"task.runs: {backbone} fold {fold} was trained twice with the same settings ({dirs}); "
+                            "pass task.runs= the one run (or multirun) folder to select from")
     if models.ngroups > 1:
         means = models["auroc"].mean().sort_values(ascending=False)
         best = means.index[0]

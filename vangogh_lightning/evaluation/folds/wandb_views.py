@@ -12,8 +12,7 @@ from vangogh_lightning.core.wandb_mode import is_wandb_entry, resolve_wandb_offl
 from vangogh_lightning.training.run_folder import RESOLVED_CONFIG, WANDB_RUN_ID
 
 CURVES = ("val/auroc", "val/loss", "val/f1", "val/acc", "train/loss")
-# The keys the view reads, as the runs log them: the config is logged flat ("model.backbone" is one key),
-# so its W&B backend path ends in ".value"; tests/test_wandb.py checks each is among a fold run's keys.
+# The keys the view reads, as the runs log them: the config flat ("model.backbone" is one key, path "<key>.value").
 BACKBONE_KEY = "model.backbone"
 CONFIG_KEYS = ("task_name", BACKBONE_KEY, "fold")
 SUMMARY_KEYS = ("best/auroc", "best/f1", "best/loss", "best/epoch", "selected", "cv/auroc_mean", "cv/auroc_std")
@@ -21,12 +20,7 @@ SUMMARY_KEYS = ("best/auroc", "best/f1", "best/loss", "best/epoch", "selected", 
 JOB_TYPES = {"train": ("train", "cv"), "trial": ("trial", "trial-cv")}
 
 
-def flat_config_key(key: str) -> str:
-    """The W&B backend path of a flat config key (wandb_workspaces assumes nested ones)."""
-    return f"{key}.value"
-
-
-TABLE_COLUMNS = ("run:displayName", "tags", "run:jobType", *(f"config:{flat_config_key(k)}" for k in CONFIG_KEYS[1:]),
+TABLE_COLUMNS = ("run:displayName", "tags", "run:jobType", *(f"config:{k}.value" for k in CONFIG_KEYS[1:]),
                  *(f"summary:{k}" for k in SUMMARY_KEYS))
 
 
@@ -43,12 +37,8 @@ def wandb_project_of(run_dir: Path) -> tuple[str, str | None] | None:
 
 
 def mark_selected_run(fold_dir: Path, rule: str, offline: bool | str = "auto") -> str | None:
-    """Tag the W&B run of a selected fold ``selected`` and set ``selected=true`` in its summary.
-
-    The fold's run is resumed by its id (``fold_dir/wandb_run_id``); offline the mark is written to a
-    new offline segment of the same run, which ``wandb sync`` merges into it. Returns the run id, or
-    None when the fold did not log to W&B.
-    """
+    """Tag the W&B run of a selected fold ``selected`` and set ``selected=true`` in its summary, resuming it by
+    its id (offline: a new segment ``wandb sync`` merges); the run id, or None when the fold did not log to W&B."""
     id_file = fold_dir / WANDB_RUN_ID
     project = wandb_project_of(fold_dir.parent)
     if not id_file.is_file() or project is None:
@@ -70,7 +60,7 @@ def fold_selection_workspace(project: str, entity: str, title: str, runs: str = 
     import wandb_workspaces.reports.v2 as wr
     import wandb_workspaces.workspaces as ws
 
-    backbone = flat_config_key(BACKBONE_KEY)
+    backbone = f"{BACKBONE_KEY}.value"  # wandb_workspaces assumes nested config keys
     # per-fold panels group nothing (the run set is not grouped); only the backbone panels group
     curves = [wr.LinePlot(title=f"{name} per fold", x="epoch", y=[name]) for name in CURVES]
     by_backbone = [wr.LinePlot(title=f"{name}: mean ± std of folds, per backbone", x="epoch", y=[name],
@@ -86,7 +76,7 @@ def fold_selection_workspace(project: str, entity: str, title: str, runs: str = 
                        panels=best, is_open=True),
         ],
         runset_settings=ws.RunsetSettings(
-            filters=[ws.Config(flat_config_key("task_name")) == "train",
+            filters=[ws.Config("task_name.value") == "train",
                      ws.Metric("JobType").isin(list(JOB_TYPES[runs]))],
             order=[ws.Ordering(ws.Summary("best/auroc"), ascending=False)],
             pinned_columns=list(TABLE_COLUMNS),

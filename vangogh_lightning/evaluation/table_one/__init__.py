@@ -1,2 +1,1 @@
-"""Table 1, the deception rate (``task=deception``): its inputs, the judges' runs, its statistics, and
-the table with its files."""
+"""Table 1, the deception rate (``task=deception``): inputs, judges' runs, statistics, files."""

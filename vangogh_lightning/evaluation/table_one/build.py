@@ -1,7 +1,5 @@
-"""Table 1 as a reviewer would accept it: every image set judged by every classifier (transfers and
-controls), the shares with intervals, paired tests, the spread across fold judges, the threshold curve;
-and its files: the Markdown page (the report's rows first), the tables behind it, the thumbnails with
-every verdict, the evidence maps."""
+"""Table 1: every image set (transfers and controls) judged by every classifier, with intervals, paired tests,
+the spread across fold judges and the threshold curve; and its files (Markdown, tables, thumbnails, maps)."""
 
 from __future__ import annotations
 
@@ -55,8 +53,7 @@ class TableOne:
     tests: pd.DataFrame = field(default_factory=pd.DataFrame)
     fold_table: pd.DataFrame = field(default_factory=pd.DataFrame)
     notes: list[str] = field(default_factory=list)
-    # evidence maps: each judged image by each judge, and out-of-fold examples per (judge, kind) that have
-    # any, by the name of their figure (oof_<judge>_<kind>)
+    # evidence maps: each judged image by each judge; out-of-fold examples by figure name (oof_<judge>_<kind>)
     evidence: list[Evidence] = field(default_factory=list)
     evidence_titles: list[str] = field(default_factory=list)
     oof_evidence: dict[str, tuple[list[Evidence], list[str]]] = field(default_factory=dict)
@@ -111,19 +108,17 @@ def add_evidence(result: TableOne, task: Any, classifiers: dict, frame: pd.DataF
                                          device, task.batch_size, key)
         result.evidence_titles += [f"{name}: {Path(p).name}" for name, p in zip(frame["set"], frame["image"])]
         if task.evidence_top_k and judge in runs and not oof[judge].empty:
-            checkpoints = dict(runs[judge].checkpoints)
             for kind, examples in out_of_fold_examples(oof[judge], task.evidence_top_k).items():
-                found, titles, notes = explain_out_of_fold(examples, checkpoints, judge, task.evidence_layers[judge],
-                                                           device, key)
+                found, titles, notes = explain_out_of_fold(examples, dict(runs[judge].checkpoints), judge,
+                                                           task.evidence_layers[judge], device, key)
                 if found:
                     result.oof_evidence[f"oof_{judge}_{kind}"] = (found, titles)
                 result.notes += notes
 
 
 def threshold_curves(verdicts: pd.DataFrame, judges: Sequence[str], steps: int = 101) -> pd.DataFrame:
-    """Share of each image set judged Van Gogh (P >= threshold) per judge, at ``steps`` thresholds over
-    [0, 1] and at every probability that occurs (where the step function changes): columns judge,
-    set, threshold, rate."""
+    """Share of each set judged Van Gogh (P >= threshold) per judge, at ``steps`` thresholds over [0, 1] and at
+    every probability that occurs: columns judge, set, threshold, rate."""
     rows = []
     for judge in judges:
         for name, group in verdicts.groupby("set", sort=False):
@@ -134,12 +129,10 @@ def threshold_curves(verdicts: pd.DataFrame, judges: Sequence[str], steps: int =
     return pd.concat(rows, ignore_index=True)
 
 
-def verdict_grid(verdicts: pd.DataFrame, judges: Sequence[str], path: Path, thumb: int = 160,
-                 columns: int = 5) -> Path:
+def verdict_grid(verdicts: pd.DataFrame, judges: Sequence[str], path: Path) -> Path:
     """A grid of thumbnails, each captioned with every judge's probability and verdict (by the judge's
     initial: 'V 0.71 VG  A 0.32 no'), green where all said Van Gogh."""
-    caption_h = 34
-    mark = {True: "VG", False: "no"}
+    thumb, columns, caption_h = 160, 5, 34
     rows = -(-len(verdicts) // columns)
     sheet = Image.new("RGB", (columns * thumb, rows * (thumb + caption_h)), "white")
     draw = ImageDraw.Draw(sheet)
@@ -149,7 +142,7 @@ def verdict_grid(verdicts: pd.DataFrame, judges: Sequence[str], path: Path, thum
         sheet.paste(img, (x + (thumb - img.width) // 2, y + (thumb - img.height) // 2))
         draw.text((x + 4, y + thumb + 2), f"{row['transfer']}: {Path(row['image']).name[:18]}", fill="black")
         draw.text((x + 4, y + thumb + 16),
-                  "  ".join(f"{title_of(j)[0]} {row[f'p_{j}']:.2f} {mark[bool(row[j])]}" for j in judges),
+                  "  ".join(f"{title_of(j)[0]} {row[f'p_{j}']:.2f} {'VG' if row[j] else 'no'}" for j in judges),
                   fill="darkgreen" if all(row[j] for j in judges) else "black")
     return atomic_save(sheet, path)
 
@@ -171,18 +164,15 @@ def table_one_markdown(result: TableOne, task: Any, spread: pd.DataFrame) -> str
                   to_markdown(result.tests.drop(columns=["sentence"]), index=False, floatfmt=".3g"),
                   *[f"- {s}" for s in result.tests["sentence"]]]
     if not spread.empty:
-        shown = spread.assign(**{"mean ± sd": [f"{m:.0%} ± {s:.0%}" for m, s in zip(spread["mean"], spread["sd"])],
-                                 "min–max": [f"{a:.0%}–{b:.0%}" for a, b in zip(spread["min"], spread["max"])]})
         parts += ["\n## Every fold as a judge (share judged Van Gogh, across the fold classifiers)\n",
-                  to_markdown(shown[["judge", "set", "folds", "mean ± sd", "min–max"]], index=False)]
+                  to_markdown(spread[["judge", "set", "folds", "mean ± sd", "min–max"]], index=False)]
     if task.threshold_curve:
         parts.append(f"\n![each rate against the threshold]({CURVE_FILE})\n")
     if result.notes:
         parts += ["\n## Notes\n", *[f"- {n}" for n in result.notes]]
     markdown = "\n".join(parts) + "\n"
     if task.evidence:
-        grids = [f"evidence/grid_{j}.png" for j in result.judges]
-        grids += [f"evidence/{name}.png" for name in result.oof_evidence]
+        grids = [f"evidence/{name}.png" for name in (*(f"grid_{j}" for j in result.judges), *result.oof_evidence)]
         markdown += "\n## Where each judge sees Van Gogh (Grad-CAM)\n\n" + "".join(f"![{g}]({g})\n" for g in grids)
     return markdown
 

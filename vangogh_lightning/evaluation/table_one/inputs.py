@@ -1,15 +1,7 @@
-"""What Table 1 judges: the stylized images (plain transfers, and those aimed at a judge), and the
-controls, judged by the same classifiers at the same threshold: what passes as Van Gogh without any
-style transfer.
-
-- the content photos, unstylized: the false-positive floor of the transfers;
-- the style paintings themselves (flagged when one is in the training index: a classifier's verdict
-  on its own training images is optimistic);
-- real paintings out of fold: each scored by the fold that never trained on it, so the Van Gogh row
-  is the classifiers' recall and the other painters' row their false-positive rate.
-
-A control whose inputs are missing is named, with why, and left out; it is never an empty row.
-"""
+"""What Table 1 judges: the stylized images (plain transfers, and those aimed at a judge), and the controls
+(what passes as Van Gogh without style transfer): the content photos unstylized, the style paintings, and
+real paintings out of fold (the Van Gogh row is the recall, the other painters' the false-positive rate).
+A control whose inputs are missing is named, with why, and left out; it is never an empty row."""
 
 from __future__ import annotations
 
@@ -34,15 +26,10 @@ NOT_RESULTS = ("_sheet.png",)  # comparison sheets stylize.py writes beside its 
 
 
 def stylized_images(spec, key: str) -> list[Path]:
-    """The stylized results among a folder, glob or list: each image file counted once.
-
-    A folder written by stylize.py contributes exactly the images its JSON records name (never the
-    ``*_sheet.png`` sheets or ``steps/`` snapshots); a plain folder or glob contributes its images
-    except sheets. Paths reached twice (symlinks, overlapping globs) count once.
-    """
-    items = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    """The stylized results among a folder, glob or list, each image file once (symlinks, overlapping globs):
+    a stylize.py folder's are the images its records name, other folders' and globs' their images but sheets."""
     paths: list[Path] = []
-    for item in items:
+    for item in [spec] if isinstance(spec, (str, Path)) else spec:
         folder = Path(str(item)).expanduser()
         recorded = [r["path"] for r in finished_records(folder)] if folder.is_dir() else []
         paths += recorded or [p for p in expand_images(item, what=key) if not p.name.endswith(NOT_RESULTS)]
@@ -56,8 +43,7 @@ def stylized_images(spec, key: str) -> list[Path]:
 
 @dataclass
 class MadeFrom:
-    """What one stylized image was made from, from its stylize.py record (None without one), and the
-    judge it was aimed at (``judge=`` in stylize.py; None for a plain transfer)."""
+    """What one stylized image was made from (its stylize.py record; None without one), and the judge it aimed at."""
 
     content: Path | None
     styles: tuple[Path, ...]
@@ -72,9 +58,7 @@ class MadeFrom:
 
 def made_from_records(images: list[Path]) -> dict[Path, MadeFrom]:
     """The record behind each stylized image (by resolved path)."""
-    records: dict[Path, dict[str, Any]] = {}
-    for folder in {p.parent for p in images}:
-        records.update({Path(r["path"]).resolve(): r for r in finished_records(folder)})
+    records = {Path(r["path"]).resolve(): r for folder in {p.parent for p in images} for r in finished_records(folder)}
     found = {}
     for image in images:
         record = records.get(image.resolve(), {})
@@ -151,7 +135,6 @@ def oof_control(oof: dict[str, pd.DataFrame], judges: Sequence[str], threshold: 
              "in each)"] if len(joined) < smallest else []
     joined = joined.assign(set=joined["label"].map({1: OOF_VAN_GOGH, 0: OOF_OTHERS}), kind="control",
                            image=joined["path"], **{j: joined[f"p_{j}"] >= threshold for j in judges})
-    order = {OOF_VAN_GOGH: 0, OOF_OTHERS: 1}
-    joined = joined.sort_values("set", key=lambda s: s.map(order), kind="stable")
+    joined = joined.sort_values("label", ascending=False, kind="stable")  # Van Gogh's paintings first
     return joined[["set", "kind", "image", *[c for j in judges for c in (f"p_{j}", j)]]].reset_index(drop=True), notes
 

@@ -1,9 +1,9 @@
-"""The training run behind a judge (a selected or fold checkpoint): its folds' classifiers and their
-out-of-fold predictions, with a note for anything that is missing or does not belong; and every fold's
-classifier as a judge: how much each rate of Table 1 depends on the fold the selection rule picked."""
+"""The training run behind a judge: its folds' classifiers and out-of-fold predictions (with notes on what is
+missing), and every fold's classifier as a judge: how much each rate depends on the fold selection picked."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,14 +29,9 @@ class JudgeRun:
 
 
 def source_checkpoint(classifier: Path) -> Path:
-    """The fold checkpoint a classifier file came from: the selection record beside a selected
-    checkpoint (``<backbone>.json``) says; any other file is its own source."""
-    record = classifier.with_suffix(".json")
-    if record.is_file():
-        try:
-            return Path(json.loads(record.read_text())["source"])
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+    """The fold checkpoint a classifier file came from (a selection's ``<backbone>.json`` says), else itself."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return Path(json.loads(classifier.with_suffix(".json").read_text())["source"])
     return classifier
 
 
@@ -83,9 +78,8 @@ def out_of_fold_frame(run: JudgeRun) -> pd.DataFrame:
 
 def judge_with_every_fold(run: JudgeRun, frame: pd.DataFrame, task: Any, device: str
                           ) -> list[tuple[str, int, pd.DataFrame]]:
-    """(judge, fold, verdicts) for each fold classifier of ``run`` on the images of ``frame`` (columns set, image
-    and the selected classifier's verdict ``<judge>``) at ``task.threshold``, one classifier in memory at a
-    time; the selected fold's verdicts are reused, not computed again."""
+    """(judge, fold, verdicts) of each fold classifier of ``run`` on ``frame``'s images at ``task.threshold``, one
+    in memory at a time; the selected fold's verdicts (column ``<judge>``) are reused."""
     from vangogh_lightning.models.checkpoints import load_classifier
 
     out = []
@@ -103,8 +97,7 @@ def judge_with_every_fold(run: JudgeRun, frame: pd.DataFrame, task: Any, device:
 
 
 def fold_rates(per_fold: list[tuple[str, int, pd.DataFrame]]) -> pd.DataFrame:
-    """One row per (judge, fold, image set): ``k`` of ``n`` judged Van Gogh. ``per_fold`` holds
-    (judge, fold, frame of ``set`` and the boolean verdict column ``van_gogh``)."""
+    """One row per (judge, fold, image set) of ``per_fold``'s verdicts (``van_gogh``): ``k`` of ``n``, share."""
     if not per_fold:
         return pd.DataFrame(columns=["judge", "fold", "set", "k", "n", "share"])
     verdicts = pd.concat([frame[["set"]].assign(judge=judge, fold=fold, van_gogh=frame["van_gogh"].astype(bool))
@@ -114,8 +107,11 @@ def fold_rates(per_fold: list[tuple[str, int, pd.DataFrame]]) -> pd.DataFrame:
 
 
 def fold_spread(rates: pd.DataFrame) -> pd.DataFrame:
-    """Per (judge, image set) judged by two or more folds: their number, mean ± sd and min–max of the rate."""
+    """Per (judge, image set) judged by two or more folds: their number, mean ± sd and min–max of the rate
+    (also as text: ``mean ± sd``, ``min–max``)."""
     spread = (rates.groupby(["judge", "set"], sort=False)["share"]
               .agg(folds="size", mean="mean", sd="std", min="min", max="max").reset_index())
     spread = spread[spread["folds"] >= 2].reset_index(drop=True)
-    return spread.assign(judge=spread["judge"].map(title_of))
+    return spread.assign(judge=spread["judge"].map(title_of),
+                         **{"mean ± sd": [f"{m:.0%} ± {s:.0%}" for m, s in zip(spread["mean"], spread["sd"])],
+                            "min–max": [f"{a:.0%}–{b:.0%}" for a, b in zip(spread["min"], spread["max"])]})

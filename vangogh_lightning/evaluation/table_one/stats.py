@@ -1,13 +1,6 @@
-"""Table 1's numbers: the share of each image set judged Van Gogh by each judge and by all, each with
-its interval (statsmodels), and whether a difference is more than chance (exact McNemar):
-
-- between the transfer backbones, per judge: do AlexNet transfers pass as Van Gogh more often than
-  VGG-19 transfers *of the same photo with the same style*?
-- between transfers aimed at a judge and the plain ones of the same photos, per judge;
-- between each two judges, per image set: does one say Van Gogh more often on the same images?
-
-The judges are the registered backbones (Table 1's order) unless a call names them.
-"""
+"""Table 1's numbers: the share of each image set judged Van Gogh by each judge and by all, with intervals
+(statsmodels), and exact McNemar tests of paired verdicts (between transfer backbones, aimed and plain transfers,
+judges). The judges are the registered backbones (Table 1's order) unless a call names them."""
 
 from __future__ import annotations
 
@@ -71,8 +64,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
 
 @dataclass(frozen=True)
 class PairedTest:
-    """Exact McNemar test on paired yes/no verdicts: ``only_first`` pairs say yes for the first of the
-    two conditions only, ``only_second`` for the second only; ``pairs`` in all."""
+    """Exact McNemar test on ``pairs`` paired yes/no verdicts; ``only_first``/``only_second``: yes for one only."""
 
     pairs: int
     only_first: int
@@ -87,13 +79,11 @@ def mcnemar_exact(first: Sequence[bool], second: Sequence[bool]) -> PairedTest:
     a, b = np.asarray(first, dtype=bool), np.asarray(second, dtype=bool)
     if a.shape != b.shape:
         raise ValueError("paired verdicts must have the same length")
-    table = [[int((a & b).sum()), int((a & ~b).sum())], [int((~a & b).sum()), int((~a & ~b).sum())]]
-    only_first, only_second = table[0][1], table[1][0]
-    p_value = 1.0 if only_first + only_second == 0 else float(mcnemar(table, exact=True).pvalue)
+    only_first, only_second = int((a & ~b).sum()), int((~a & b).sum())  # all the exact test (the default) reads
+    p_value = 1.0 if only_first + only_second == 0 else float(mcnemar([[0, only_first], [only_second, 0]]).pvalue)
     return PairedTest(len(a), only_first, only_second, p_value)
 
 
-# --- the table: conditions down, image sets across ----------------------------------------------------
 def _judges(judges: Sequence[str] | None) -> tuple[str, ...]:
     return backbone_names() if judges is None else tuple(judges)
 
@@ -127,11 +117,8 @@ def _set_names(verdicts: pd.DataFrame) -> pd.Series:
 
 
 def deception_table(verdicts: pd.DataFrame, judges: Sequence[str] | None = None) -> pd.DataFrame:
-    """Rows = condition (then ``images``), columns = image set, values = share in [0, 1].
-
-    ``verdicts`` has one row per image with a ``transfer`` (or ``set``) column and a boolean column
-    per judge (judged Van Gogh by that classifier).
-    """
+    """Rows = condition (then ``images``), columns = image set, values = share in [0, 1]; ``verdicts``: one row
+    per image with a ``transfer`` (or ``set``) column and a boolean column per judge."""
     by_set = pd.DataFrame(condition_masks(verdicts, judges)).groupby(_set_names(verdicts).to_numpy(), sort=False)
     return by_set.mean().assign(images=by_set.size()).T
 
@@ -142,15 +129,14 @@ def rate_rows(verdicts: pd.DataFrame, confidence: float, method: IntervalMethod,
     its interval (``low``, ``high``); judge rows also carry the mean P(Van Gogh) and its t interval."""
     judges = _judges(judges)
     rows = []
-    kinds = verdicts["kind"] if "kind" in verdicts else pd.Series("transfer", index=verdicts.index)
     for name, group in verdicts.groupby(_set_names(verdicts), sort=False):
         means = {judge_row(j): mean_interval(group[f"p_{j}"], confidence) for j in judges}
         for condition, mask in condition_masks(group, judges).items():
             share = share_interval(int(mask.sum()), len(group), confidence, method)
             mean, low, high = means.get(condition, (math.nan,) * 3)
-            rows.append({"set": name, "kind": kinds[group.index[0]], "condition": condition, "k": share.k,
-                         "n": share.n, "share": share.share, "low": share.low, "high": share.high,
-                         "mean_p": mean, "mean_p_low": low, "mean_p_high": high})
+            rows.append({"set": name, "kind": group["kind"].iloc[0] if "kind" in group else "transfer",
+                         "condition": condition, "k": share.k, "n": share.n, "share": share.share, "low": share.low,
+                         "high": share.high, "mean_p": mean, "mean_p_low": low, "mean_p_high": high})
     return pd.DataFrame(rows)
 
 
@@ -169,7 +155,6 @@ def shares_as_text(rates: pd.DataFrame, judges: Sequence[str] | None = None) -> 
     return table.rename_axis(columns=None)
 
 
-# --- paired tests ---------------------------------------------------------------------------------------
 def _row(comparison: str, on: str, first: pd.Series, second: pd.Series, what: str, first_name: str,
          second_name: str) -> dict:
     """One test's row: exact McNemar of the paired verdicts ``first`` and ``second``, with its sentence."""
@@ -212,9 +197,8 @@ def transfer_tests(verdicts: pd.DataFrame, judges: Sequence[str]) -> tuple[pd.Da
 
 
 def targeted_tests(verdicts: pd.DataFrame, judges: Sequence[str]) -> pd.DataFrame:
-    """Per set of transfers aimed at a judge, and per judge: exact McNemar against the plain transfers
-    of the same photos by the same backbone. The aimed-at judge's row says whether the aim worked on it;
-    the held-out judges' whether it carries over to another network."""
+    """Per set of transfers aimed at a judge, and per judge (aimed at, or held out): exact McNemar against the
+    plain transfers of the same photos by the same backbone."""
     rows = []
     plain_sets, aimed_sets = verdicts[verdicts["aimed_at"].isna()], verdicts[verdicts["aimed_at"].notna()]
     for name, aimed in aimed_sets.groupby("set", sort=False):
