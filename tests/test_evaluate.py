@@ -242,6 +242,51 @@ def test_task_test_scores_a_checkpoint_on_the_split_its_run_held_out(tmp_path, t
     assert "its run held no test split out (data.test_fraction=0" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
+def test_task_test_scores_the_files_its_run_held_out_after_a_re_export_and_refuses_a_changed_one(tmp_path, capsys):
+    """The held-out split is read from the run's record, not rebuilt from today's classes.csv: rows re-ordered
+    and added by a re-export change nothing; a held-out painting replaced (its mtime put back) is refused."""
+    import os
+
+    from tests.conftest import run_script
+    from tests.test_data import _jpg, make_wikiart
+    from vangogh_lightning.training.cross_validation import train
+
+    root = tmp_path / "wikiart"
+    csv = make_wikiart(root)
+    train(compose_cfg("train", ["model.pretrained=false", "trainer=cpu", f"paths.wikiart_dir={root}",
+                                "data.image_size=64", "data.num_folds=2", "fold=0", "data.test_fraction=0.2",
+                                "data.num_workers=0", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                                "checkpoints.resume_point=false", "model.trainable_classifier_layers=1"],
+                      tmp_path / "run"))
+    ckpt = tmp_path / "run" / "fold_0" / "checkpoints" / "best.ckpt"
+
+    def scored(name: str) -> pd.DataFrame:
+        assert run_script("evaluate.py", "task=test", f"task.checkpoint={ckpt}", f"hydra.run.dir={tmp_path / name}",
+                          ) == 0
+        return pd.read_csv(tmp_path / name / "test_predictions.csv")
+
+    before = scored("eval")
+    assert len(before) == 10
+    frame = pd.read_csv(csv)  # a re-export: rows re-ordered, paintings added
+    extra = [{**frame.iloc[0].to_dict(), "filename": f"Post_Impressionism/paul-gauguin_new-{i}.jpg",
+              "artist": "paul gauguin", "phash": f"new{i}"} for i in range(4)]
+    for row in extra:
+        _jpg(root / row["filename"], hash(row["filename"]) % 1000)
+    pd.concat([frame.iloc[::-1], pd.DataFrame(extra)]).to_csv(csv, index=False)
+    after = scored("eval_after_reexport")
+    pd.testing.assert_frame_equal(after, before)
+    victim = Path(before["path"].iloc[0])
+    stamp = victim.stat()
+    _jpg(victim, 4242)
+    os.utime(victim, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    capsys.readouterr()
+    assert run_script("evaluate.py", "task=test", f"task.checkpoint={ckpt}", f"hydra.run.dir={tmp_path / 'e3'}") == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: task.checkpoint={ckpt}: the held-out image {victim} has changed since training (other bytes); "
+        "restore it, or retrain to test on today's files")
+
+
 def test_roc_and_pr_curves_have_a_point_per_distinct_probability():
     from vangogh_lightning.evaluation.scoring import roc_pr
 

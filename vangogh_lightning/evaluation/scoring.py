@@ -67,11 +67,15 @@ def classify_table(model: VanGoghClassifier, paths: list[Path], image_size: int,
 
 def score_test_split(checkpoint: str | Path, batch_size: int, threshold: float | None, device: str,
                      key: str = "task.checkpoint") -> tuple[dict[str, Any], pd.DataFrame]:
-    """(metrics, a row per held-out image with its probability) of ``checkpoint`` on its run's test split."""
+    """(metrics, a row per held-out image with its probability) of ``checkpoint`` on the test split its run
+    recorded (:mod:`~vangogh_lightning.data.record`): exactly those files, each checked to be unchanged."""
     import torch
+    from torch.utils.data import DataLoader
 
     from vangogh_lightning.core.torch_files import load_torch_file
-    from vangogh_lightning.data.datamodule import VanGoghDataModule
+    from vangogh_lightning.data.datamodule import IndexedImages, VanGoghDataModule
+    from vangogh_lightning.data.record import held_out_rows
+    from vangogh_lightning.data.transforms import eval_transform
     from vangogh_lightning.models.checkpoints import load_classifier
     from vangogh_lightning.models.metrics import make_metrics
 
@@ -82,11 +86,16 @@ def score_test_split(checkpoint: str | Path, batch_size: int, threshold: float |
     if not settings.get("test_fraction"):
         raise UserError(f"{key}={checkpoint}: its run held no test split out (data.test_fraction=0, the report's "
                         "protocol); train with data.test_fraction=0.15 (for example) to evaluate on unseen paintings")
-    datamodule = VanGoghDataModule(**{**settings, "batch_size": batch_size, "num_workers": 0})
+    record = (raw.get(VanGoghDataModule.__qualname__) or {}).get("data_record")  # (where Lightning keeps it)
+    if record is None:
+        raise UserError(f"{key}={checkpoint}: holds no record of the data its run used (written before runs "
+                        "recorded it), so which images were held out cannot be known for sure; retrain it")
+    rows = held_out_rows(record, key, checkpoint)
+    images = IndexedImages(rows, eval_transform(settings["image_size"]), settings["synthetic_render_size"],
+                           settings["max_decode_side"], settings["max_image_pixels"])
     model, _ = load_classifier(checkpoint, key=key)
     threshold = model.hparams.threshold if threshold is None else threshold
-    rows = datamodule.test_rows().reset_index(drop=True)
-    probabilities = _predict(model, datamodule.test_dataloader(), device)
+    probabilities = _predict(model, DataLoader(images, batch_size=batch_size), device)
     targets = torch.tensor(rows["label"].to_numpy(), dtype=torch.long)
     scores = make_metrics(threshold)(probabilities, targets)
     summary = {"checkpoint": str(checkpoint), "backbone": model.hparams.backbone, "images": len(rows),
