@@ -33,8 +33,11 @@ def test_every_name_comes_back_exactly_as_a_value_and_in_a_list(secret):
         assert (cfg.content, list(cfg.style)) == (name, [name, name])  # (read: resolved, never evaluated)
 
 
-def test_the_study_passes_every_path_on_quoted(tmp_path, secret):
+def test_the_study_passes_every_path_on_quoted(tmp_path, secret, monkeypatch):
     from vangogh_lightning.study.pipeline import Study
+
+    wikiart = tmp_path / "wiki art, [A]"
+    monkeypatch.setenv("WIKIART_DIR", str(tmp_path / "another"))  # what a child would read without the study's
 
     photos = tmp_path / "ph, ${oc.env:VG_TEST_SECRET} é"
     photos.mkdir()
@@ -45,7 +48,8 @@ def test_the_study_passes_every_path_on_quoted(tmp_path, secret):
     Image.new("RGB", (8, 8)).save(style)
     out = tmp_path / "out, x=${oc.env:VG_TEST_SECRET}"
     cfg = compose_cfg("study", [f"content={quote_value(photos)}", f"styles={quote_list([style])}",
-                                f"out_dir={quote_value(out)}", "targeted=true"])
+                                f"out_dir={quote_value(out)}", "targeted=true",
+                                f"paths.wikiart_dir={quote_value(wikiart)}"])
     study = Study(cfg)
     checked = 0
     for step in study.steps():
@@ -61,6 +65,7 @@ def test_the_study_passes_every_path_on_quoted(tmp_path, secret):
             assert child.style == str(style.resolve()) and child.out_dir.startswith(str(out.resolve()))
             checked += 1
         assert child.paths.log_dir == str(out.resolve() / "logs")
+        assert child.paths.wikiart_dir == str(wikiart.resolve())  # the data the study was given, in every step
     assert checked == 2 * 3  # each backbone plain and aimed at each judge
 
 

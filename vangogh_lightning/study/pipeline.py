@@ -95,7 +95,10 @@ class Study:
         self.cfg = cfg
         self.out = Path(cfg.out_dir).resolve()
         self.search_dir, self.selected_dir = self.out / "search", self.out / "selected"
-        self.common_overrides = [override("paths.log_dir", self.out / "logs")]  # every step's: logs in the study
+        # every step's: logs in the study, and the data the study was given (not the child's own default)
+        self.wikiart_dir = Path(cfg.paths.wikiart_dir).expanduser().resolve()
+        self.common_overrides = [override("paths.log_dir", self.out / "logs"),
+                                 override("paths.wikiart_dir", self.wikiart_dir)]
         self.contents = [p.resolve() for p in expand_images(cfg.content, what="content")]
         self.styles = [Path(s).expanduser().resolve() for s in cfg.styles]
         missing = [str(s) for s in self.styles if not s.is_file()]
@@ -189,6 +192,7 @@ class Study:
         found = {key: OmegaConf.to_container(self.cfg[key], resolve=True) if OmegaConf.is_config(self.cfg[key])
                  else self.cfg[key] for key in SETTING_KEYS}
         found["styles"] = [str(s) for s in self.styles]
+        found["paths.wikiart_dir"] = str(self.wikiart_dir)
         found["content"] = sorted(str(p) for p in self.contents)
         return found
 
