@@ -64,6 +64,27 @@ def test_the_curves_show_each_fold_per_metric_on_whole_epochs(trained_run):
     plt.close(fig)
 
 
+def test_fold_selection_refuses_folds_trained_on_different_data_naming_the_difference(trained_run, tmp_path):
+    from vangogh_lightning.data.record import record_digest
+
+    other = tmp_path / "other"  # fold 1 again, as if trained with one image in the other fold
+    shutil.copytree(trained_run / "fold_1", other / "fold_1", ignore=shutil.ignore_patterns("wandb", "tensorboard"))
+    summary = json.loads((other / "fold_1" / "summary.json").read_text())
+    ckpt = other / "fold_1" / summary["best_checkpoint"]
+    raw = torch.load(ckpt, map_location="cpu", weights_only=True)
+    record = raw["VanGoghDataModule"]["data_record"]
+    moved, was = record["filename"][0], record["split"][0]
+    record["split"][0] = "1" if was == "0" else "0"
+    torch.save(raw, ckpt)
+    (other / "fold_1" / "summary.json").write_text(json.dumps({**summary, "data": record_digest(record)}))
+    cfg = evaluate_cfg(tmp_path, "select_folds", f"task.runs=[{trained_run},{other}]",
+                       f"task.selected_dir={tmp_path / 'selected'}")
+    with pytest.raises(UserError, match=rf"task.runs: .* were trained on different data or splits \({moved} was in "
+                                        rf"split {was}, now {record['split'][0]}\)"):
+        select_folds(cfg)
+    assert not (tmp_path / "selected").exists()
+
+
 def test_fold_selection_refuses_to_replace_a_selected_checkpoint(trained_run, tmp_path):
     sel = tmp_path / "selected"
     sel.mkdir()

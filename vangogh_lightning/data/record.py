@@ -73,3 +73,21 @@ def held_out_rows(record: dict[str, Any], key: str, where: str | Path) -> pd.Dat
             raise UserError(f"{key}={where}: the held-out image {path} has changed since training (other bytes); "
                             "restore it, or retrain to test on today's files")
     return rows.assign(path=[None if p is None else Path(p) for p in rows["path"]])
+
+
+def checkpoint_record(checkpoint: str | Path, key: str) -> dict[str, list] | None:
+    """The data record a checkpoint of train.py carries (None: written before runs recorded their data)."""
+    from vangogh_lightning.core.torch_files import load_torch_file
+
+    raw = load_torch_file(checkpoint, key, "checkpoint", mmap=True)
+    return (raw.get("VanGoghDataModule") or {}).get("data_record") if isinstance(raw, dict) else None
+
+
+def refuse_mixed_data(records: dict[str, dict[str, list] | None], what: str) -> None:
+    """One line naming the first difference when the named records (``None``: not recorded) differ."""
+    named = [(name, record) for name, record in records.items() if record is not None]
+    for (first, a), (other, b) in zip(named, named[1:]):
+        change = difference(a, b)
+        if change:
+            raise UserError(f"{what}: {first} and {other} were trained on different data or splits ({change}); "
+                            "combine only runs of one data set (the same files, data.* and split seed)")

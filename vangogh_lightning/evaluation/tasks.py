@@ -15,8 +15,9 @@ from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images, refuse_overwrite
 from vangogh_lightning.core.locks import LOCK_FILE, exclusive
 from vangogh_lightning.core.markdown import to_markdown
+from vangogh_lightning.data.record import refuse_mixed_data
 from vangogh_lightning.evaluation.evidence import EVIDENCE_INDEX, evidence_layer, explain_files, save_evidence
-from vangogh_lightning.evaluation.folds.runs import find_fold_runs
+from vangogh_lightning.evaluation.folds.runs import data_records, find_fold_runs
 from vangogh_lightning.evaluation.folds.selection import (
     best_epochs,
     choose_model,
@@ -40,6 +41,7 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
     if task.runs is None:
         raise UserError("task.runs is not set; pass task.runs=outputs/train/multiruns/<date> (or a list)")
     runs, warnings = find_fold_runs(task.runs)
+    refuse_mixed_data(data_records(runs), "task.runs")
     num_folds = {str(r.fold_dir): r.num_folds for r in runs}
     out_dir, selected_dir = Path(cfg.out_dir), Path(task.selected_dir)
     report = [f"# Fold selection (rule: {task.rule})\n"]

@@ -36,6 +36,7 @@ from vangogh_lightning.core.locks import LOCK_FILE, exclusive
 from vangogh_lightning.core.torch_files import check_checkpoint_file
 from vangogh_lightning.core.wandb_mode import check_wandb_key, uses_wandb
 from vangogh_lightning.data.datamodule import VanGoghDataModule
+from vangogh_lightning.data.record import record_digest
 from vangogh_lightning.models.backbones import ensure_imagenet_weights
 from vangogh_lightning.models.classifier import NonFiniteError, VanGoghClassifier
 from vangogh_lightning.training.callbacks import AtomicCheckpointIO, fold_callbacks, tracked_best
@@ -209,7 +210,8 @@ def finish_fold(run: FoldRun) -> dict[str, Any]:
     relative = Path(os.path.relpath(best_path.resolve(), run.dir.resolve())).as_posix() if best_path else None
     return {"backbone": cfg.model.backbone, "fold": run.fold, "monitor": cfg.monitor.metric, "mode": cfg.monitor.mode,
             "best_score": float(best_score), "best_checkpoint": relative, "epochs": run.trainer.current_epoch,
-            "trainable_params": run.model.trainable_params, "tags": list(cfg.tags), **bests}
+            "trainable_params": run.model.trainable_params, "tags": list(cfg.tags),
+            "data": record_digest(run.datamodule.record()), **bests}
 
 
 def cv_statistics(summaries: list[dict[str, Any]]) -> dict[str, float]:

@@ -27,6 +27,7 @@ class FoldRun:
     num_folds: int | None = None
     monitor: str = "val/auroc"  # how its best epoch (and best checkpoint) was chosen
     mode: str = "max"
+    data: str = ""  # the digest of the data record it was trained on ("": before runs recorded their data)
 
 
 def read_epoch_metrics(csv_path: Path) -> pd.DataFrame:
@@ -90,6 +91,14 @@ def resolve_checkpoint(fold_dir: Path, recorded: str | None) -> Path | None:
     return path if path.exists() else fold_dir / "checkpoints" / path.name  # the run folder was moved
 
 
+def data_records(runs: list[FoldRun]) -> dict[str, dict[str, list] | None]:
+    """The data record of one fold per distinct data digest, by fold folder (read from its best checkpoint)."""
+    from vangogh_lightning.data.record import checkpoint_record
+
+    firsts = {run.data: run for run in reversed(runs) if run.data and run.best_checkpoint}
+    return {str(r.fold_dir): checkpoint_record(r.best_checkpoint, "task.runs") for r in reversed(firsts.values())}
+
+
 def find_fold_runs(roots: str | Path | list[str | Path]) -> tuple[list[FoldRun], list[str]]:
     """Every finished ``fold_<k>/`` below the given run or multirun folder(s), and warnings about
     fold folders that never finished (interrupted, or still training)."""
@@ -114,7 +123,8 @@ def find_fold_runs(roots: str | Path | list[str | Path]) -> tuple[list[FoldRun],
             runs.append(FoldRun(fold_dir, summary["backbone"], int(summary["fold"]),
                                 resolve_checkpoint(fold_dir, summary.get("best_checkpoint")),
                                 read_fold_metrics(fold_dir), *run_identity(fold_dir.parent),
-                                monitor=summary.get("monitor", "val/auroc"), mode=summary.get("mode", "max")))
+                                monitor=summary.get("monitor", "val/auroc"), mode=summary.get("mode", "max"),
+                                data=summary.get("data", "")))
     if not runs:
         raise UserError(f"runs={[str(r) for r in roots]}: no finished folds found (expected fold_<k>/summary.json "
                         "written by train.py)")

@@ -17,6 +17,7 @@ from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.backbone_registry import backbone_names, title_of
 from vangogh_lightning.core.images import atomic_save, load_rgb
 from vangogh_lightning.core.markdown import to_markdown
+from vangogh_lightning.data.record import checkpoint_record, refuse_mixed_data
 from vangogh_lightning.evaluation.evidence import (
     EVIDENCE_INDEX,
     Evidence,
@@ -64,6 +65,8 @@ def build_table_one(task: Any, device: str) -> TableOne:
     names = backbone_names()
     classifiers = {j: load_classifier(task.classifiers[j], key=f"task.classifiers.{j}", expect_backbone=j)
                    for j in names}
+    refuse_mixed_data({f"the {j} judge": checkpoint_record(task.classifiers[j], f"task.classifiers.{j}")
+                       for j in names}, "task.classifiers")
     frame, made_from = inputs.image_sets(task)
     needs_runs = task.controls or task.fold_judges or (task.evidence and task.evidence_top_k)
     runs = {j: judge_runs.judge_run(j, task.classifiers[j]) for j in names} if needs_runs else {}
