@@ -69,9 +69,10 @@ def test_every_cell_of_the_table_carries_its_count_and_interval():
             (group["p_vgg19"].mean(), low, high), abs=1e-9)
 
 
-def test_a_mean_of_one_value_has_no_interval():
+def test_a_mean_of_one_value_has_no_interval_and_an_interval_of_probabilities_stays_within_0_and_1():
     mean, low, high = mean_interval([0.4])
     assert mean == 0.4 and math.isnan(low) and math.isnan(high)
+    assert mean_interval([0.0, 0.0, 0.01, 0.3])[1] == 0.0 and mean_interval([1.0, 1.0, 0.99, 0.7])[2] == 1.0
 
 
 @pytest.mark.parametrize("only_first,only_second,p", [(1, 7, 18 / 256), (0, 9, 2 / 512), (3, 3, 1.0), (0, 0, 1.0)])

@@ -51,7 +51,8 @@ def share_interval(k: int, n: int, confidence: float = 0.95, method: IntervalMet
 
 
 def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """(mean, low, high): the t interval of a mean (NaN bounds below two values)."""
+    """(mean, low, high): the t interval of a mean of probabilities, kept within [0, 1] (NaN bounds below two
+    values)."""
     from statsmodels.stats.weightstats import DescrStatsW
 
     data = np.asarray(values, dtype=float)
@@ -59,7 +60,7 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[fl
     if data.size < 2 or np.all(data == data[0]):
         return mean, math.nan, math.nan
     low, high = DescrStatsW(data).tconfint_mean(alpha=1 - confidence)
-    return mean, float(low), float(high)
+    return mean, max(0.0, float(low)), min(1.0, float(high))
 
 
 @dataclass(frozen=True)
