@@ -137,37 +137,36 @@ class VanGoghDataModule(L.LightningDataModule):
     def index(self) -> pd.DataFrame:
         """The validated index (built once, then cached)."""
         if self._index is None:
-            self._index = self._build_index()
+            index = self._build_index()
             hp = self.hparams
+            groups = index["group"].to_numpy() if "group" in index else None
             if hp.test_fraction > 0:
-                groups = self._index["group"].to_numpy() if "group" in self._index else None
-                held = held_out_test(self._index["label"].to_numpy(), hp.test_fraction, hp.split_seed, groups)
-                self._test_index, self._index = self._index[held], self._index[~held]
+                held = held_out_test(index["label"].to_numpy(), hp.test_fraction, hp.split_seed, groups)
+                self._test_index, index = index[held], index[~held]
+                groups = None if groups is None else groups[~held]
             if hp.split == "kfold":
-                self._folds = shuffled_kfold(self._index["row"].to_numpy(), self._listed_rows, hp.num_folds,
-                                             hp.split_seed)
+                self._folds = shuffled_kfold(index["row"].to_numpy(), self._listed_rows, hp.num_folds, hp.split_seed)
             else:
-                groups = self._index["group"].to_numpy() if "group" in self._index else None
-                self._folds = stratified_folds(self._index["label"].to_numpy(), hp.num_folds, hp.split_seed, groups)
+                self._folds = stratified_folds(index["label"].to_numpy(), hp.num_folds, hp.split_seed, groups)
+            self._index = index
         return self._index
 
     def _build_index(self) -> pd.DataFrame:
         hp = self.hparams
         if hp.source == "synthetic":
             frame = synthetic_index(hp.synthetic_count, hp.synthetic_positive_share, hp.split_seed)
-            frame["row"] = np.arange(len(frame))
-            self._listed_rows = len(frame)
-            return frame
-        if hp.image_root is None:
+        elif hp.image_root is None:
             raise UserError(f"data.image_root is not set; data.source={hp.source} needs an image folder")
-        if hp.source == "wikiart":
-            if hp.csv_path is None:
-                raise UserError("data.csv_path is not set; point it at WikiArt's classes.csv")
-            frame = read_wikiart_csv(hp.csv_path, hp.image_root, list(hp.styles), hp.positive_artist)
-        else:
+        elif hp.source == "folder":
             frame = read_painting_folder(hp.image_root, hp.positive_artist)
+        elif hp.csv_path is None:
+            raise UserError("data.csv_path is not set; point it at WikiArt's classes.csv")
+        else:
+            frame = read_wikiart_csv(hp.csv_path, hp.image_root, list(hp.styles), hp.positive_artist)
         frame["row"] = np.arange(len(frame))  # position in the source list (the report's KFold permutes these)
         self._listed_rows = len(frame)
+        if hp.source == "synthetic":
+            return frame
         cache = None
         if hp.validation_cache:
             path = default_cache_file(hp.image_root) if hp.validation_cache is True else Path(hp.validation_cache)
@@ -261,10 +260,8 @@ class VanGoghDataModule(L.LightningDataModule):
     def _loader(self, dataset: IndexedImages, train: bool) -> DataLoader:
         hp = self.hparams
         pin = torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory
-        sampler = None
-        trainer = self.trainer
-        per_node = trainer.num_devices if trainer is not None else 1
-        workers = resolve_num_workers(hp.num_workers, per_node)
+        trainer, sampler = self.trainer, None
+        workers = resolve_num_workers(hp.num_workers, trainer.num_devices if trainer is not None else 1)
         if not train and trainer is not None and trainer.world_size > 1:
             # Lightning's default DistributedSampler pads with repeats; validate each image once.
             sampler = UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size,

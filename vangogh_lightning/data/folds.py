@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from vangogh_lightning.config.schema import fold_problem
 from vangogh_lightning.core.errors import UserError
 
+CLASS_NAMES = ("negative", "positive (Van Gogh)")
 
-def _labelled_groups(labels: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(each sample's group, the unique groups in order of first appearance, each group's label: 1 when
-    any member is positive). Without ``groups`` every sample is its own group."""
-    groups = np.arange(len(labels)) if groups is None else np.asarray(groups)
-    _, first = np.unique(groups, return_index=True)
-    order = np.sort(first)
-    group_ids = groups[order]
-    if len(order) == len(labels):
-        return groups, group_ids, labels[order]
-    return groups, group_ids, np.array([labels[groups == g].max() for g in group_ids])
+
+def _labelled_groups(labels: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """(each sample's group number, in order of first appearance; each group's label: 1 when any member is)."""
+    labels = np.asarray(labels)
+    codes, unique = pd.factorize(np.arange(len(labels)) if groups is None else np.asarray(groups))
+    group_labels = np.zeros(len(unique), dtype=labels.dtype)
+    np.maximum.at(group_labels, codes, labels)
+    return codes, group_labels
 
 
 def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.ndarray | None = None
@@ -27,19 +27,15 @@ def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.n
     ``groups`` (one id per sample) keeps identical items together: all members of a group land in
     the same fold, so a painting listed twice is never on both sides of a split. A group counts
     as positive when any member is. Without groups every sample is its own group."""
-    labels = np.asarray(labels)
-    groups, group_ids, group_labels = _labelled_groups(labels, groups)
-    distinct = " (identical copies counted once)" if len(group_ids) < len(labels) else ""
+    codes, group_labels = _labelled_groups(labels, groups)
+    distinct = " (identical copies counted once)" if len(group_labels) < len(codes) else ""
     for cls in (0, 1):
         count = int((group_labels == cls).sum())
         if count < num_folds:
-            name = "positive (Van Gogh)" if cls == 1 else "negative"
-            raise UserError(
-                f"data.num_folds={num_folds}: only {count} {name} image(s){distinct}, so some validation fold "
-                "would have none; add images or lower data.num_folds"
-            )
+            raise UserError(f"data.num_folds={num_folds}: only {count} {CLASS_NAMES[cls]} image(s){distinct}, so some "
+                            "validation fold would have none; add images or lower data.num_folds")
     rng = np.random.default_rng(seed)
-    group_fold = np.empty(len(group_ids), dtype=int)
+    group_fold = np.empty(len(group_labels), dtype=int)
     offset = 0
     for cls in np.unique(group_labels):
         members = np.flatnonzero(group_labels == cls)
@@ -47,8 +43,7 @@ def stratified_folds(labels: np.ndarray, num_folds: int, seed: int, groups: np.n
         # Continue the round-robin where the previous class stopped, so fold sizes stay even.
         group_fold[members] = (np.arange(len(members)) + offset) % num_folds
         offset += len(members)
-    fold_of_group = dict(zip(group_ids.tolist(), group_fold.tolist()))
-    return np.array([fold_of_group[g] for g in groups.tolist()], dtype=int)
+    return group_fold[codes]
 
 
 def held_out_test(labels: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None) -> np.ndarray:
@@ -56,18 +51,17 @@ def held_out_test(labels: np.ndarray, fraction: float, seed: int, groups: np.nda
     each), drawn with ``seed``, copies of one painting (``groups``) always on the same side.
 
     Drawn from its own random stream, so the folds built on the other rows do not depend on it."""
-    groups, group_ids, group_labels = _labelled_groups(np.asarray(labels), groups)
+    codes, group_labels = _labelled_groups(labels, groups)
     rng = np.random.default_rng([seed, 0x7E57])  # ("test"): not the stream the folds draw from
-    chosen: list[int] = []
+    chosen: list[int] = []  # group numbers
     for cls in (0, 1):
         members = np.flatnonzero(group_labels == cls)
         count = max(1, round(fraction * len(members)))
         if count >= len(members):
-            name = "positive (Van Gogh)" if cls == 1 else "negative"
-            raise UserError(f"data.test_fraction={fraction}: only {len(members)} {name} image(s), too few to hold "
-                            "any out for testing and train on the rest; add images or set data.test_fraction=0")
-        chosen += group_ids[rng.choice(members, size=count, replace=False)].tolist()
-    return np.isin(groups, chosen)
+            raise UserError(f"data.test_fraction={fraction}: only {len(members)} {CLASS_NAMES[cls]} image(s), too few "
+                            "to hold any out for testing and train on the rest; add images or set data.test_fraction=0")
+        chosen += rng.choice(members, size=count, replace=False).tolist()
+    return np.isin(codes, chosen)
 
 
 def shuffled_kfold(rows: np.ndarray, total: int, num_folds: int, seed: int) -> np.ndarray:
@@ -79,13 +73,10 @@ def shuffled_kfold(rows: np.ndarray, total: int, num_folds: int, seed: int) -> n
     painting can land on both sides of a split, as in the report. Fold k here is the report's fold k+1."""
     if total < num_folds:
         raise UserError(f"data.num_folds={num_folds}: only {total} image(s); lower data.num_folds")
-    # KFold: shuffle arange(total) with RandomState(seed), then cut it into num_folds contiguous
-    # parts, the first total % num_folds of them one longer.
-    order = np.random.RandomState(seed).permutation(total)
-    sizes = np.full(num_folds, total // num_folds)
-    sizes[: total % num_folds] += 1
     fold_of_row = np.empty(total, dtype=int)
-    fold_of_row[order] = np.repeat(np.arange(num_folds), sizes)
+    # as KFold: cut the RandomState(seed) permutation into num_folds parts, the first total % num_folds one longer
+    for fold, part in enumerate(np.array_split(np.random.RandomState(seed).permutation(total), num_folds)):
+        fold_of_row[part] = fold
     return fold_of_row[np.asarray(rows, dtype=int)]
 
 

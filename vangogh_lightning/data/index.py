@@ -9,7 +9,7 @@ import posixpath
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -40,30 +40,12 @@ def canonical_name(name: str) -> str:
     return unicodedata.normalize("NFC", unmojibake(unicodedata.normalize("NFC", name))).casefold()
 
 
-class FileResolver:
-    """Finds the file on disk for an index entry like ``Post_Impressionism/x.jpg``."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-        self._by_key: dict[str, Path] = {}
-        if self.root.is_dir():
-            for path in self.root.rglob("*"):
-                if path.is_file():
-                    rel = path.relative_to(self.root).as_posix()
-                    self._by_key.setdefault(canonical_name(rel), path)
-
-    def resolve(self, relative: str) -> Path | None:
-        """Return the existing file for ``relative`` or None."""
-        direct = self.root / relative
-        if direct.is_file():
-            return direct
-        return self._by_key.get(canonical_name(relative))
-
-
-def slugify(text: str) -> str:
-    """'Vincent van Gogh' -> 'vincent-van-gogh' (the WikiArt file-name convention)."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+def resolve_files(root: str | Path, names: pd.Series) -> list[Path | None]:
+    """The file on disk for each index entry like ``Post_Impressionism/x.jpg``, or None where there is none."""
+    root = Path(root)
+    files = [path for path in root.rglob("*") if path.is_file()] if root.is_dir() else []
+    by_key = {canonical_name(path.relative_to(root).as_posix()): path for path in reversed(files)}  # first wins
+    return [root / name if (root / name).is_file() else by_key.get(canonical_name(name)) for name in names]
 
 
 def normalise_artist(name: str) -> str:
@@ -109,8 +91,8 @@ def refuse_paths_outside_root(filenames: pd.Series, csv_path: Path) -> None:
     """Every ``filename`` stays below ``data.image_root``: no absolute paths, no ``..`` that climbs out
     (a link inside the root may still lead elsewhere: that is the owner's choice, a row is not)."""
     def escapes(name: str) -> bool:
-        pure = PurePosixPath(name.replace("\\", "/"))
-        return pure.is_absolute() or PurePosixPath(posixpath.normpath(pure)).parts[:1] == ("..",)
+        name = posixpath.normpath(name.replace("\\", "/"))
+        return name.startswith("/") or name.split("/")[0] == ".."
 
     outside = filenames.map(escapes)
     if outside.any():
@@ -157,8 +139,7 @@ def read_wikiart_csv(
                         f"{csv_path} (most common: {', '.join(artists)})")
     if "phash" not in kept.columns:
         kept["phash"] = ""
-    resolver = FileResolver(image_root)
-    kept["path"] = [resolver.resolve(name) for name in kept["filename"]]
+    kept["path"] = resolve_files(image_root, kept["filename"])
     return kept[["filename", "path", "label", "artist", "phash"]].reset_index(drop=True)
 
 
@@ -170,7 +151,9 @@ def read_painting_folder(root: str | Path, positive_artist: str) -> pd.DataFrame
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UserError(f"data.image_root={root}: the folder holds no images")
-    positive = slugify(positive_artist)
+    # the WikiArt file-name convention: 'Vincent van Gogh' -> 'vincent-van-gogh'
+    ascii_name = unicodedata.normalize("NFKD", positive_artist).encode("ascii", "ignore").decode()
+    positive = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")
     slugs = [path.stem.split("_", 1)[0] for path in files]
     frame = pd.DataFrame({"filename": [p.name for p in files], "path": files,
                           "label": [int(slug == positive) for slug in slugs],
@@ -192,8 +175,7 @@ def file_digest(path: str | Path) -> str:
 def duplicate_groups(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[int]]]:
     """(group id per row, {kind: rows repeating an earlier row}) over resolved path, bytes and phash.
 
-    Rows that share any key are one group (transitively: A~B by phash and B~C by bytes put A, B, C
-    together). Each repeat is counted under the first kind that ties it to an earlier row."""
+    Rows sharing any key are one group, transitively; a repeat counts under its first kind that matches."""
     parent = list(range(len(frame)))
 
     def root(i: int) -> int:
@@ -205,22 +187,13 @@ def duplicate_groups(frame: pd.DataFrame) -> tuple[np.ndarray, dict[str, list[in
     first_seen: dict[tuple[str, str], int] = {}
     repeats: dict[str, list[int]] = {k: [] for k in DUPLICATE_KINDS}
     for pos, row in enumerate(frame.itertuples(index=False)):
-        keys = []
-        if getattr(row, "path", None) is not None:
-            keys.append(("file", os.path.realpath(row.path)))
-            keys.append(("content", row.digest))
-        phash = str(getattr(row, "phash", "") or "")
-        if phash:
-            keys.append(("phash", phash))
-        counted = False
+        keys = [("file", os.path.realpath(row.path)), ("content", row.digest)]
+        keys += [("phash", row.phash)] if row.phash else []
+        seen = [kind for kind, value in keys if (kind, value) in first_seen]
+        if seen:
+            repeats[seen[0]].append(pos)
         for key in keys:
-            if key in first_seen:
-                parent[root(pos)] = root(first_seen[key])
-                if not counted:
-                    repeats[key[0]].append(pos)
-                    counted = True
-            else:
-                first_seen[key] = pos
+            parent[root(pos)] = root(first_seen.setdefault(key, pos))
     return np.array([root(i) for i in range(len(frame))]), repeats
 
 
@@ -233,37 +206,32 @@ def validate_index(frame: pd.DataFrame, on_missing: str, drop_duplicates: bool =
     are dropped with ``drop_duplicates``; otherwise they stay and the ``group`` column keeps each
     set of copies in one fold, so no image is ever on both sides of a split."""
     report = IndexReport(total=len(frame), duplicates_dropped=drop_duplicates)
-    bad = pd.Series(False, index=frame.index)
-    digests: dict = {}
-    for idx, row in frame.iterrows():
-        if row["path"] is None or not Path(row["path"]).is_file():
-            report.missing.append(row["filename"])
-            bad[idx] = True
+    digests: list[str | None] = []  # None: the row is dropped
+    for name, path in zip(frame["filename"], frame["path"]):
+        if path is None or not Path(path).is_file():
+            report.missing.append(name)
+            digests.append(None)
             continue
-        path = Path(row["path"])
+        path = Path(path)
         known = cache.lookup(path, max_pixels) if cache is not None else None
         if known is None:
             reason = check_readable(path, max_pixels)
             known = (reason, file_digest(path) if reason is None else "")
             if cache is not None:
                 cache.store(path, max_pixels, *known)
-        reason, digests[idx] = known
+        reason, digest = known
         if reason is not None:
-            report.unreadable.append((row["filename"], reason))
-            bad[idx] = True
+            report.unreadable.append((name, reason))
+        digests.append(digest if reason is None else None)
     if cache is not None:
         cache.save()
         report.cached = cache.hits
-    clean = frame[~bad].copy()
-    clean["digest"] = [digests.get(i, "") for i in clean.index]
+    clean = frame.assign(digest=digests).dropna(subset="digest")
     groups, repeats = duplicate_groups(clean)
-    clean["group"] = groups
-    for kind, positions in repeats.items():
-        report.duplicates[kind] = clean["filename"].iloc[positions].tolist()
+    clean = clean.assign(group=groups)
+    report.duplicates = {kind: clean["filename"].iloc[rows].tolist() for kind, rows in repeats.items()}
     if drop_duplicates:
-        repeated = np.zeros(len(clean), dtype=bool)
-        repeated[[p for positions in repeats.values() for p in positions]] = True
-        clean = clean[~repeated]
+        clean = clean.drop(clean.index[sum(repeats.values(), [])])
     report.kept = len(clean)
     n_bad = len(report.missing) + len(report.unreadable)
     if n_bad and on_missing == "error":

@@ -37,12 +37,7 @@ def render_synthetic(seed: int, label: int, size: int) -> Image.Image:
 def synthetic_index(count: int, positive_share: float, seed: int) -> pd.DataFrame:
     """An index of ``count`` generated images, ``positive_share`` of them positive."""
     n_pos = int(round(count * positive_share))
-    labels = np.array([1] * n_pos + [0] * (count - n_pos))
-    return pd.DataFrame({
-        "filename": [f"synthetic-{i:05d}.png" for i in range(count)],
-        "path": [None] * count,
-        "label": labels,
-        "artist": np.where(labels == 1, "synthetic swirls", "synthetic fields"),
-        "phash": [""] * count,
-        "seed": seed * 1_000_003 + np.arange(count),
-    })
+    labels = np.repeat([1, 0], [n_pos, count - n_pos])
+    return pd.DataFrame({"filename": [f"synthetic-{i:05d}.png" for i in range(count)], "path": None, "label": labels,
+                         "artist": np.where(labels == 1, "synthetic swirls", "synthetic fields"), "phash": "",
+                         "seed": seed * 1_000_003 + np.arange(count)})

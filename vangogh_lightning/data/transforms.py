@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2._utils import query_size
 
@@ -12,21 +13,15 @@ from vangogh_lightning.models.backbones import IMAGENET_MEAN, IMAGENET_STD
 
 
 def _to_normalised_tensor() -> list:
-    import torch
-
     return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
 
 
 class ScaleFreeResizedCrop(v2.RandomResizedCrop):
-    """``RandomResizedCrop`` whose crop, for a given random state, is the same part of the picture at any
-    resolution: area share, aspect ratio and position are drawn as fractions (torchvision draws the
-    position as a pixel offset, so the same seed crops elsewhere in a smaller copy). The distribution is
-    torchvision's; a cached input (shrunk once, ``data.input_cache``) is thus cropped where the decoded
-    one would be."""
+    """``RandomResizedCrop`` with torchvision's distribution whose crop, for a given random state, is the same
+    part of the picture at any resolution (position drawn as a fraction, not a pixel offset), so a cached
+    input (shrunk once, ``data.input_cache``) is cropped where the decoded one would be."""
 
     def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
-        import torch
-
         height, width = query_size(flat_inputs)
         shape = round(height / width, 2)  # (a shrunk copy's shape differs in the last pixel: same decisions)
         for _ in range(10):
