@@ -1,23 +1,23 @@
 """The one way into a task, for the four scripts and for Python: check the config, then run the task;
-errors as one line.
-
-:func:`run_task` checks before the task's module (and torch) is imported, so ``--help`` and a bad value
-answer in about a second. Task functions trust their config: a direct call from Python checks nothing
-unless :func:`check_script_config` is called first."""
+errors as one line. The check comes before the task's module (and torch) is imported, so ``--help`` and a
+bad value answer in about a second; task functions called directly trust their config."""
 
 from __future__ import annotations
 
-import importlib
 import logging
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException, OverrideParseException
 from hydra.types import RunMode
+from hydra.utils import get_method
 from omegaconf import DictConfig
 
+from vangogh_lightning.config.overrides import quote_list, quote_value
 from vangogh_lightning.core.atomic import disk_full, no_space_error
 from vangogh_lightning.core.console import apply_extras, tidy_library_output
 from vangogh_lightning.core.errors import UserError
@@ -50,9 +50,6 @@ def check_command_line(argv: list[str] | None = None) -> None:
     one line saying how to quote it (Hydra's own message names its lexer, not the fix). Call before
     the ``@hydra.main`` function."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException, OverrideParseException
-
-    from vangogh_lightning.config.overrides import quote_list, quote_value
 
     parser = OverridesParser.create()
     for arg in (sys.argv[1:] if argv is None else argv):
@@ -70,10 +67,6 @@ def check_command_line(argv: list[str] | None = None) -> None:
             sys.exit(2)
 
 
-# What a run folder of a refused command holds: Hydra's record of the command, its log, our lock.
-NOTHING_OF_VALUE = (".hydra", ".lock")
-
-
 def remove_unused_run_folder() -> None:
     """Delete this command's Hydra run folder when it holds nothing but Hydra's record, its log and a
     lock: a refused command leaves no run folder that looks like a run."""
@@ -81,9 +74,7 @@ def remove_unused_run_folder() -> None:
         return
     folder = Path(HydraConfig.get().runtime.output_dir)
     entries = list(folder.iterdir()) if folder.is_dir() else []
-    if entries and all(e.name in NOTHING_OF_VALUE or (e.suffix == ".log" and e.is_file()) for e in entries):
-        import shutil
-
+    if entries and all(e.name in (".hydra", ".lock") or (e.suffix == ".log" and e.is_file()) for e in entries):
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -94,8 +85,7 @@ def run_task(task: str | Callable[[DictConfig], Any], cfg: DictConfig, script: s
     try:
         check_script_config(cfg, script)
         if isinstance(task, str):
-            module, name = task.split(":")
-            task = getattr(importlib.import_module(module), name)
+            task = get_method(task.replace(":", "."))
         tidy_library_output()
         apply_extras(cfg)
         return task(cfg)

@@ -24,21 +24,10 @@ def check_output_dir(path: str | Path, key: str) -> Path:
         raise UserError(f"{key}={path}: is a file, not a folder; choose a folder for the outputs")
     try:
         path.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=path, prefix=".write-test-")
-        os.close(fd)
-        os.unlink(probe)
+        tempfile.TemporaryFile(dir=path).close()
     except OSError as exc:
         raise UserError(f"{key}={path}: cannot write there ({exc.strerror or exc}); choose a writable folder") from None
     return path
-
-
-def _forget_in_run_record(secret: str, replacement: str) -> None:
-    """Replace ``secret`` in the files Hydra saved for this run (``.hydra/``) before the task began."""
-    folder = hydra_record_dir()
-    for saved in folder.glob("*.yaml") if folder else []:
-        text = saved.read_text()
-        if secret in text:
-            saved.write_text(text.replace(secret, replacement))
 
 
 def preflight(cfg: DictConfig, script: str) -> None:
@@ -49,9 +38,12 @@ def preflight(cfg: DictConfig, script: str) -> None:
         for item in cfg.get(key) or []:
             name, _, value = str(item).partition("=")
             problem = storage_password_problem(value) if name.lstrip("+~") == "hydra.sweeper.storage" else None
-            if problem is not None:
-                _forget_in_run_record(value, storage_without_secrets(value)[0])
-                raise UserError(f"{key}: {problem}")
+            if problem is None:
+                continue
+            folder = hydra_record_dir()  # (Hydra saved the password in .hydra/ before the task began)
+            for saved in folder.glob("*.yaml") if folder else []:
+                saved.write_text(saved.read_text().replace(value, storage_without_secrets(value)[0]))
+            raise UserError(f"{key}: {problem}")
     if script != "train":
         check_output_dir(cfg.out_dir, "out_dir")
         return

@@ -33,15 +33,14 @@ def sampler_seed(seed: int | None, storage: str | None, name: str | None) -> int
     repeating its first trials."""
     if seed is None:
         return None
-    existing = 0
-    if storage and name:
-        import optuna
+    if not (storage and name):
+        return int(seed)
+    import optuna
 
-        try:
-            existing = len(optuna.load_study(study_name=name, storage=storage).trials)
-        except KeyError:  # no such study yet
-            existing = 0
-    return int(seed) + existing
+    try:
+        return int(seed) + len(optuna.load_study(study_name=name, storage=storage).trials)
+    except KeyError:  # no such study yet
+        return int(seed)
 
 
 def hydra_value(key: str) -> Any:

@@ -1,12 +1,9 @@
 """What a training run was started with, kept in the run folder, and the check that a resume keeps it.
 
-Hydra rewrites ``<run>/.hydra/`` on every command aimed at the run folder, so the run's own record
-is ``run_settings.json``: the resolved settings and the ``.hydra`` files of the command that started
-it. A later command into the same folder (``ckpt_path=last hydra.run.dir=<run>``) is compared with it:
-a difference that changes results is refused, naming each key and both values; a difference that
-does not (a key :func:`~vangogh_lightning.config.schema.result_neutral` names: workers, progress bar,
-loggers, where files go) is allowed and recorded. Either way the run's ``.hydra`` files are put back as
-they were. Nothing here imports torch."""
+Hydra rewrites ``<run>/.hydra/`` on every command aimed at the run folder, so the run's own record is
+``run_settings.json``: the resolved settings and the ``.hydra`` files of the command that started it. A
+later command into the folder may change only keys that cannot change results
+(:func:`~vangogh_lightning.config.schema.result_neutral`). Nothing here imports torch."""
 
 from __future__ import annotations
 
@@ -57,11 +54,11 @@ def command_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def resume_command(run_dir: str | Path, overrides: list[str] | None = None, script: str = "train.py") -> str:
+def resume_command(run_dir: str | Path, overrides: list[str] | None = None) -> str:
     """The shell command that continues the run in ``run_dir`` with ``overrides`` (default: this command's)."""
     kept = [o for o in (command_overrides() if overrides is None else overrides)
             if o.split("=", 1)[0].lstrip("+~") not in ("ckpt_path", "hydra.run.dir")]
-    words = ["python", script, *kept, "ckpt_path=last", f"hydra.run.dir={run_dir}"]
+    words = ["python", "train.py", *kept, "ckpt_path=last", f"hydra.run.dir={run_dir}"]
     return " ".join(shlex.quote(w) for w in words)
 
 
@@ -72,27 +69,19 @@ def hydra_record_dir() -> Path | None:
     return Path(HydraConfig.get().runtime.output_dir) / HydraConfig.get().output_subdir
 
 
-def read_record(run_dir: Path) -> dict[str, Any] | None:
-    """The run's ``run_settings.json`` (None for a new run folder, or one older than this record)."""
+def check_resume(cfg: DictConfig) -> None:
+    """Refuse a command into an existing run folder whose settings would change the run's results, naming
+    each key and both values. The run's ``.hydra`` files are put back either way; an allowed difference is
+    recorded in the run's settings file."""
+    run_dir = Path(cfg.paths.output_dir)
     path = run_dir / SETTINGS_FILE
     if not path.is_file():
-        return None
+        return  # a new run folder, or one older than this record
     try:
-        return json.loads(path.read_text())
+        record = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: unreadable ({exc}); it records what the run was started with - restore it, "
                         "or choose a new hydra.run.dir") from None
-
-
-def check_resume(cfg: DictConfig) -> None:
-    """Refuse a command into an existing run folder whose settings would change the run's results.
-
-    The run's ``.hydra`` files are put back either way; an allowed difference is recorded in the
-    run's settings file."""
-    run_dir = Path(cfg.paths.output_dir)
-    record = read_record(run_dir)
-    if record is None:
-        return
     folder = hydra_record_dir()
     for name, text in record.get("hydra_files", {}).items() if folder else []:
         atomic_write_text(text, folder / name)
@@ -107,7 +96,7 @@ def check_resume(cfg: DictConfig) -> None:
             "hydra.run.dir")
     record.setdefault("resumes", []).append({"time": time.strftime("%Y-%m-%d %H:%M:%S"),
                                              "overrides": command_overrides()})
-    atomic_write_text(json.dumps(record, indent=2), run_dir / SETTINGS_FILE)
+    atomic_write_text(json.dumps(record, indent=2), path)
 
 
 def record_settings(cfg: DictConfig) -> None:

@@ -1,20 +1,17 @@
 """The type, range and choices of every config key a user can set: one pydantic model per script.
 
-The defaults live in ``conf/`` alone (no field here has one, but for keys only some presets set); the
-models state what a value may be, in pydantic's own terms, and :func:`check_config` validates a
-composed config against its script's model before any work (no torch import). Input files are checked
-by their fields' types. A bad value becomes one line naming the key: ``data.batch_size=0: must be
-greater than 0``. Sections whose keys go to a constructor refuse unknown keys; open sections
-(``trainer``, ``paths``, ``callbacks``, ``logger``) check the keys named here and pass the rest on.
-A field that cannot change results carries ``affects_results: False`` (see :func:`result_neutral`).
-
-The choice types (:data:`Source`, :data:`Split`, ...) are the one place their values are written; the
-modules that act on a choice import them. Backbone names are checked against ``core.backbone_registry``."""
+The defaults live in ``conf/`` alone (no field here has one, but for keys only some presets set).
+:func:`check_config` validates a composed config, input files included, before any work (no torch import);
+a bad value becomes one line naming the key: ``data.batch_size=0: must be greater than 0``. Open sections
+(``trainer``, ``paths``, ``callbacks``, ``logger``) pass unknown keys on. A field that cannot change results
+carries ``affects_results: False`` (:func:`result_neutral`). The choice types (:data:`Source`, ...) are the
+one place their values are written."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
 
@@ -64,20 +61,17 @@ FIELD = "\0"  # (no path or override holds a NUL)
 
 
 def _run(check: Callable[[Any], object], value: Any) -> Any:
+    """``check(value)`` by a ``core`` function whose :class:`UserError` (naming FIELD) becomes pydantic's
+    own value_error."""
     try:
         check(value)
-    except UserError as exc:  # as pydantic's own value_error
+    except UserError as exc:
         raise ValueError(str(exc)) from None
     return value
 
 
-def _by(check: Callable[[Any], object]) -> AfterValidator:
-    """A field check done by a ``core`` function that raises :class:`UserError` naming FIELD."""
-    return AfterValidator(lambda value: _run(check, value))
-
-
-Checkpoint = Annotated[Text, _by(lambda path: require_file(path, FIELD, "checkpoint"))]
-Images = Annotated[TextOrTexts, _by(lambda images: expand_images(images, what=FIELD))]
+Checkpoint = Annotated[Text, AfterValidator(partial(_run, lambda path: require_file(path, FIELD, "checkpoint")))]
+Images = Annotated[TextOrTexts, AfterValidator(partial(_run, lambda images: expand_images(images, what=FIELD)))]
 
 
 def check_csv_path(csv_path: str | Path, key: str = "data.csv_path") -> Path:
@@ -241,11 +235,9 @@ class TrainConfig(Section):
 
     @model_validator(mode="after")
     def _keys_that_are_only_wrong_together(self) -> TrainConfig:
-        if self.fold is not None:
-            problem = fold_problem(self.fold, self.data.num_folds)
-            if problem:
-                raise ValueError(problem)
-        elif self.ckpt_path not in (None, "last"):
+        if self.fold is not None and (problem := fold_problem(self.fold, self.data.num_folds)):
+            raise ValueError(problem)
+        if self.fold is None and self.ckpt_path not in (None, "last"):
             raise ValueError(f"ckpt_path={self.ckpt_path}: a checkpoint file resumes one fold; add fold=<k> "
                              "(or use ckpt_path=last to resume every fold of the run)")
         smallest = BACKBONES[self.model.backbone].min_size
@@ -273,8 +265,7 @@ class BackboneConfig(Section):
 
 
 class StyleSettings(BaseModel):
-    """Loss balance, optimiser and schedule of one stylize run: what the engine needs
-    (``conf/stylize.yaml`` documents each key and holds its default)."""
+    """Loss balance, optimiser and schedule of one stylize run (``conf/stylize.yaml`` documents each key)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, strict=True, allow_inf_nan=False)
 
@@ -463,11 +454,6 @@ def _key(error: Mapping[str, Any], data: Any) -> tuple[str, Any]:
     return ".".join(keys), section
 
 
-def _show(value: Any) -> str:
-    shown = str(value)
-    return shown if len(shown) <= 60 else shown[:57] + "..."
-
-
 def one_line(exc: ValidationError, data: Mapping[str, Any]) -> str:
     """The first error of ``exc`` as ``<key>=<value>: must be <what>``, in pydantic's words."""
     errors = exc.errors(include_url=False)
@@ -489,7 +475,9 @@ def one_line(exc: ValidationError, data: Mapping[str, Any]) -> str:
         known = [k for k in section if ".".join(filter(None, [parent, k])) not in unknown]
         return f"{key}: not a key of {parent or 'the config'}; its keys are {', '.join(known)}"
     what = " or ".join(dict.fromkeys(re.sub(r"^\w+ should ", "", e["msg"]) for e in same))
-    return f"{key}={_show(error['input'])}: must {what.replace(' or be ', ' or ')}"
+    shown = str(error["input"])
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{key}={shown}: must {what.replace(' or be ', ' or ')}"
 
 
 def resolved(cfg: DictConfig) -> dict[str, Any]:

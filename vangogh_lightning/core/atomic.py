@@ -50,10 +50,9 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
         os.close(fd)
-        tmp = Path(tmp_name)
-        write(tmp)
+        write(Path(tmp))
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except (OSError, RuntimeError) as exc:
@@ -62,7 +61,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         raise
     finally:
         if tmp is not None:
-            tmp.unlink(missing_ok=True)
+            Path(tmp).unlink(missing_ok=True)
     return path
 
 

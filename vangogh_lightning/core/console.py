@@ -11,12 +11,9 @@ import logging
 import warnings
 from typing import Any
 
-LIGHTNING_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
-ADVERTISEMENT = "💡 Tip:"  # Lightning's "try installing litlogger" line
-
 
 def _no_advertisement(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith(ADVERTISEMENT)
+    return not str(record.msg).startswith("💡 Tip:")  # Lightning's "try installing litlogger" line
 
 
 def tidy_library_output() -> None:
@@ -25,16 +22,14 @@ def tidy_library_output() -> None:
     Call after Lightning is imported, in a script whose logging Hydra configured."""
     if not logging.getLogger().handlers:  # not under Hydra (a notebook, a test): Lightning's handler is the only one
         return
-    for name in LIGHTNING_LOGGERS:
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
             if type(handler) is logging.StreamHandler:
                 logger.removeHandler(handler)
         logger.propagate = True
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logger = logging.getLogger(name)
-        if _no_advertisement not in logger.filters:  # once, however many sweep jobs
-            logger.addFilter(_no_advertisement)
+        logging.getLogger(name).addFilter(_no_advertisement)  # (addFilter skips a filter it holds: once per sweep)
     warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 
 

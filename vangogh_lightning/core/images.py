@@ -18,12 +18,9 @@ from vangogh_lightning.core.errors import UserError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
-# Larger than any camera photo (a 4608x3072 photo has 14 Mpx), small enough that a decompression
-# bomb is refused before it is decoded. Scripts set it from the `max_image_pixels` config key.
-DEFAULT_MAX_PIXELS = 200_000_000
-PIXEL_LIMIT_KEY = "max_image_pixels"
-_max_pixels = DEFAULT_MAX_PIXELS
-Image.MAX_IMAGE_PIXELS = DEFAULT_MAX_PIXELS
+# The limit of load_rgb too: larger than any camera photo (a 4608x3072 photo has 14 Mpx), small enough that
+# a decompression bomb is refused before it is decoded. Scripts set it from the `max_image_pixels` config key.
+Image.MAX_IMAGE_PIXELS = 200_000_000
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
 # Modes whose samples are wider than 8 bits: PIL's convert("RGB") clips them at 255.
@@ -32,16 +29,14 @@ _HIGH_DEPTH_MODES = ("I", "F", "I;16", "I;16L", "I;16B", "I;16N", "I;16S", "I;16
 
 def set_max_pixels(limit: int) -> None:
     """Process-wide pixel limit for :func:`load_rgb` (the ``max_image_pixels`` config key)."""
-    global _max_pixels
-    _max_pixels = int(limit)
-    # PIL refuses outright above twice its limit; keep its own guard at least as strict as ours.
-    Image.MAX_IMAGE_PIXELS = _max_pixels
+    # PIL refuses outright above twice its limit: its own guard is at least as strict as ours.
+    Image.MAX_IMAGE_PIXELS = int(limit)
 
 
 def _bomb_error(path: Path, pixels: int | None, limit: int, size: str = "") -> UserError:
     count = f"{size}{pixels:,} pixels" if pixels else "too many pixels"
     return UserError(f"{path}: {count}, over the limit of {limit:,} (a decompression bomb?); if the image is genuine, "
-                     f"raise {PIXEL_LIMIT_KEY}=<pixels>")
+                     "raise max_image_pixels=<pixels>")
 
 
 def missing_error(path: Path, key: str = "") -> UserError:
@@ -65,7 +60,7 @@ def load_rgb(path: str | Path, max_side: int | None = None, max_pixels: int | No
     sideways) is applied. Missing, unreadable, truncated, zero-size files and images of more than
     ``max_pixels`` pixels (default: :func:`set_max_pixels`) raise :class:`UserError`."""
     path = Path(path)
-    limit = _max_pixels if max_pixels is None else int(max_pixels)
+    limit = Image.MAX_IMAGE_PIXELS if max_pixels is None else int(max_pixels)
     if not path.exists():
         raise missing_error(path)
     if path.is_dir():
@@ -118,10 +113,7 @@ def sample_range(img: Image.Image, values: np.ndarray) -> float:
     peak = float(values.max()) if values.size else 0.0
     if img.mode == "F" and peak <= 1.0:
         return 1.0
-    for white in (255.0, 65535.0):
-        if peak <= white:
-            return white
-    return float(2**32 - 1)
+    return next((white for white in (255.0, 65535.0) if peak <= white), float(2**32 - 1))
 
 
 def to_rgb(img: Image.Image) -> Image.Image:
@@ -159,23 +151,19 @@ def expand_images(spec: str | Path | Sequence[str | Path], what: str = "content"
     found: list[Path] = []
     for item in items:
         text = os.path.expanduser(str(item))
-        if any(ch in text for ch in "*?[") and not os.path.lexists(text):
-            matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
-            matches = [p for p in matches if p.suffix.lower() in IMAGE_SUFFIXES]
-            if not matches:
-                raise UserError(f"{what}={text}: the pattern matches no image files")
-            found.extend(matches)
-            continue
         path = Path(text)
-        if path.is_dir():
-            matches = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not matches:
-                raise UserError(f"{what}={path}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
-            found.extend(matches)
-        elif path.exists():
+        pattern = any(ch in text for ch in "*?[") and not os.path.lexists(text)
+        if not pattern and not path.is_dir():
+            if not path.exists():
+                raise missing_error(path, what)
             found.append(path)
-        else:
-            raise missing_error(path, what)
+            continue
+        listed = map(Path, glob.glob(text, recursive=True)) if pattern else path.iterdir()
+        matches = sorted(p for p in listed if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not matches:
+            raise UserError(f"{what}={text}: the pattern matches no image files" if pattern else
+                            f"{what}={path}: the folder holds no image files ({', '.join(IMAGE_SUFFIXES)})")
+        found.extend(matches)
     if not found:
         raise UserError(f"{what}: no images given")
     by_file: dict[str, Path] = {}

@@ -41,19 +41,19 @@ def wandb_host() -> tuple[str, int]:
 
 
 @functools.lru_cache(maxsize=8)  # one probe per process, not one per fold
-def reachable(host: str, port: int, timeout: float = PROBE_SECONDS) -> bool:
-    """True when a TCP connection to host:port opens within ``timeout`` seconds (name lookup included)."""
+def reachable(host: str, port: int) -> bool:
+    """True when a TCP connection to host:port opens within ``PROBE_SECONDS`` (name lookup included)."""
     result: list[bool] = []
 
     def probe() -> None:
         with contextlib.suppress(OSError):
-            socket.create_connection((host, port), timeout=timeout).close()
+            socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
             result.append(True)
 
     # A thread, because name resolution itself has no timeout.
     worker = threading.Thread(target=probe, daemon=True)
     worker.start()
-    worker.join(timeout)
+    worker.join(PROBE_SECONDS)
     return bool(result)
 
 
@@ -68,8 +68,7 @@ def check_wandb_key() -> None:
         from wandb.sdk.lib.wbauth.validation import check_api_key
     except ImportError:
         return
-    problem = check_api_key(key.strip())
-    if problem is not None:
+    if (problem := check_api_key(key.strip())) is not None:
         raise UserError(f"WANDB_API_KEY: not a valid W&B API key ({problem.rstrip('.')}); copy it again from your W&B "
                         "settings page, or unset it to log offline")
 
@@ -97,9 +96,8 @@ def resolve_wandb_offline(setting: bool | str) -> bool:
 
 
 def is_wandb_entry(entry: Mapping[str, Any] | None) -> bool:
-    """True for a logger config entry (or its plain-dict form) whose ``_target_`` is a WandbLogger.
-
-    The target is resolved and compared as a class (a subclass counts), imported only when asked."""
+    """True for a logger config entry (or its plain-dict form) whose ``_target_`` is a WandbLogger class
+    or subclass (imported only when asked)."""
     if entry is None or not entry.get("_target_"):
         return False
     from hydra.utils import get_class

@@ -30,8 +30,7 @@ def torchvision_parts(name: str) -> tuple[Callable[..., nn.Module], models.Weigh
 
 def weights_cache_path(name: str) -> Path:
     """Where torch.hub looks for the ImageNet weights of ``name``."""
-    _, weights = torchvision_parts(name)
-    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(torchvision_parts(name)[1].url)
 
 
 def _offline_help(name: str, key: str) -> str:
@@ -40,13 +39,11 @@ def _offline_help(name: str, key: str) -> str:
             f"or set {key}=/path/to/{cache.name}, or use {key.rsplit('.', 1)[0]}.pretrained=false")
 
 
-def load_imagenet_state(name: str, weights_path: str | None = None, key: str = "model.weights_path"
-                        ) -> dict[str, torch.Tensor]:
+def load_imagenet_state(name: str, weights_path: str | None, key: str) -> dict[str, torch.Tensor]:
     """ImageNet state dict for ``name``: from ``weights_path``, the hub cache, or a download."""
     _, weights = torchvision_parts(name)
     if weights_path is not None:
-        state = load_torch_file(weights_path, key, "weights file",
-                                hint=_offline_help(name, key))
+        state = load_torch_file(weights_path, key, "weights file", hint=_offline_help(name, key))
         state = state.get("state_dict", state) if isinstance(state, dict) else state
         if not isinstance(state, dict):
             raise UserError(f"{key}={weights_path}: holds a {type(state).__name__}, not a state dict of weights; "
@@ -81,27 +78,23 @@ def _load_weights(module: nn.Module, name: str, weights_path: str | None, key: s
         raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
 
 
-def build_backbone(name: str, pretrained: bool, weights_path: str | None = None,
-                   key: str = "model.weights_path") -> nn.Module:
+def build_backbone(name: str, pretrained: bool, weights_path: str | None = None) -> nn.Module:
     """A torchvision AlexNet/VGG-19, randomly initialised or with ImageNet weights."""
-    builder, _ = torchvision_parts(name)
-    net = builder(weights=None)
+    net = torchvision_parts(name)[0](weights=None)
     if pretrained or weights_path is not None:
-        _load_weights(net, name, weights_path, key)
+        _load_weights(net, name, weights_path, "model.weights_path")
     return net
 
 
 def build_features(name: str, pretrained: bool, weights_path: str | None = None,
                    key: str = "backbone.weights_path") -> nn.Sequential:
-    """Only the convolutional ``features`` of AlexNet/VGG-19 (what style transfer uses).
+    """Only the convolutional ``features`` of AlexNet/VGG-19 (what style transfer uses), initialised as
+    torchvision does or loaded from the ``features.*`` part of the ImageNet state dict.
 
     The classifier is built on the meta device and never initialised: VGG-19's 120 M classifier
-    parameters would cost seconds of random initialisation at every stylize start (bench/RESULTS.md). Random
-    features are initialised as torchvision does (VGG: Kaiming normal, fan-out, zero bias; AlexNet:
-    PyTorch's default), ImageNet ones are loaded from the ``features.*`` part of the state dict."""
-    builder, _ = torchvision_parts(name)
+    parameters would cost seconds of random initialisation at every stylize start (bench/RESULTS.md)."""
     with torch.device("meta"):
-        features = builder(weights=None).features
+        features = torchvision_parts(name)[0](weights=None).features
     features = features.to_empty(device="cpu")
     if pretrained or weights_path is not None:
         _load_weights(features, name, weights_path, key, prefix="features.")

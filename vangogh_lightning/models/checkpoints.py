@@ -15,20 +15,16 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
                     expect_backbone: str | None = None) -> tuple[VanGoghClassifier, int]:
     """(model in eval mode, training image size) from a Lightning checkpoint of train.py.
 
-    Built as Lightning's ``load_from_checkpoint`` builds it (the class from the saved hyper-parameters,
-    then ``load_state_dict``), from one read of the file with ``weights_only=True`` and without random
-    initialisation (Lightning's ``init_module(empty_init=True)``): every weight comes from the file.
-    ``load_from_checkpoint`` itself would read the file a second time after these checks (0.5 GB for
-    VGG-19) and refuses files without Lightning's version stamp (a state dict and hyper-parameters saved
-    by other code), which this accepts."""
+    Built as ``load_from_checkpoint`` builds it, without random initialisation, from one safe read of the
+    file: ``load_from_checkpoint`` would read it a second time after these checks (0.5 GB for VGG-19) and
+    refuses files without Lightning's version stamp (a state dict and hyper-parameters saved by other code)."""
     raw = load_torch_file(path, key, "checkpoint")
     hparams = raw.get("hyper_parameters", {}) if isinstance(raw, dict) else {}
     if "backbone" not in hparams or "state_dict" not in raw:
         raise UserError(f"{key}={path}: not a vangogh-lightning classifier checkpoint (from train.py)")
     if expect_backbone is not None and hparams["backbone"] != expect_backbone:
         raise UserError(f"{key}={path}: holds a {hparams['backbone']} classifier, expected {expect_backbone}")
-    bad = first_non_finite(raw["state_dict"])
-    if bad is not None:
+    if (bad := first_non_finite(raw["state_dict"])) is not None:
         raise UserError(f"{key}={path}: the weight {bad} is not finite (the fit that wrote it diverged); "
                         "retrain with a lower model.lr or use another fold's checkpoint")
     with L.Fabric(accelerator="cpu", devices=1).init_module(empty_init=True):
@@ -37,5 +33,4 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
         model.load_state_dict(raw["state_dict"])
     except RuntimeError as exc:
         raise UserError(f"{key}={path}: weights do not fit the model ({str(exc).splitlines()[0]})") from None
-    size = raw.get("datamodule_hyper_parameters", {}).get("image_size", 224)
-    return model.eval(), int(size)
+    return model.eval(), int(raw.get("datamodule_hyper_parameters", {}).get("image_size", 224))

@@ -30,8 +30,7 @@ def check_finite(metrics: dict[str, torch.Tensor], module: nn.Module, epoch: int
     for name, value in metrics.items():
         if not bool(torch.isfinite(value).all()):
             raise NonFiniteError(f"{name} is {float(value)} at epoch {epoch}")
-    weight = first_non_finite(list(module.named_parameters()))
-    if weight is not None:
+    if (weight := first_non_finite(list(module.named_parameters()))) is not None:
         raise NonFiniteError(f"the weight {weight} is not finite after epoch {epoch}")
 
 
@@ -62,13 +61,12 @@ class VanGoghClassifier(L.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["monitor", "monitor_mode"])
-        net = one_logit_head(build_backbone(backbone, pretrained, weights_path))
+        self.net = net = one_logit_head(build_backbone(backbone, pretrained, weights_path))
         apply_freeze(net, trainable_feature_modules, trainable_classifier_layers)
-        self.net = net
         if channels_last:
-            self.net = self.net.to(memory_format=torch.channels_last)
+            net.to(memory_format=torch.channels_last)
         if compile:
-            self.net.compile()  # in place: state_dict keys stay the same
+            net.compile()  # in place: state_dict keys stay the same
         self.trainable_params = sum(p.numel() for p in net.parameters() if p.requires_grad)
         self.total_params = sum(p.numel() for p in net.parameters())
         # Training-only (set in setup from the training fold): not saved, so any checkpoint loads anywhere.
