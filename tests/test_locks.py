@@ -93,3 +93,19 @@ def test_a_study_step_dies_with_the_study(tmp_path):
         time.sleep(0.1)
     os.kill(child, signal.SIGKILL)
     pytest.fail("the study's child outlived the study")
+
+
+@pytest.mark.parametrize("name", [".lock", "study.lock"])
+def test_a_lock_file_that_is_a_link_is_refused_and_the_file_it_points_to_is_untouched(tmp_path, name):
+    precious = tmp_path / "thesis.tex"
+    precious.write_text("years of work")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / name).symlink_to(precious)
+    link = pytest.raises(UserError, match=rf"{name}: cannot be this folder's lock file .*a link or not a file")
+    with link, exclusive(folder, name, "a run"):
+        pass
+    os.mkfifo(folder / "fifo")
+    with pytest.raises(UserError, match="fifo: not a plain file"), exclusive(folder, "fifo", "a run"):
+        pass
+    assert precious.read_text() == "years of work"

@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import os
 import socket
+import stat
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +26,16 @@ def exclusive(folder: str | Path, lock_name: str, what: str, key: str = "out_dir
     one-line :class:`UserError` naming ``key``, ``what`` runs there and who holds it."""
     folder = Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / lock_name, "a+") as handle:
+    try:  # never through a link: the lock is truncated and rewritten, which would hit the file it points to
+        fd = os.open(folder / lock_name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o666)
+    except OSError as exc:
+        raise UserError(f"{folder / lock_name}: cannot be this folder's lock file ({exc.strerror}: a link or "
+                        "not a file); remove it and run again") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{folder / lock_name}: not a plain file, so it cannot be this folder's lock file; "
+                        "remove it and run again")
+    with open(fd, "r+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -183,11 +183,6 @@ class VanGoghDataModule(L.LightningDataModule):
                             "data.test_fraction=0.15 (for example) to keep one")
         return self._test_index
 
-    def test_dataloader(self) -> DataLoader:
-        """The held-out test images with the validation transform, in :meth:`test_rows` order."""
-        self._cache = self._cache or self.input_cache()
-        return self._loader(self._images(self.test_rows(), eval_transform(self.hparams.image_size)), train=False)
-
     def fold_of_each_sample(self) -> np.ndarray:
         """Fold number of every row of :attr:`index`."""
         _ = self.index
