@@ -27,7 +27,7 @@ from bench.common import write_result  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import sys, time
-from vangogh_lightning.data import VanGoghDataModule
+from vangogh_lightning.data.datamodule import VanGoghDataModule
 root, cache = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
 dm = VanGoghDataModule(source="wikiart", image_root=root, csv_path=root + "/classes.csv", num_workers=0,

@@ -24,7 +24,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import SHARED, device_name, write_result  # noqa: E402
-from vangogh_lightning.data import VanGoghDataModule  # noqa: E402
+from vangogh_lightning.data.datamodule import VanGoghDataModule  # noqa: E402
 from vangogh_lightning.models.classifier import VanGoghClassifier  # noqa: E402
 
 

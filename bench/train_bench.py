@@ -28,8 +28,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import OUT, device_name, write_result  # noqa: E402
-from vangogh_lightning.data import VanGoghDataModule  # noqa: E402
-from vangogh_lightning.data.datamodule import IndexedImages, resolve_num_workers  # noqa: E402
+from vangogh_lightning.data.datamodule import IndexedImages, VanGoghDataModule, resolve_num_workers  # noqa: E402
 from vangogh_lightning.data.synthetic import render_synthetic  # noqa: E402
 from vangogh_lightning.data.transforms import train_transform  # noqa: E402
 from vangogh_lightning.models.classifier import VanGoghClassifier  # noqa: E402

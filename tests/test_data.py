@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.data import VanGoghDataModule
+from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.data.folds import shuffled_kfold, stratified_folds
 from vangogh_lightning.data.index import canonical_name, file_digest, unmojibake
 from vangogh_lightning.data.transforms import eval_transform, train_transform

@@ -6,7 +6,7 @@ import lightning as L
 import pytest
 import torch
 
-from vangogh_lightning.data import VanGoghDataModule
+from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.models.classifier import VanGoghClassifier
 
 

@@ -13,7 +13,7 @@ import torch
 from tests.conftest import SMALL_CHECKPOINTS, TINY_TRAIN, TRAINED_RUN, compose_cfg
 from vangogh_lightning.config.entry import run_task
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.data import VanGoghDataModule
+from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.models.classifier import VanGoghClassifier
 from vangogh_lightning.training.cross_validation import train

@@ -1,15 +1,9 @@
-"""What later processes need not compute again: each file's validation result (``data.validation_cache``)
-and each painting decoded and shrunk once (``data.input_cache``).
+"""What later processes need not compute again: each file's validation result (``data.validation_cache``) and
+each painting decoded and shrunk to the validation resize (``data.input_cache``, uint8 ``.npy``; the
+validation transform's output is unchanged, training crops come from the shrunk copy: tests/test_data.py).
 
-Both key a file by :func:`file_stamp` (size, mtime, ctime, inode, as git's index does): ``touch -d`` can
-put an mtime back, but not the ctime, so a file replaced by another is checked and decoded again.
-
-An input entry is the image after :func:`~vangogh_lightning.core.images.load_rgb` and the validation
-transform's own resize (short side ``round(size * 256 / 224)``), as uint8 in a ``.npy`` file (~0.26 MB
-for a 4:3 painting at 224 px): the validation transform's output is the same as without the cache, and
-training crops come from that resized image (tests/test_data.py bounds the difference). Entries are
-checked when read (three uint8 channels, the stored short side, not all black) and rebuilt when bad;
-writes are atomic, so two processes filling one cache never leave half a file.
+Both key a file by :func:`file_stamp` (size, mtime, ctime, inode, as git's index does): ``touch -d`` can put
+an mtime back, but not the ctime. Input entries are checked when read and rebuilt when bad; writes are atomic.
 """
 
 from __future__ import annotations
