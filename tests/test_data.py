@@ -460,6 +460,8 @@ def test_a_validation_cache_entry_is_not_trusted_after_a_file_is_replaced_and_it
     os.replace(tmp_path / "b.jpg", path)
     os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert path.stat().st_size == before.st_size and cache.lookup(path, None) is None
+    cache.entries[str(path.resolve())] = 7  # a hand-edited cache file: checked again, no traceback
+    assert cache.lookup(path, None) is None
 
 
 def test_an_input_cache_folder_that_cannot_be_written_is_said_once_and_training_goes_on(tmp_path, capsys):

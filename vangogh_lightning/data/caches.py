@@ -65,7 +65,7 @@ class ValidationCache:
     def lookup(self, path: Path, max_pixels: int | None) -> tuple[str | None, str] | None:
         """(reason or None, digest) when ``path`` is unchanged since it was checked, else None."""
         entry = self.entries.get(str(path.resolve()))
-        if entry is None or entry[:-2] != [*file_stamp(path), max_pixels]:
+        if not isinstance(entry, list) or entry[:-2] != [*file_stamp(path), max_pixels]:  # (a hand-edited file)
             return None
         self.hits += 1
         return entry[-2], entry[-1]
