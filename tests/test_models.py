@@ -120,3 +120,20 @@ def test_the_registry_states_each_backbones_torchvision_facts():
         assert meta["min_size"] == (entry.min_size, entry.min_size), name
         net = models.get_model_builder(name)(weights=None)
         assert hasattr(net, "features") and hasattr(net, "classifier"), name
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_names_the_first_tensor(tmp_path, hub_dir):
+    from vangogh_lightning.models.checkpoints import load_classifier
+    from vangogh_lightning.models.classifier import VanGoghClassifier
+
+    model = VanGoghClassifier(backbone="alexnet", pretrained=False)
+    state = model.state_dict()
+    state["net.classifier.6.weight"] = torch.zeros(2, 4096)  # a two-class head where one logit belongs
+    torch.save({"state_dict": state, "hyper_parameters": dict(model.hparams)}, tmp_path / "two.ckpt")
+    with pytest.raises(UserError, match=r"two.ckpt: weights do not fit the model \(size mismatch for net.classifier"
+                                        r".6.weight: copying a param with shape torch.Size\(\[2, 4096\]\)"):
+        load_classifier(tmp_path / "two.ckpt")
+    torch.save(models.vgg19(weights=None).state_dict(), tmp_path / "vgg.pth")
+    with pytest.raises(UserError, match=r"vgg.pth: weights do not fit alexnet \((Missing|Unexpected) key\(s\) in "
+                                        r"state_dict: \"features.\d+.weight\""):
+        build_backbone("alexnet", pretrained=False, weights_path=str(tmp_path / "vgg.pth"))

@@ -44,6 +44,12 @@ def load_torch_file(path: str | Path, key: str, what: str, hint: str = "", mmap:
                         f"({type(exc).__name__}: {first[:100]}){suffix}") from None
 
 
+def load_state_problem(exc: RuntimeError) -> str:
+    """The first thing torch's ``load_state_dict`` found wrong (its first line names no tensor)."""
+    lines = str(exc).splitlines()
+    return (lines[1:] or lines)[0].strip().rstrip(".")
+
+
 def first_non_finite(named: Any) -> str | None:
     """The name of the first floating-point tensor holding a NaN or an infinity in ``named`` (a
     state dict, or (name, tensor) pairs); None when all are finite."""

@@ -14,7 +14,7 @@ from torchvision import models
 
 from vangogh_lightning.core.backbone_registry import BACKBONES as SPECS
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.core.torch_files import load_torch_file, require_file
+from vangogh_lightning.core.torch_files import load_state_problem, load_torch_file, require_file
 
 # The normalisation torchvision's ImageNet weights were trained with (the same for every backbone).
 _PRESET = models.AlexNet_Weights.IMAGENET1K_V1.transforms()
@@ -74,7 +74,7 @@ def _load_weights(module: nn.Module, name: str, weights_path: str | None, key: s
     try:
         module.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
     except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
+        first = load_state_problem(exc)
         raise UserError(f"{key}={weights_path}: weights do not fit {name} ({first})") from None
 
 

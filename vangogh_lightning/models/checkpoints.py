@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.core.torch_files import first_non_finite, load_torch_file
+from vangogh_lightning.core.torch_files import first_non_finite, load_state_problem, load_torch_file
 from vangogh_lightning.models.classifier import VanGoghClassifier
 
 
@@ -32,5 +32,5 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
     try:
         model.load_state_dict(raw["state_dict"])
     except RuntimeError as exc:
-        raise UserError(f"{key}={path}: weights do not fit the model ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{key}={path}: weights do not fit the model ({load_state_problem(exc)})") from None
     return model.eval(), int(raw.get("datamodule_hyper_parameters", {}).get("image_size", 224))
