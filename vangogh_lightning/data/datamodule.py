@@ -175,14 +175,6 @@ class VanGoghDataModule(L.LightningDataModule):
         print(report.summary())
         return clean
 
-    def test_rows(self) -> pd.DataFrame:
-        """The rows held out for testing (``data.test_fraction``): in no fold's training or validation."""
-        _ = self.index
-        if self._test_index is None:
-            raise UserError("data.test_fraction=0: this data has no held-out test split; train with "
-                            "data.test_fraction=0.15 (for example) to keep one")
-        return self._test_index
-
     def fold_of_each_sample(self) -> np.ndarray:
         """Fold number of every row of :attr:`index`."""
         _ = self.index
