@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import runpy
 import shutil
@@ -14,6 +15,7 @@ import pytest
 from filelock import FileLock
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 import vangogh_lightning  # noqa: F401 - registers the config resolvers, as the scripts' imports do
@@ -61,7 +63,7 @@ def run_script(script: str, *args: str) -> int:
 
     from vangogh_lightning.config import resolvers
 
-    argv, cwd = sys.argv, os.getcwd()
+    argv, cwd, handlers = sys.argv, os.getcwd(), logging.getLogger().handlers[:]
     sys.argv = [script, *args]
     os.chdir(ROOT)
     resolvers.RUN_TOKEN = secrets.token_hex(3)  # a new process, a new token for its run folders
@@ -70,10 +72,12 @@ def run_script(script: str, *args: str) -> int:
         return 0
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 1
-    finally:
+    finally:  # as the process would end: no Hydra run, no log handlers on this test's captured streams
         sys.argv = argv
         os.chdir(cwd)
         GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = None
+        logging.getLogger().handlers[:] = handlers
 
 # For tests about which checkpoints are written, not what the model learns: only the head of the
 # classifier trains, so Adam's state (and each resume point) is a third of AlexNet's usual ~680 MB.
