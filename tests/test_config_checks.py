@@ -54,6 +54,7 @@ def test_every_train_preset_passes(overrides, tmp_path):
      "monitor.metric=val/aurco: must be 'val/loss', 'val/auroc', 'val/f1', 'val/acc' or 'val/bal_acc'"),
     ("train", "fold=-1", "fold=-1: must be greater than or equal to 0"),
     ("train", "data.styles=[]", "data.styles=[]: must have at least 1 item"),
+    ("train", f"tags=[ok,{'x' * 65}]", f"tags.1={'x' * 57}...: must have at most 64 characters"),
     ("train", "~data.batch_size", "data.batch_size: missing; conf/ sets it (was it removed with ~data.batch_size?)"),
     ("train", "+data.batchsize=8", "data.batchsize: not a key of data; its keys are _target_, source, image_root, "),
     ("stylize", "size=abc", "size=abc: must be a valid integer"),

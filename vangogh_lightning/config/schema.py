@@ -216,7 +216,7 @@ def fold_problem(fold: Any, num_folds: int) -> str | None:
 
 class TrainConfig(Section):
     task_name: Text
-    tags: Annotated[list[Text], NEUTRAL]
+    tags: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], NEUTRAL]  # (W&B's limit on a tag)
     extras: Annotated[ExtrasConfig, NEUTRAL]
     seed: int
     fold: Annotated[NonNegativeInt | None, NEUTRAL]
