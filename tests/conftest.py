@@ -95,8 +95,9 @@ def shared_data() -> Path:
 TENSORBOARD = ["+logger.tensorboard._target_=lightning.pytorch.loggers.TensorBoardLogger",
                "+logger.tensorboard.save_dir=${paths.fold_dir}", "+logger.tensorboard.name=tensorboard"]
 # The suite's one trained run: both folds, a positive-class weight, CSV + TensorBoard + offline W&B.
+# No resume points: nothing reads them once the run has finished (tests of resuming train their own runs).
 TRAINED_RUN = [*TINY_TRAIN, "data.num_folds=2", "data.batch_size=8", "model.pos_weight=auto", "seed=7", "logger=wandb",
-               "tags=[baseline,frozen]", *TENSORBOARD]
+               "tags=[baseline,frozen]", "checkpoints.resume_point=false", *TENSORBOARD]
 
 
 @pytest.fixture(scope="session")

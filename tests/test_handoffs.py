@@ -41,7 +41,7 @@ def two_fold_run(trained_run) -> Path:
 def test_a_finished_fold_keeps_one_weights_only_checkpoint_of_its_best_epoch(two_fold_run):
     for fold in (0, 1):
         ckpt_dir = two_fold_run / f"fold_{fold}" / "checkpoints"
-        assert sorted(p.name for p in ckpt_dir.iterdir()) == ["best.ckpt"]  # last.ckpt went when it finished
+        assert sorted(p.name for p in ckpt_dir.iterdir()) == ["best.ckpt"]
         best = ckpt_dir / "best.ckpt"
         raw = torch.load(best, map_location="cpu", weights_only=True)
         assert "optimizer_states" not in raw and "lr_schedulers" not in raw
@@ -88,6 +88,7 @@ def test_a_search_trial_writes_no_checkpoint_and_still_scores_its_best_epoch(tmp
                  "trainer.max_epochs=3", "callbacks.early_stopping=null", "model.lr=3e-4"]
     train(compose_cfg("train", [*overrides, "checkpoints.keep_best=false"], tmp_path / "no_best"))
     assert set(written) == {"last.ckpt"}  # the resume point only
+    assert not (tmp_path / "no_best/fold_0/checkpoints/last.ckpt").exists()  # it went when the fold finished
     written.clear()
     cfg = compose_cfg("train", ["hparams_search=optuna", *overrides], tmp_path / "trial")
     assert cfg.checkpoints.keep_best is False and cfg.checkpoints.resume_point is False
