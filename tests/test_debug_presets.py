@@ -8,7 +8,7 @@ import math
 import pandas as pd
 import pytest
 
-from tests.conftest import CONF, compose_cfg
+from tests.conftest import CONF, SMALL_CHECKPOINTS, compose_cfg
 from vangogh_lightning.config.schema import check_config
 from vangogh_lightning.training.cross_validation import train
 
@@ -42,7 +42,7 @@ def test_fdr_runs_one_batch_each_way_and_records_nothing(tmp_path, capsys):
 
 @pytest.mark.e2e
 def test_limit_keeps_the_out_of_fold_pass_to_the_validation_limit_and_reports_progress(tmp_path, capsys):
-    train(compose_cfg("train", [*TINY, "debug=limit", "fold=0", "callbacks.log_progress.every_s=0",
+    train(compose_cfg("train", [*TINY, *SMALL_CHECKPOINTS, "debug=limit", "fold=0", "callbacks.log_progress.every_s=0",
                                 "checkpoints.resume_point=false"], tmp_path))
     out = capsys.readouterr().out
     oof = pd.read_csv(tmp_path / "fold_0" / "oof_predictions.csv")
@@ -67,12 +67,12 @@ def test_overfit_learns_the_same_batches_until_the_loss_falls(tmp_path):
 
 @pytest.mark.e2e
 def test_profiler_writes_where_the_time_of_a_step_goes(tmp_path):
-    train(compose_cfg("train", [*TINY, "debug=profiler", "fold=0"], tmp_path))
+    train(compose_cfg("train", [*TINY, *SMALL_CHECKPOINTS, "debug=profiler", "fold=0"], tmp_path))
     report = (tmp_path / "fold_0" / "fit-profile.txt").read_text()
     assert "run_training_epoch" in report and "SingleDeviceStrategy.training_step" in report
 
 
 def test_the_default_preset_trains_one_short_epoch_and_records_it(tmp_path):
-    train(compose_cfg("train", [*TINY, "debug=default", "fold=0"], tmp_path))
+    train(compose_cfg("train", [*TINY, *SMALL_CHECKPOINTS, "debug=default", "fold=0"], tmp_path))
     summary = json.loads((tmp_path / "fold_0" / "summary.json").read_text())
     assert summary["epochs"] == 1 and len(pd.read_csv(tmp_path / "fold_0" / "oof_predictions.csv")) == 2 * 4
