@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import compose_cfg, run_script
+from tests.conftest import SMALL_CHECKPOINTS, compose_cfg, run_script
 from vangogh_lightning.study.pipeline import best_parameters
 
+# Trials train only the head: the search's bookkeeping is under test, not what a trial learns.
 TINY = ["experiment=synthetic_smoke", "model=alexnet", "data.synthetic_count=24", "data.num_folds=2",
         "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false"]
+        "trainer.enable_model_summary=false", *SMALL_CHECKPOINTS]
 
 
 def sweep(log_dir: Path, *overrides: str) -> None:
