@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import ROOT, run_script
+from tests.conftest import ROOT, SMALL_CHECKPOINTS, run_script
 
 TRAIN = ["experiment=synthetic_smoke", "trainer.max_epochs=1", "data.synthetic_count=24", "data.num_folds=2"]
 
@@ -241,8 +241,9 @@ def _wandb_env(key: str) -> dict[str, str]:
 def test_wandb_with_a_key_but_no_server_logs_offline_in_seconds_and_saves_no_secret(tmp_path):
     key = "a1b2c3d4e5" * 4  # well-formed, 40 characters
     run_dir = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "train.py", *TRAIN, "fold=0", "logger=wandb", f"hydra.run.dir={run_dir}"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300, env=_wandb_env(key))
+    proc = subprocess.run([sys.executable, "train.py", *TRAIN, *SMALL_CHECKPOINTS, "fold=0", "logger=wandb",
+                           f"hydra.run.dir={run_dir}"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env=_wandb_env(key))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "cannot be reached; logging offline" in proc.stdout
     assert list(run_dir.glob("fold_0/wandb/offline-run-*/run-*.wandb"))

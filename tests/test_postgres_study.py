@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SMALL_CHECKPOINTS
 
 pytest.importorskip("psycopg2", reason="psycopg2 is not installed (pip install -e '.[scale]')")
 if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
@@ -21,7 +21,7 @@ if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
 
 TINY = ["experiment=synthetic_smoke", "model=alexnet", "fold=0", "data.synthetic_count=24",
         "data.num_folds=2", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
-        "trainer.enable_model_summary=false", "hydra.sweeper.n_jobs=1"]
+        "trainer.enable_model_summary=false", "hydra.sweeper.n_jobs=1", *SMALL_CHECKPOINTS]
 
 
 def _as_postgres(cmd: list[str]) -> list[str]:
