@@ -124,7 +124,8 @@ def trained_run(tmp_path_factory) -> Path:
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the mark into the node id
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Tests of the shared trained run go to one xdist worker (``--dist loadgroup``): the other never
-    waits on the run's lock while it trains."""
+    waits on the run's lock while it trains. xdist hands out groups largest first, two to each worker at
+    the start, so only the two expensive fixtures form groups (this one and the quick study): one each."""
     for item in items:
         if "trained_run" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("trained_run"))

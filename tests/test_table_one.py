@@ -244,7 +244,6 @@ def _deception_cfg(root: Path, out: Path, *extra: str):
                                     *judges, *transfers, *extra], out)
 
 
-@pytest.mark.xdist_group("study_like")
 @pytest.mark.e2e
 def test_the_deception_task_adds_intervals_controls_tests_and_the_fold_spread(study_like, tmp_path):
     out = tmp_path / "table"
@@ -285,7 +284,6 @@ def test_the_deception_task_adds_intervals_controls_tests_and_the_fold_spread(st
     assert "exact McNemar p =" in page and (out / "deception_threshold.png").stat().st_size > 10_000
 
 
-@pytest.mark.xdist_group("study_like")
 @pytest.mark.e2e
 def test_each_new_part_can_be_switched_off_and_a_control_folder_is_scored_at_the_same_threshold(study_like,
                                                                                                 tmp_path):
@@ -307,7 +305,6 @@ def test_each_new_part_can_be_switched_off_and_a_control_folder_is_scored_at_the
     assert "McNemar" not in (off / "deception.md").read_text()
 
 
-@pytest.mark.xdist_group("study_like")
 @pytest.mark.e2e
 def test_transfers_aimed_at_a_judge_get_their_own_columns_and_tests_against_the_plain_ones(study_like, tmp_path):
     out = tmp_path / "aimed"
@@ -326,7 +323,6 @@ def test_transfers_aimed_at_a_judge_get_their_own_columns_and_tests_against_the_
     assert (verdicts["aimed_at"] == "alexnet").sum() == 3 and verdicts["aimed_at"].isna().sum() == 6
 
 
-@pytest.mark.xdist_group("study_like")
 def test_a_plain_folder_passed_as_targeted_is_one_line(study_like, tmp_path):
     from vangogh_lightning.core.errors import UserError
 
