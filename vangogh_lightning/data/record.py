@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 
 from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.core.torch_files import load_torch_file
+from vangogh_lightning.data.index import file_digest
 
 TEST = "test"
 COLUMNS = ("filename", "path", "digest", "label", "artist", "seed", "split")
@@ -60,8 +62,6 @@ def difference(before: dict[str, list], now: dict[str, list]) -> str | None:
 def held_out_rows(record: dict[str, Any], key: str, where: str | Path) -> pd.DataFrame:
     """The recorded test rows, each file checked to be there with the recorded content (one line naming the
     first that is not)."""
-    from vangogh_lightning.data.index import file_digest
-
     rows = pd.DataFrame(record)
     rows = rows[rows["split"] == TEST].reset_index(drop=True)
     for path, digest in zip(rows["path"], rows["digest"]):
@@ -75,12 +75,14 @@ def held_out_rows(record: dict[str, Any], key: str, where: str | Path) -> pd.Dat
     return rows.assign(path=[None if p is None else Path(p) for p in rows["path"]])
 
 
-def checkpoint_record(checkpoint: str | Path, key: str) -> dict[str, list] | None:
-    """The data record a checkpoint of train.py carries (None: written before runs recorded their data)."""
-    from vangogh_lightning.core.torch_files import load_torch_file
-
-    raw = load_torch_file(checkpoint, key, "checkpoint", mmap=True)
+def record_in(raw: Any) -> dict[str, list] | None:
+    """The data record in a loaded checkpoint (the data module's state_dict, under its class name), or None."""
     return (raw.get("VanGoghDataModule") or {}).get("data_record") if isinstance(raw, dict) else None
+
+
+def checkpoint_record(checkpoint: str | Path, key: str) -> dict[str, list] | None:
+    """The data record a checkpoint file of train.py carries (None: written before runs recorded their data)."""
+    return record_in(load_torch_file(checkpoint, key, "checkpoint", mmap=True))
 
 
 def refuse_mixed_data(records: dict[str, dict[str, list] | None], what: str) -> None:

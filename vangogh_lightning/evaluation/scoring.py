@@ -73,8 +73,8 @@ def score_test_split(checkpoint: str | Path, batch_size: int, threshold: float |
     from torch.utils.data import DataLoader
 
     from vangogh_lightning.core.torch_files import load_torch_file
-    from vangogh_lightning.data.datamodule import IndexedImages, VanGoghDataModule
-    from vangogh_lightning.data.record import held_out_rows
+    from vangogh_lightning.data.datamodule import IndexedImages
+    from vangogh_lightning.data.record import held_out_rows, record_in
     from vangogh_lightning.data.transforms import eval_transform
     from vangogh_lightning.models.checkpoints import load_classifier
     from vangogh_lightning.models.metrics import make_metrics
@@ -86,7 +86,7 @@ def score_test_split(checkpoint: str | Path, batch_size: int, threshold: float |
     if not settings.get("test_fraction"):
         raise UserError(f"{key}={checkpoint}: its run held no test split out (data.test_fraction=0, the report's "
                         "protocol); train with data.test_fraction=0.15 (for example) to evaluate on unseen paintings")
-    record = (raw.get(VanGoghDataModule.__qualname__) or {}).get("data_record")  # (where Lightning keeps it)
+    record = record_in(raw)
     if record is None:
         raise UserError(f"{key}={checkpoint}: holds no record of the data its run used (written before runs "
                         "recorded it), so which images were held out cannot be known for sure; retrain it")
