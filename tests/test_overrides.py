@@ -1,10 +1,12 @@
 """Names nobody chose for Hydra reach every script as written: the study quotes every path it passes
-on, and every command the README shows parses and composes as written."""
+on, and every command the README and docs/ show parses and composes as written; the README stays short and
+every relative link in it and in docs/ leads somewhere."""
 
 from __future__ import annotations
 
 import re
 import shlex
+from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -69,15 +71,29 @@ def test_the_study_passes_every_path_on_quoted(tmp_path, secret, monkeypatch):
     assert checked == 2 * 3  # each backbone plain and aimed at each judge
 
 
-def _readme_commands() -> list[str]:
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```bash\n(.*?)```", text, re.S)
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]  # the README and every page it leads to
+
+
+def _name(page: Path) -> str:
+    return page.relative_to(ROOT).as_posix()
+
+
+def _commands(page: Path) -> list[str]:
+    """Every line of a ```bash block of ``page`` that runs one of the four scripts (comments cut off)."""
+    blocks = re.findall(r"```bash\n(.*?)```", page.read_text(), re.S)
     lines = [line.split("  #")[0].strip() for block in blocks for line in block.replace("\\\n", " ").splitlines()]
     return [line for line in lines if re.match(r"python (train|stylize|evaluate|study)\.py( |$)", line)]
 
 
-@pytest.mark.parametrize("command", _readme_commands())
-def test_every_command_in_the_readme_parses_and_composes_as_written(command):
+def _readme_commands() -> list[str]:
+    return _commands(ROOT / "README.md")
+
+
+DOC_COMMANDS = [pytest.param(command, id=f"{_name(page)}: {command}") for page in DOCS for command in _commands(page)]
+
+
+@pytest.mark.parametrize("command", DOC_COMMANDS)
+def test_every_command_in_the_readme_and_docs_parses_and_composes_as_written(command):
     words = shlex.split(command)
     script, args = words[1].removesuffix(".py"), [w for w in words[2:] if not w.startswith("--")]
     multirun = "-m" in args
@@ -91,6 +107,43 @@ def test_every_command_in_the_readme_parses_and_composes_as_written(command):
 def test_the_readme_shows_commands_of_each_script():
     scripts = {shlex.split(c)[1] for c in _readme_commands()}
     assert scripts == {"train.py", "stylize.py", "evaluate.py", "study.py"}
+
+
+def test_the_readme_is_short():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 300, f"README.md has {len(lines)} lines; move detail to a page under docs/"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    return {_slug(h) for h in re.findall(r"^#{1,6} (.+)$", text, re.M)}
+
+
+def _links(page: Path) -> list[str]:
+    """The targets of the page's markdown links and images, outside code."""
+    text = re.sub(r"```.*?```", "", page.read_text(), flags=re.S)
+    text = re.sub(r"`[^`]+`", "code", text)  # inline code may span lines
+    return re.findall(r"\]\(([^()\s]+)\)", text)
+
+
+@pytest.mark.parametrize("page", DOCS, ids=_name)
+def test_every_relative_link_leads_to_a_file_that_exists(page):
+    links = [t for t in _links(page) if not re.match(r"[a-z][a-z0-9+.-]*:", t)]  # http:, mailto: ...
+    assert links or page.name != "README.md"
+    broken = []
+    for target in links:
+        path, _, anchor = target.partition("#")
+        dest = (page.parent / path).resolve() if path else page
+        if not dest.exists():
+            broken.append(f"{target} (no such file)")
+        elif anchor and dest.suffix == ".md" and anchor not in _anchors(dest):
+            broken.append(f"{target} (no such heading in {_name(dest)})")
+    assert not broken, f"{_name(page)}: " + ", ".join(broken)
 
 
 @pytest.mark.parametrize("arg,script,key,value", [
