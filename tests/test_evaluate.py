@@ -16,7 +16,8 @@ from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.data.transforms import eval_transform
 from vangogh_lightning.evaluation.folds.runs import find_fold_runs
-from vangogh_lightning.evaluation.folds.selection import best_epochs, select_fold
+from vangogh_lightning.evaluation.folds.selection import best_epochs, chance_note, select_fold
+from vangogh_lightning.evaluation.judges import delong_interval
 from vangogh_lightning.evaluation.plots import draw_fold_curves
 from vangogh_lightning.evaluation.table_one.stats import deception_table
 from vangogh_lightning.evaluation.tasks import classify, deception, select_folds
@@ -39,12 +40,31 @@ def test_fold_selection_picks_the_highest_auroc_and_saves_plots(trained_run, tmp
                  for p in trained_run.rglob("fold_*/summary.json")}
     assert set(table["fold"]) == {0, 1}
     for fold, summary in summaries.items():
-        assert table.loc[table["fold"] == fold, "auroc"].item() == pytest.approx(summary["best_score"])
+        row = table.loc[table["fold"] == fold].iloc[0]
+        assert row["auroc"] == pytest.approx(summary["best_score"])
+        # the interval: DeLong on the fold's out-of-fold predictions, which are its best epoch's validation
+        oof = pd.read_csv(summary["dir"] / "oof_predictions.csv")
+        auc, low, high = delong_interval(oof["p_van_gogh"], oof["label"])
+        assert auc == pytest.approx(row["auroc"], abs=1e-4) and (row["auroc_low"], row["auroc_high"]) == (low, high)
+        assert 0 <= low <= auc <= high <= 1
     selected = Path(chosen["alexnet"])
     source = summaries[int(best["fold"])]
     assert selected.read_bytes() == (source["dir"] / source["best_checkpoint"]).read_bytes()
     assert (tmp_path / "eval" / "curves_alexnet.png").stat().st_size > 10_000
     assert "± " in (tmp_path / "eval" / "fold_selection.md").read_text()
+
+
+def test_a_selected_fold_no_better_than_chance_is_flagged_and_one_that_judges_is_not(tmp_path):
+    from vangogh_lightning.evaluation.folds.runs import FoldRun
+
+    run = FoldRun(tmp_path, "vgg19", 2, None, pd.DataFrame())
+    assert chance_note(run, "vgg19") == ""  # no out-of-fold predictions kept: nothing to say
+    labels = [1] * 6 + [0] * 14
+    for probabilities, flagged in (([0.49] * 6 + [0.40] * 14, True), ([0.9] * 6 + [0.1] * 14, False)):
+        pd.DataFrame({"p_van_gogh": probabilities, "label": labels}).to_csv(tmp_path / "oof_predictions.csv")
+        note = chance_note(run, "vgg19")
+        assert note.startswith("the selected vgg19 judge is no better than chance: at threshold 0.50 it calls no ") \
+            if flagged else note == ""
 
 
 def test_the_curves_show_each_fold_per_metric_on_whole_epochs(trained_run):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -104,8 +105,18 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
     # curves per backbone + its out-of-fold ROC/PR and confusion pictures + the threshold curve
     # + (content, style, two results) per stylized content
     # + the evidence maps: per content, the content and each judge's map of it and of both results
-    assert total == 2 + 2 * 2 + 1 + 2 * 4 + 2 * (1 + 2 + 2 * 2) and loaded == total
+    # + each judge's reliability diagram (one figure)
+    assert total == 2 + 2 * 2 + 1 + 1 + 2 * 4 + 2 * (1 + 2 + 2 * 2) and loaded == total
     found = tables(dom)
+    # how well each judge can judge, as deception.json recorded it; a judge that cannot is flagged at the top
+    meta = json.loads((out / "deception" / "deception.json").read_text())
+    judges = next(t for t in found if t[0][0] == "judge" and "ECE" in t[0])
+    for row, judge in zip(judges[1:], ("vgg19", "alexnet")):
+        q = meta["judges"][judge]
+        assert row[2] == f"{q['auroc']:.3f} ({q['low']:.3f}–{q['high']:.3f})" and row[-1] == (
+            "no" if q["no_better_than_chance"] else "yes")
+    banner = dom.split("<h2>")[0]
+    assert [w in banner for w in meta["warnings"]] == [True] * len(meta["warnings"])
     deception = next(t for t in found if t[0][0] == "condition")
     numbers = pd.read_csv(out / "deception" / "deception.csv").set_index(["condition", "set"])
     sets = deception[0][1:]
@@ -163,6 +174,12 @@ def test_a_study_goes_on_only_with_the_settings_it_was_made_with(tmp_path, share
         return Study(compose_cfg("study", ["scale=quick", f"out_dir={out}", f"content=[{names}]", *overrides]))
 
     study_with().check_settings()  # the first run records its settings
+    (out / "logs" / ".hydra").mkdir(parents=True)  # what a failed first step leaves: Hydra's records, a log
+    (out / "logs" / "train.log").write_text("error: no ImageNet weights")
+    study_with("threshold=0.6").check_settings()  # nothing produced yet: the fix of the failed step applies
+    study_with().check_settings()
+    (out / "train" / "alexnet" / "fold_0").mkdir(parents=True)
+    (out / "train" / "alexnet" / "fold_0" / "summary.json").write_text("{}")  # from now on, settings are bound
     painting = shared_data / "paintings" / "edvard-munch_the-scream-1893.jpg"
     refusals = {  # every setting the results depend on, changed
         "threshold: 0.5 -> 0.6": study_with("threshold=0.6"),
@@ -180,12 +197,23 @@ def test_a_study_goes_on_only_with_the_settings_it_was_made_with(tmp_path, share
     for change, study in refusals.items():
         with pytest.raises(UserError) as err:
             study.check_settings()
-        assert str(err.value).startswith(f"out_dir={out}: this study was made with other settings ({change}")
-        assert str(err.value).endswith("or pass another out_dir to start fresh")
+        message = str(err.value)
+        assert message.startswith(f"out_dir={out}: this study was made with other settings ({change}")
+        assert message.endswith("or pass another out_dir to start fresh")
+        way = re.search(r"run it with the settings it was made with \((.*)\)(?: and those photos)?, or pass", message)
+        if "content:" not in change:  # the way forward, as the shell passes it on, is the original study
+            study_with(*shlex.split(way.group(1))).check_settings()
     study_with(content=photos).check_settings()  # a photo added: it is stylized and joins Table 1
     study_with("targeted=true", content=photos).check_settings()  # an arm added
     with pytest.raises(UserError, match=r"\(targeted: True -> False\)"):
         study_with(content=photos).check_settings()  # the arm's rows would stay in Table 1
+    (out / "study_settings.json").write_text('{"threshold": 0.5,')  # edited by hand, and broken
+    with pytest.raises(UserError, match=r"study_settings.json: unreadable \(Expecting .*\); restore it, or pass"):
+        study_with(content=photos).check_settings()
+    (out / "study_settings.json").unlink()  # deleted: the results stay, their settings are unknown
+    with pytest.raises(UserError, match=r"holds a study's results \(train/alexnet/fold_0/summary.json\) but no "
+                                        r"study_settings.json \(deleted\?\)"):
+        study_with("threshold=0.6", content=photos).check_settings()
 
 
 def test_a_second_study_on_the_same_folder_is_refused_while_the_first_runs(tmp_path, shared_data):

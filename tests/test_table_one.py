@@ -291,8 +291,9 @@ def test_each_new_part_can_be_switched_off_and_a_control_folder_is_scored_at_the
     deception(_deception_cfg(study_like, out, "task.paired_tests=false", "task.fold_judges=false",
                              "task.threshold_curve=false", "task.evidence=false",
                              f"task.control_photos={study_like / 'paintings'}", "task.threshold=0.45"))
-    assert sorted(p.name for p in out.iterdir()) == ["controls.csv", "deception.csv", "deception.json",
-                                                    "deception.md", "verdicts.csv", "verdicts.png"]
+    assert sorted(p.name for p in out.iterdir()) == ["calibration.png", "controls.csv", "deception.csv",
+                                                    "deception.json", "deception.md",
+                                                    "deception_other_threshold.csv", "verdicts.csv", "verdicts.png"]
     controls = pd.read_csv(out / "controls.csv")
     photos = controls[controls["set"] == PHOTOS]
     assert [Path(p).name for p in photos["image"]] == ["vincent-van-gogh_starry.png"]  # the folder, not the records
@@ -329,3 +330,58 @@ def test_a_plain_folder_passed_as_targeted_is_one_line(study_like, tmp_path):
     cfg = _deception_cfg(study_like, tmp_path / "x", f"task.targeted.alexnet={study_like / 'stylized' / 'alexnet'}")
     with pytest.raises(UserError, match=r"task.targeted.alexnet: .*photo0_alexnet.png was not aimed at a judge"):
         deception(cfg)
+
+
+def _oof(folder: Path, van_gogh: list[float], others: list[float]) -> None:
+    """Out-of-fold predictions of a fold: Van Gogh's paintings with probabilities ``van_gogh``, others ``others``."""
+    names = [f"vincent-van-gogh_{i}.png" for i in range(len(van_gogh))] + [f"o_{i}.png" for i in range(len(others))]
+    pd.DataFrame({"filename": names, "path": [str(folder / n) for n in names], "artist": "a",
+                  "label": [1] * len(van_gogh) + [0] * len(others), "fold": 0,
+                  "p_van_gogh": van_gogh + others}).to_csv(folder / "oof_predictions.csv", index=False)
+
+
+def test_a_judge_that_never_says_van_gogh_is_flagged_and_threshold_oof_judges_at_each_ones_own(study_like, tmp_path):
+    import shutil
+
+    from vangogh_lightning.core.errors import UserError
+
+    root = tmp_path / "study"
+    shutil.copytree(study_like, root)
+    for backbone in ("vgg19", "alexnet"):
+        (root / "selected" / f"{backbone}.json").write_text(json.dumps(
+            {"source": str(root / "train" / backbone / "fold_0" / "checkpoints" / "best.ckpt")}))
+    # VGG-19 ranks every painting right but never reaches 0.5 (the synthetic study's case); AlexNet can judge
+    _oof(root / "train" / "vgg19" / "fold_0", [0.485, 0.486, 0.487, 0.488, 0.489, 0.4895],
+         [0.48 + i / 5000 for i in range(14)])
+    _oof(root / "train" / "alexnet" / "fold_0", [0.55, 0.62, 0.7, 0.81, 0.9, 0.45], [0.1, 0.2, 0.3, 0.35, 0.4, 0.52])
+    fast = ("task.controls=false", "task.paired_tests=false", "task.fold_judges=false", "task.evidence=false")
+    out = tmp_path / "at_half"
+    deception(_deception_cfg(root, out, *fast))
+    meta = json.loads((out / "deception.json").read_text())
+    assert meta["thresholds"] == {"vgg19": 0.5, "alexnet": 0.5}
+    assert meta["other_thresholds"] == {"vgg19": 0.485, "alexnet": 0.55}
+    assert meta["judges"]["vgg19"]["auroc"] == 1.0 and meta["judges"]["vgg19"]["said_van_gogh"] == 0.0
+    assert meta["warnings"] == ["the VGG19 judge is no better than chance: at threshold 0.50 it calls no out-of-fold "
+                                "painting Van Gogh; its Table 1 column cannot show deception"]
+    page = (out / "deception.md").read_text().splitlines()
+    assert page[0] == "# Deception rate (threshold 0.5)" and page[2].startswith("**Warning: the VGG19 judge is no")
+    assert "## The same at each judge's own threshold (Youden's J on its out-of-fold predictions): VGG19 0.485, " \
+           "AlexNet 0.55" in page
+    alexnet = meta["judges"]["alexnet"]
+    assert alexnet["low"] > 0.5 and alexnet["no_better_than_chance"] == ""
+    assert set(pd.read_csv(out / "deception_other_threshold.csv")["set"]) == {"vgg19 transfer", "alexnet transfer"}
+
+    own = tmp_path / "own"
+    deception(_deception_cfg(root, own, *fast, "task.threshold=oof"))
+    meta = json.loads((own / "deception.json").read_text())
+    assert meta["threshold"] == "oof" and meta["warnings"] == []
+    assert meta["thresholds"] == {"vgg19": 0.485, "alexnet": 0.55} and meta["other_thresholds"] == {
+        "vgg19": 0.5, "alexnet": 0.5}
+    verdicts = pd.read_csv(own / "verdicts.csv")
+    for judge, threshold in meta["thresholds"].items():
+        assert (verdicts[judge] == (verdicts[f"p_{judge}"] >= threshold)).all()
+    assert (own / "deception.md").read_text().startswith("# Deception rate (each judge's own threshold")
+
+    (root / "train" / "vgg19" / "fold_0" / "oof_predictions.csv").unlink()
+    with pytest.raises(UserError, match=r"^task.threshold=oof: the vgg19 judge has no out-of-fold predictions"):
+        deception(_deception_cfg(root, tmp_path / "none", *fast, "task.threshold=oof"))

@@ -346,7 +346,7 @@ class DeceptionTask(Section):
     classifiers: dict[BackboneName, Checkpoint | None]
     stylized: dict[BackboneName, TextOrTexts | None]
     targeted: dict[BackboneName, TextOrTexts | None]
-    threshold: Share
+    threshold: Share | Literal["oof"]  # oof: each judge's own (Youden's J on its out-of-fold predictions)
     batch_size: Annotated[int, Field(ge=1, le=4096)]
     confidence: Share
     interval: IntervalMethod
@@ -406,7 +406,7 @@ class StudyConfig(OpenSection):
     targeted: bool
     judge_weight: PositiveFloat
     rule: SelectionRule
-    threshold: Share
+    threshold: Share | Literal["oof"]
     max_image_pixels: Annotated[PositiveInt, NEUTRAL]
     paths: Annotated[OpenSection, NEUTRAL]
 

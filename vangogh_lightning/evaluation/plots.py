@@ -46,15 +46,16 @@ def draw_fold_curves(runs: list[FoldRun], backbone: str) -> Figure:
     return fig
 
 
-def plot_threshold_curves(curves: pd.DataFrame, kinds: dict[str, str], threshold: float, path: Path) -> Path:
-    """One panel per judge: each set's rate against the threshold (controls dashed), the chosen threshold marked."""
+def plot_threshold_curves(curves: pd.DataFrame, kinds: dict[str, str], thresholds: dict[str, float], path: Path
+                          ) -> Path:
+    """One panel per judge: each set's rate against the threshold (controls dashed), the judge's threshold marked."""
     judges = list(dict.fromkeys(curves["judge"]))
     fig, axes = plt.subplots(1, len(judges), figsize=(6 * len(judges), 4.2), squeeze=False)
     for ax, judge in zip(axes[0], judges):
         for i, (name, group) in enumerate(curves[curves["judge"] == judge].groupby("set", sort=False)):
             style = "--" if kinds.get(name) == "control" else "-"
             ax.plot(group["threshold"], group["rate"], style, color=f"C{i % 10}", label=name, drawstyle="steps-pre")
-        ax.axvline(threshold, color="grey", lw=0.8, ls=":")
+        ax.axvline(thresholds[judge], color="grey", lw=0.8, ls=":")
         ax.set(title=f"judged by {title_of(judge)}: share called Van Gogh", xlabel="threshold on P(Van Gogh)",
                ylabel="share of images", xlim=(0, 1), ylim=(-0.02, 1.02))
         ax.grid(alpha=0.3)
@@ -90,4 +91,20 @@ def plot_confusion(counts: dict[str, dict[str, int]], path: Path) -> Path:
                     color="white" if shares[r, k] > 0.5 else "black", fontsize=9)
         ax.set(title=name, xticks=[0, 1], yticks=[0, 1], xticklabels=["other", "Van Gogh"],
                yticklabels=["other", "Van Gogh"], xlabel="predicted", ylabel="painted by")
+    return save_figure(fig, path)
+
+
+def plot_reliability(bins: dict[str, pd.DataFrame], quality: dict, path: Path) -> Path:
+    """A reliability diagram per judge: share of Van Gogh against mean P(Van Gogh) per bin (dot area: images),
+    the diagonal of perfect calibration, and the judge's ECE."""
+    fig, axes = plt.subplots(1, len(bins), figsize=(4.4 * len(bins), 4.2), squeeze=False)
+    for ax, (judge, table) in zip(axes[0], bins.items()):
+        ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":", label="perfectly calibrated")
+        ax.plot(table["mean_p"], table["van_gogh"], "-", color="C0", lw=1)
+        ax.scatter(table["mean_p"], table["van_gogh"], s=20 + 200 * table["images"] / table["images"].sum(),
+                   color="C0", label="bins of P (area: images)", zorder=3)
+        ax.set(title=f"{title_of(judge)} out of fold: ECE {quality[judge].ece:.3f}", xlabel="mean P(Van Gogh) in bin",
+               ylabel="share that are Van Gogh", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
     return save_figure(fig, path)

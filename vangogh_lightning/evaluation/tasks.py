@@ -20,6 +20,7 @@ from vangogh_lightning.evaluation.evidence import EVIDENCE_INDEX, evidence_layer
 from vangogh_lightning.evaluation.folds.runs import data_records, find_fold_runs
 from vangogh_lightning.evaluation.folds.selection import (
     best_epochs,
+    chance_note,
     choose_model,
     select_fold,
     summarise,
@@ -53,8 +54,12 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
         pick = picks[backbone] = rows.loc[select_fold(rows, task.rule)]
         chosen_rows.append(rows)
         report += [f"## {backbone}\n", to_markdown(rows.drop(columns=["backbone", "run", "checkpoint", "model"])),
-                   f"\nselected: fold {pick['fold']} (epoch {pick['best_epoch']}, "
-                   f"AUROC {pick['auroc']:.4f}) from {pick['run']}\n"]
+                   f"\nselected: fold {pick['fold']} (epoch {pick['best_epoch']}, AUROC {pick['auroc']:.4f}, "
+                   f"out-of-fold 95 % CI {pick['auroc_low']:.4f}–{pick['auroc_high']:.4f}) from {pick['run']}\n"]
+        flag = chance_note(next(r for r in runs if str(r.fold_dir) == pick["run"]), backbone)
+        if flag:
+            report.append(f"**Warning: {flag}.**\n")
+            warnings.append(flag)
         save_figure(draw_fold_curves([r for r in runs if str(r.fold_dir) in set(rows["run"])], backbone),
                     out_dir / f"curves_{backbone}.png")
     chosen_table = pd.concat(chosen_rows, ignore_index=True)
@@ -142,7 +147,7 @@ def deception(cfg: DictConfig) -> pd.DataFrame:
     refuse_overwrite(outputs.values(), cfg.overwrite)
     result = build_table_one(task, cfg.device)
     print(write_table_one(result, task, outputs))
-    print(f"wrote {', '.join(str(p) for p in outputs.values())}")
+    print(f"wrote {', '.join(str(p) for p in outputs.values() if p.exists())}")
     return deception_table(result.every, result.judges)
 
 

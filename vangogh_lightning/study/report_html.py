@@ -22,6 +22,7 @@ from vangogh_lightning.core.backbone_registry import backbone_names, title_of
 from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.evaluation.evidence import EVIDENCE_INDEX, PANEL
 from vangogh_lightning.evaluation.folds.selection import summarise
+from vangogh_lightning.evaluation.judges import JUDGES_NOTE, OWN_THRESHOLD, JudgeQuality, judges_table, thresholds_text
 from vangogh_lightning.evaluation.plots import plot_confusion, plot_roc_pr
 from vangogh_lightning.evaluation.scoring import artists_taken_for_van_gogh, confusion, roc_pr
 from vangogh_lightning.evaluation.table_one.judge_runs import fold_spread
@@ -74,8 +75,12 @@ def _cross_validation(out: Path, backbones: list[str]) -> list[dict[str, Any]]:
         record = out / "selected" / f"{backbone}.json"
         fold = json.loads(record.read_text())["fold"] if record.is_file() else None
         mean = summarise(rows).loc[backbone].to_dict()  # the same "mean ± std" fold_selection.md shows
-        shown = pd.concat([rows[["fold", "best_epoch", "auroc", "f1", "acc", "bal_acc", "loss"]],
-                           pd.DataFrame([{"fold": "mean ± std", "best_epoch": "", **mean}])], ignore_index=True)
+        interval = [f"{lo:.3f}–{hi:.3f}" for lo, hi in zip(rows["auroc_low"], rows["auroc_high"])] \
+            if "auroc_low" in rows else ""  # (DeLong, on the fold's out-of-fold predictions)
+        shown = rows[["fold", "best_epoch", "auroc", "f1", "acc", "bal_acc", "loss"]].copy()
+        shown.insert(3, "AUROC 95 % CI", interval)
+        shown = pd.concat([shown, pd.DataFrame([{"fold": "mean ± std", "best_epoch": "", "AUROC 95 % CI": "",
+                                                 **mean}])], ignore_index=True)
         curves = out / "selection" / f"curves_{backbone}.png"
         found.append({"backbone": backbone, "fold": fold,
                       "table": _table(shown, selected=next(iter(rows.index[rows["fold"] == fold]), None)),
@@ -168,8 +173,16 @@ def _deception(out: Path) -> dict[str, Any] | None:
     if not (folder / "deception.csv").is_file():
         return None
     meta = json.loads((folder / "deception.json").read_text()) if (folder / "deception.json").is_file() else {}
-    found = {**meta, "interval": INTERVAL_NAMES.get(meta.get("interval"), ""),  # and threshold, confidence, notes
-             "rates": _rate_tables(pd.read_csv(folder / "deception.csv"))}
+    found = {**meta, "interval": INTERVAL_NAMES.get(meta.get("interval"), ""),  # and confidence, warnings, notes
+             "rates": _rate_tables(pd.read_csv(folder / "deception.csv")),
+             "headline": thresholds_text(meta.get("thresholds") or {"": meta.get("threshold")}, meta.get("threshold"))}
+    if meta.get("judges"):
+        found.update(judges=_table(judges_table({j: JudgeQuality.from_dict(q) for j, q in meta["judges"].items()})),
+                     judges_note=JUDGES_NOTE, calibration=_img(folder / "calibration.png", "calibration", WIDE))
+    if meta.get("other_thresholds") and (folder / "deception_other_threshold.csv").is_file():
+        own = "" if meta.get("threshold") == OWN_THRESHOLD else OWN_THRESHOLD
+        found.update(other=thresholds_text(meta["other_thresholds"], own),
+                     other_rates=_rate_tables(pd.read_csv(folder / "deception_other_threshold.csv")))
     if (folder / "deception_tests.csv").is_file() and (folder / "deception_tests.csv").stat().st_size > 1:
         tests = pd.read_csv(folder / "deception_tests.csv")
         found.update(sentences=tests["sentence"], tests=_table(tests.drop(columns=["sentence"]), "{:.3g}"))
@@ -230,6 +243,12 @@ def _evidence(out: Path, backbones: list[str], styles: list[Path]) -> dict[str, 
     return {"rows": rows, "figures": figures}
 
 
+def page_warnings(out: Path) -> list[str]:
+    """What the page must open with: judges no better than chance (from the deception table's record)."""
+    meta_path = out / "deception" / "deception.json"
+    return json.loads(meta_path.read_text()).get("warnings", []) if meta_path.is_file() else []
+
+
 def write_report(out: Path, backbones: list[str], styles: list[Path], config: dict[str, Any] | None = None) -> Path:
     """Write ``<out>/report.html`` from the study's files and return its path."""
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(Path(__file__).parent), autoescape=True,
@@ -239,5 +258,5 @@ def write_report(out: Path, backbones: list[str], styles: list[Path], config: di
         judges=[title_of(j) for j in backbone_names()], cross_validation=_cross_validation(out, backbones),
         out_of_fold=_out_of_fold(out, backbones), deception=_deception(out), grid=_grid(out, backbones, styles),
         evidence=_evidence(out, backbones, styles), settings=_training_settings(out, backbones),
-        config=json.dumps(config or {}, indent=1, default=str))
+        config=json.dumps(config or {}, indent=1, default=str), warnings=page_warnings(out))
     return atomic_write_text(page, out / "report.html")

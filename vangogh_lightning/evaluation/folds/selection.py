@@ -3,6 +3,7 @@ stable path, weights only."""
 
 from __future__ import annotations
 
+import math
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,9 @@ from vangogh_lightning.core.atomic import atomic_link, atomic_write, remove_stal
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.torch_files import load_torch_file
 from vangogh_lightning.evaluation.folds.runs import FoldRun
+from vangogh_lightning.evaluation.judges import REPORT_THRESHOLD, assess, chance_warning, delong_interval
 from vangogh_lightning.models.metric_names import METRICS
+from vangogh_lightning.training.run_folder import OOF_FILE
 
 
 def best_epochs(runs: list[FoldRun]) -> pd.DataFrame:
@@ -27,11 +30,26 @@ def best_epochs(runs: list[FoldRun]) -> pd.DataFrame:
         if val.empty:
             raise UserError(f"{run.fold_dir}: metrics.csv has no {metric} values")
         best = val.loc[val[metric].idxmax() if mode == "max" else val[metric].idxmin()]
+        oof = out_of_fold(run)
+        _, low, high = delong_interval(oof["p_van_gogh"], oof["label"]) if oof is not None else (math.nan,) * 3
         rows.append({"backbone": run.backbone, "fold": run.fold, "best_epoch": int(best["epoch"]),
                      **{m.removeprefix("val/"): float(best[m]) if m in best else float("nan") for m in METRICS},
+                     "auroc_low": low, "auroc_high": high,
                      "checkpoint": str(run.best_checkpoint) if run.best_checkpoint else "", "run": str(run.fold_dir),
                      "model": run.model})
     return pd.DataFrame(rows).sort_values(["backbone", "fold", "run"]).reset_index(drop=True)
+
+
+def out_of_fold(run: FoldRun) -> pd.DataFrame | None:
+    """The fold's out-of-fold predictions (its validation images scored by its best weights), if it kept them."""
+    path = run.fold_dir / OOF_FILE
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def chance_note(run: FoldRun, backbone: str) -> str:
+    """The flag of a selected fold that is no better than chance on its out-of-fold predictions ('' if it is)."""
+    oof = out_of_fold(run)
+    return "" if oof is None else chance_warning(f"selected {backbone}", assess(oof, REPORT_THRESHOLD))
 
 
 def select_fold(table: pd.DataFrame, rule: str) -> int:

@@ -116,9 +116,8 @@ def training_files(oof: dict[str, pd.DataFrame]) -> set[str]:
     return {str(Path(p).resolve()) for p in paths} | {Path(p).name for p in paths}
 
 
-def oof_control(oof: dict[str, pd.DataFrame], judges: Sequence[str], threshold: float
-                ) -> tuple[pd.DataFrame | None, list[str]]:
-    """Out-of-fold paintings scored by every judge's own folds (joined by file name), as verdict rows."""
+def oof_control(oof: dict[str, pd.DataFrame], judges: Sequence[str]) -> tuple[pd.DataFrame | None, list[str]]:
+    """Out-of-fold paintings scored by every judge's own folds (joined by file name): rows of P(Van Gogh)."""
     missing = [j for j in judges if oof.get(j) is None or oof[j].empty]
     if missing:
         return None, [f"'{OOF_VAN_GOGH}' and '{OOF_OTHERS}': missing; no out-of-fold predictions for "
@@ -134,7 +133,7 @@ def oof_control(oof: dict[str, pd.DataFrame], judges: Sequence[str], threshold: 
     notes = [f"out-of-fold controls: {len(joined)} paintings scored by {every} judges' runs (of {smallest} or more "
              "in each)"] if len(joined) < smallest else []
     joined = joined.assign(set=joined["label"].map({1: OOF_VAN_GOGH, 0: OOF_OTHERS}), kind="control",
-                           image=joined["path"], **{j: joined[f"p_{j}"] >= threshold for j in judges})
+                           image=joined["path"])
     joined = joined.sort_values("label", ascending=False, kind="stable")  # Van Gogh's paintings first
-    return joined[["set", "kind", "image", *[c for j in judges for c in (f"p_{j}", j)]]].reset_index(drop=True), notes
+    return joined[["set", "kind", "image", *[f"p_{j}" for j in judges]]].reset_index(drop=True), notes
 

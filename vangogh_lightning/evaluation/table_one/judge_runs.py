@@ -26,6 +26,7 @@ class JudgeRun:
     checkpoints: list[tuple[int, Path]] = field(default_factory=list)
     oof_files: list[Path] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    own_oof: Path | None = None  # the out-of-fold predictions of the judge's own fold (its validation paintings)
 
 
 def source_checkpoint(classifier: Path) -> Path:
@@ -44,7 +45,7 @@ def judge_run(judge: str, classifier: str | Path) -> JudgeRun:
             f"task.classifiers.{judge}={classifier}: not a fold checkpoint of train.py (nor a selection of one), "
             "so its other folds and out-of-fold predictions are unknown; fold spread and out-of-fold controls "
             f"leave {judge} out"])
-    run = JudgeRun(judge, fold_dir.parent)
+    run = JudgeRun(judge, fold_dir.parent, own_oof=fold_dir / OOF_FILE if (fold_dir / OOF_FILE).is_file() else None)
     for summary_path in sorted(run.run_dir.glob(f"fold_*/{SUMMARY}")):
         folder = summary_path.parent
         summary = json.loads(summary_path.read_text())
@@ -76,9 +77,9 @@ def out_of_fold_frame(run: JudgeRun) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def judge_with_every_fold(run: JudgeRun, frame: pd.DataFrame, task: Any, device: str
+def judge_with_every_fold(run: JudgeRun, frame: pd.DataFrame, task: Any, threshold: float, device: str
                           ) -> list[tuple[str, int, pd.DataFrame]]:
-    """(judge, fold, verdicts) of each fold classifier of ``run`` on ``frame``'s images at ``task.threshold``, one
+    """(judge, fold, verdicts) of each fold classifier of ``run`` on ``frame``'s images at ``threshold``, one
     in memory at a time; the selected fold's verdicts (column ``<judge>``) are reused."""
     from vangogh_lightning.models.checkpoints import load_classifier
 
@@ -89,7 +90,7 @@ def judge_with_every_fold(run: JudgeRun, frame: pd.DataFrame, task: Any, device:
             verdicts = frame[run.judge].to_numpy()
         else:
             model, size = load_classifier(checkpoint, key=f"{run.run_dir} fold {fold}", expect_backbone=run.judge)
-            verdicts = classify_table(model, [Path(p) for p in frame["image"]], size, task.threshold, task.batch_size,
+            verdicts = classify_table(model, [Path(p) for p in frame["image"]], size, threshold, task.batch_size,
                                       device)["van_gogh"].to_numpy()
             del model
         out.append((run.judge, fold, pd.DataFrame({"set": frame["set"].to_numpy(), "van_gogh": verdicts})))
