@@ -15,7 +15,7 @@ from PIL import Image
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.data.folds import shuffled_kfold, stratified_folds
-from vangogh_lightning.data.index import canonical_name, file_digest, unmojibake
+from vangogh_lightning.data.index import canonical_name, file_digest, read_painting_folder, unmojibake
 from vangogh_lightning.data.transforms import eval_transform, train_transform
 
 COLUMNS = ["filename", "artist", "genre", "description", "phash", "width", "height", "genre_count", "subset"]
@@ -141,6 +141,32 @@ def test_a_row_naming_a_file_outside_the_image_root_is_refused_with_its_row(tmp_
         _ = dm_for(root, csv).index
     assert str(err.value) == (f"data.csv_path={csv}: line 53 names {name!r}, outside data.image_root (1 such "
                               "row(s)); list only files below the image root")
+
+
+@pytest.mark.parametrize("link", ["file", "folder"])
+def test_a_link_inside_the_image_root_that_leads_outside_it_is_refused_like_such_a_row(tmp_path, link):
+    root = tmp_path / "wikiart"
+    secret = tmp_path / "private" / "vincent-van-gogh_secret.jpg"
+    _jpg(secret, 1)
+    csv = make_wikiart(root, extra_rows=[row("Post_Impressionism/vincent-van-gogh_secret.jpg"),
+                                         row("Post_Impressionism/elsewhere/vincent-van-gogh_secret.jpg")])
+    if link == "file":
+        (root / "Post_Impressionism" / "vincent-van-gogh_secret.jpg").symlink_to(secret)
+    else:
+        (root / "Post_Impressionism" / "elsewhere").symlink_to(secret.parent, target_is_directory=True)
+    with pytest.raises(UserError, match=r"^data.image_root=.*: Post_Impressionism/.*vincent-van-gogh_secret.jpg is a "
+                                        r"link that leads outside it \(to .*private/vincent-van-gogh_secret.jpg\)"):
+        _ = dm_for(root, csv).index
+    paintings = tmp_path / "paintings"
+    for i, artist in enumerate(("vincent-van-gogh", "paul-gauguin")):
+        _jpg(paintings / f"{artist}_{i}.jpg", i)
+    (paintings / "vincent-van-gogh_linked.jpg").symlink_to(secret)
+    with pytest.raises(UserError, match=r"vincent-van-gogh_linked.jpg is a link that leads outside it"):
+        read_painting_folder(paintings, "Vincent van Gogh")
+    root_link = tmp_path / "wikiart-link"  # the root itself may be a link: only what leaves it is refused
+    root_link.symlink_to(paintings)
+    (paintings / "vincent-van-gogh_linked.jpg").unlink()
+    assert len(read_painting_folder(root_link, "Vincent van Gogh")) == 2
 
 
 def test_a_dot_dot_that_stays_below_the_root_is_read():

@@ -91,6 +91,23 @@ def test_a_16_bit_png_is_not_washed_out_to_white(tmp_path):
     assert (out == 255).mean() < 0.05 and abs(out.mean() - GRAY.mean()) < 1
 
 
+@pytest.mark.parametrize("low,high", [(0.0, 5000.0), (0.0, 1.0), (-1.0, 1.0), (0.0, 255.0), (0.0, 70000.0)])
+def test_a_float_tiff_spans_the_grey_scale_whatever_its_range(tmp_path, low, high):
+    ramp = (GRAY.astype(np.float32) / 255) * (high - low) + low  # black to white in the file's own range
+    path = tmp_path / "float.tif"
+    Image.fromarray(ramp, "F").save(path)
+    got = np.asarray(load_rgb(path)).astype(int)
+    assert np.abs(got - GRAY_RGB).max() <= 1  # not nearly black (0..5000 of 65535), not clipped white
+
+
+def test_a_float_tiff_with_nan_and_infinity_reads_them_as_black(tmp_path):
+    ramp = GRAY.astype(np.float32) * 10
+    ramp[0, 0], ramp[0, 1] = np.nan, np.inf
+    Image.fromarray(ramp, "F").save(tmp_path / "bad.tif")
+    got = np.asarray(load_rgb(tmp_path / "bad.tif"))
+    assert got[0, 0].max() == got[0, 1].max() == 0 and got.max() == 255
+
+
 def test_a_decompression_bomb_is_one_line_naming_the_file_and_the_limit(tmp_path):
     bomb = tmp_path / "bomb.png"
     Image.new("1", (30000, 30000)).save(bomb)  # ~1 MB on disk, 900 Mpx decoded

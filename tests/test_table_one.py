@@ -385,3 +385,21 @@ def test_a_judge_that_never_says_van_gogh_is_flagged_and_threshold_oof_judges_at
     (root / "train" / "vgg19" / "fold_0" / "oof_predictions.csv").unlink()
     with pytest.raises(UserError, match=r"^task.threshold=oof: the vgg19 judge has no out-of-fold predictions"):
         deception(_deception_cfg(root, tmp_path / "none", *fast, "task.threshold=oof"))
+
+
+def test_byte_identical_images_of_a_set_are_counted_once_and_named(study_like, tmp_path):
+    import shutil
+
+    folder = tmp_path / "vgg19_copies"
+    shutil.copytree(study_like / "stylized" / "vgg19", folder, ignore=shutil.ignore_patterns("*.json"))
+    first = sorted(folder.glob("*.png"))[0]
+    for i in range(2):  # the same result saved again under other names, in a plain folder of results
+        shutil.copyfile(first, folder / f"copy{i}.png")
+    out = tmp_path / "once"
+    deception(_deception_cfg(study_like, out, f"task.stylized.vgg19={folder}", "task.controls=false",
+                             "task.paired_tests=false", "task.fold_judges=false", "task.evidence=false"))
+    verdicts = pd.read_csv(out / "verdicts.csv")
+    assert (verdicts["transfer"] == "vgg19").sum() == 3  # not 5
+    notes = json.loads((out / "deception.json").read_text())["notes"]
+    assert f"'vgg19 transfer': 2 byte-identical image(s) counted once (copy1.png = copy0.png, {first.name} = " \
+           "copy0.png)" in notes  # the first in file order is kept

@@ -99,7 +99,8 @@ def sample_range(img: Image.Image, values: np.ndarray) -> float:
 
     I;16*: 65535. I: the file's bit depth where the format records it (a 16-bit PNG opens as I;
     TIFF up to 16 BitsPerSample), else the smallest of 255 / 65535 / 2**32-1 that holds the data.
-    F: 1.0 when the data lies in [0, 1] (the usual float convention), else as for I."""
+    F: 1.0 when the data lies in [0, 1] (the usual float convention), else its peak: floats have no bit depth, so
+    a float TIFF of 0..5000 spans the grey scale as a 16-bit image of 0..65535 does."""
     if img.mode.startswith("I;16"):
         return 65535.0
     if img.mode == "I":
@@ -111,8 +112,8 @@ def sample_range(img: Image.Image, values: np.ndarray) -> float:
         if isinstance(bits, int) and 8 <= bits <= 16:  # 32-bit containers often hold 16-bit data
             return float(2**bits - 1)
     peak = float(values.max()) if values.size else 0.0
-    if img.mode == "F" and peak <= 1.0:
-        return 1.0
+    if img.mode == "F":
+        return max(peak, 1.0)
     return next((white for white in (255.0, 65535.0) if peak <= white), float(2**32 - 1))
 
 
@@ -122,7 +123,9 @@ def to_rgb(img: Image.Image) -> Image.Image:
         return img.copy()
     if img.mode in _HIGH_DEPTH_MODES:
         values = np.asarray(img).astype(np.float64)
-        scaled = np.clip(values / sample_range(img, values), 0.0, 1.0) * 255.0
+        values[~np.isfinite(values)] = 0.0  # (a float image's NaN and infinities)
+        black = min(float(values.min()), 0.0) if values.size and img.mode == "F" else 0.0  # floats may go below 0
+        scaled = np.clip((values - black) / (sample_range(img, values) - black), 0.0, 1.0) * 255.0
         return Image.fromarray(np.rint(scaled).astype(np.uint8), "L").convert("RGB")
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
         rgba = img.convert("RGBA")

@@ -45,7 +45,19 @@ def resolve_files(root: str | Path, names: pd.Series) -> list[Path | None]:
     root = Path(root)
     files = [path for path in root.rglob("*") if path.is_file()] if root.is_dir() else []
     by_key = {canonical_name(path.relative_to(root).as_posix()): path for path in reversed(files)}  # first wins
-    return [root / name if (root / name).is_file() else by_key.get(canonical_name(name)) for name in names]
+    found = [root / name if (root / name).is_file() else by_key.get(canonical_name(name)) for name in names]
+    refuse_links_outside_root([p for p in found if p is not None], root)
+    return found
+
+
+def refuse_links_outside_root(paths: list[Path], root: Path) -> None:
+    """Every file the index reads lies below ``data.image_root`` once links are followed, as every row must."""
+    real_root = root.resolve()
+    for path in paths:
+        real = path.resolve()
+        if not real.is_relative_to(real_root):
+            raise UserError(f"data.image_root={root}: {path.relative_to(root)} is a link that leads outside it (to "
+                            f"{real}); copy the file in, or set data.image_root to a folder that holds it")
 
 
 def normalise_artist(name: str) -> str:
@@ -151,6 +163,7 @@ def read_painting_folder(root: str | Path, positive_artist: str) -> pd.DataFrame
     files = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise UserError(f"data.image_root={root}: the folder holds no images")
+    refuse_links_outside_root(files, root)
     # the WikiArt file-name convention: 'Vincent van Gogh' -> 'vincent-van-gogh'
     ascii_name = unicodedata.normalize("NFKD", positive_artist).encode("ascii", "ignore").decode()
     positive = re.sub(r"[^a-z0-9]+", "-", ascii_name.lower()).strip("-")

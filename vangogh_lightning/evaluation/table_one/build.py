@@ -125,6 +125,8 @@ def build_table_one(task: Any, device: str) -> TableOne:
         frame = pd.concat([frame, *[pd.DataFrame({"set": name, "kind": "control", "image": [str(p) for p in paths]})
                                     for name, paths in ((inputs.PHOTOS, photos), (inputs.STYLES, paintings)) if paths]],
                           ignore_index=True)
+    frame, repeated = inputs.count_once(frame)
+    notes += repeated
     for judge, (model, size) in classifiers.items():  # P(Van Gogh) of every image by every judge
         frame[f"p_{judge}"] = predict_files(model, [Path(p) for p in frame["image"]], size, task.batch_size, device)
     scored_oof, oof_notes = inputs.oof_control(oof, names) if task.controls else (None, [])

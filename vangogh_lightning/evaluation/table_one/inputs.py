@@ -90,6 +90,22 @@ def image_sets(task: Any) -> tuple[pd.DataFrame, dict[Path, MadeFrom]]:
     return pd.concat(frames, ignore_index=True), made_from
 
 
+def count_once(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """``frame`` with each image set's byte-identical files kept once (the first), and a note per set that had some
+    (a copied result would otherwise count twice in its share)."""
+    from vangogh_lightning.data.index import file_digest
+
+    keyed = frame.assign(digest=frame["image"].map(file_digest))
+    repeated = keyed.duplicated(["set", "digest"])
+    notes = []
+    for name, rows in keyed[repeated].groupby("set", sort=False):
+        firsts = keyed[(keyed["set"] == name) & ~repeated].set_index("digest")["image"]
+        pairs = [f"{Path(r.image).name} = {Path(firsts[r.digest]).name}" for r in rows.itertuples()]
+        notes.append(f"'{name}': {len(rows)} byte-identical image(s) counted once ({', '.join(pairs[:3])}"
+                     f"{', ...' if len(pairs) > 3 else ''})")
+    return frame[~repeated].reset_index(drop=True), notes
+
+
 def photo_control(made_from: dict[Path, MadeFrom], spec: Any) -> tuple[list[Path], str | None]:
     """The unstylized content photos: ``task.control_photos``, or the ones the records name."""
     if spec is not None:
