@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from vangogh_lightning.config.overrides import override, quote_list
+from vangogh_lightning.config.overrides import override, quote_list, quote_value
 from vangogh_lightning.config.schema import SCHEMAS, result_neutral
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.backbone_registry import backbone_names
@@ -75,6 +75,17 @@ def exclusive(out: Path) -> contextlib.AbstractContextManager[None]:
 SETTING_KEYS = tuple(key for key in SCHEMAS["study"].model_fields
                      if key not in ("content", "styles") and not result_neutral(key, "study"))
 SETTINGS_FILE = "study_settings.json"
+
+
+def as_override(key: str, value: Any) -> str:
+    """``key=value`` as a command line gives it back (shell-quoted): a recorded setting, to run with it again."""
+    if isinstance(value, list):
+        text = quote_list(value)
+    elif isinstance(value, bool) or value is None:
+        text = {True: "true", False: "false", None: "null"}[value]
+    else:
+        text = str(value) if isinstance(value, (int, float)) else quote_value(value)
+    return shlex.quote(f"{key}={text}")
 
 
 def _die_with_parent() -> None:
@@ -196,21 +207,56 @@ class Study:
         found["content"] = sorted(str(p) for p in self.contents)
         return found
 
-    def check_settings(self) -> None:
-        """Refuse to mix results: a study folder goes on only with its ``study_settings.json`` (photos may be
-        added and ``targeted=true`` turned on; nothing else may change)."""
-        record, now = self.out / SETTINGS_FILE, self.settings()
-        if record.is_file():
+    def produced(self) -> Path | None:
+        """A file some step produced (not Hydra's records, logs, the lock or the settings), if any: from then on
+        the settings are bound to the results."""
+        bookkeeping = {SETTINGS_FILE, "study.lock", ".lock", "report.html"}
+        for path in sorted(self.out.rglob("*")) if self.out.is_dir() else []:
+            relative = path.relative_to(self.out).parts
+            if (path.is_file() and relative[0] != "logs" and ".hydra" not in relative and path.suffix != ".log"
+                    and path.name not in bookkeeping):
+                return path
+        return None
+
+    def recorded_settings(self) -> dict[str, Any] | None:
+        """``study_settings.json`` as recorded (None when there is none); a hand-broken one is one line."""
+        record = self.out / SETTINGS_FILE
+        if not record.is_file():
+            return None
+        try:
             before = json.loads(record.read_text())
-            changed = [f"{key}: {before[key]} -> {now[key]}" for key in now if key in before
-                       and before[key] != now[key] and key != "content" and not (key == "targeted" and now[key])]
-            gone = sorted(set(before.get("content", [])) - set(now["content"]))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            before = exc
+        if not isinstance(before, dict):
+            raise UserError(f"{record}: unreadable ({before if isinstance(before, Exception) else 'not a mapping'}); "
+                            "restore it, or pass another out_dir to start fresh")
+        return before
+
+    def check_settings(self) -> None:
+        """Refuse to mix results: once a step has produced something, a study folder goes on only with its
+        ``study_settings.json`` (photos may be added and ``targeted=true`` turned on; nothing else may change).
+        Before that, the settings of the newest run apply."""
+        record, now, result = self.out / SETTINGS_FILE, self.settings(), self.produced()
+        before = self.recorded_settings()
+        if before is None and result is not None:
+            raise UserError(f"out_dir={self.out}: holds a study's results ({result.relative_to(self.out)}) but no "
+                            f"{SETTINGS_FILE} (deleted?), so what they were made with is unknown; restore the file, or "
+                            "pass another out_dir to start fresh")
+        changed = [] if before is None else [key for key in now if key in before and before[key] != now[key]
+                                             and key != "content" and not (key == "targeted" and now[key])]
+        gone = sorted(set((before or {}).get("content", [])) - set(now["content"]))
+        if (changed or gone) and result is not None:
+            said = [f"{key}: {before[key]} -> {now[key]}" for key in changed]
             if gone:
                 shown = ", ".join(Path(p).name for p in gone[:3]) + (", ..." if len(gone) > 3 else "")
-                changed.append(f"content: {len(gone)} photo(s) no longer given ({shown})")
-            if changed:
-                raise UserError(f"out_dir={self.out}: this study was made with other settings ({'; '.join(changed)}); "
-                                "run it with the settings it was made with, or pass another out_dir to start fresh")
+                said.append(f"content: {len(gone)} photo(s) no longer given ({shown})")
+            again = " ".join(as_override(key, before[key]) for key in changed)
+            raise UserError(f"out_dir={self.out}: this study was made with other settings ({'; '.join(said)}); run it "
+                            f"with the settings it was made with{f' ({again})' if again else ''}"
+                            f"{' and those photos' if gone else ''}, or pass another out_dir to start fresh")
+        if changed or gone:
+            say(f"[study] settings changed since the last run ({', '.join(changed + ['content'] * bool(gone))}); "
+                "no step had produced anything yet, so this run's settings apply")
         atomic_write_text(json.dumps(now, indent=2), record)
 
     def run(self) -> Path:
