@@ -113,7 +113,8 @@ EARLY_ERRORS = [
     ("evaluate", ["task=classify", "task.checkpoint=/nowhere/best.ckpt", "task.images=PHOTO"],
      "task.checkpoint=/nowhere/best.ckpt: checkpoint not found"),
     ("evaluate", ["task=deception", "task.classifiers.vgg19=/nowhere/v.ckpt"],
-     "task.classifiers.vgg19=/nowhere/v.ckpt: checkpoint not found"),
+     "task.classifiers.vgg19=/nowhere/v.ckpt: checkpoint not found; train one with `python train.py model=<backbone>` "
+     "and select its best fold with `python evaluate.py task=select_folds task.runs=<that run folder>`"),
 ]
 
 

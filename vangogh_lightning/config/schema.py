@@ -71,6 +71,12 @@ def _run(check: Callable[[Any], object], value: Any) -> Any:
 
 
 Checkpoint = Annotated[Text, AfterValidator(partial(_run, lambda path: require_file(path, FIELD, "checkpoint")))]
+# A classifier to judge with: where a missing one comes from.
+MAKE_CLASSIFIER = ("train one with `python train.py model=<backbone>` and select its best fold with "
+                   "`python evaluate.py task=select_folds task.runs=<that run folder>` (writes "
+                   "outputs/selected/<backbone>.ckpt), or run study.py, which does both")
+Classifier = Annotated[Text, AfterValidator(partial(_run, lambda path: require_file(path, FIELD, "checkpoint",
+                                                                                    MAKE_CLASSIFIER)))]
 Images = Annotated[TextOrTexts, AfterValidator(partial(_run, lambda images: expand_images(images, what=FIELD)))]
 
 
@@ -307,7 +313,7 @@ class StylizeConfig(StyleSettings):
     out_dir: Text
     backbone: BackboneConfig
     paths: OpenSection
-    judge: Checkpoint | None
+    judge: Classifier | None
 
     @model_validator(mode="after")
     def _the_style_and_the_judge_exist(self) -> StylizeConfig:
@@ -333,7 +339,7 @@ class SelectFoldsTask(Section):
 
 class ClassifyTask(Section):
     name: Literal["classify"]
-    checkpoint: Checkpoint | None
+    checkpoint: Classifier | None
     images: Images | None
     threshold: Share | None
     batch_size: Annotated[int, Field(ge=1, le=4096)]
@@ -343,7 +349,7 @@ class ClassifyTask(Section):
 
 class DeceptionTask(Section):
     name: Literal["deception"]
-    classifiers: dict[BackboneName, Checkpoint | None]
+    classifiers: dict[BackboneName, Classifier | None]
     stylized: dict[BackboneName, TextOrTexts | None]
     targeted: dict[BackboneName, TextOrTexts | None]
     threshold: Share | Literal["oof"]  # oof: each judge's own (Youden's J on its out-of-fold predictions)
@@ -371,7 +377,7 @@ class DashboardTask(Section):
 
 class TestTask(Section):
     name: Literal["test"]
-    checkpoint: Checkpoint | None
+    checkpoint: Classifier | None
     threshold: Share | None
     batch_size: Annotated[int, Field(ge=1, le=4096)]
 

@@ -8,12 +8,14 @@ import lightning as L
 
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.torch_files import first_non_finite, load_state_problem, load_torch_file
+from vangogh_lightning.data.record import record_in
 from vangogh_lightning.models.classifier import VanGoghClassifier
 
 
 def load_classifier(path: str | Path, key: str = "checkpoint",
                     expect_backbone: str | None = None) -> tuple[VanGoghClassifier, int]:
-    """(model in eval mode, training image size) from a Lightning checkpoint of train.py.
+    """(model in eval mode, training image size) from a Lightning checkpoint of train.py; ``model.origin`` says
+    whether it started from ImageNet weights, its data source and its data record.
 
     Built as ``load_from_checkpoint`` builds it, without random initialisation, from one safe read of the
     file: ``load_from_checkpoint`` would read it a second time after these checks (0.5 GB for VGG-19) and
@@ -33,4 +35,8 @@ def load_classifier(path: str | Path, key: str = "checkpoint",
         model.load_state_dict(raw["state_dict"])
     except RuntimeError as exc:
         raise UserError(f"{key}={path}: weights do not fit the model ({load_state_problem(exc)})") from None
-    return model.eval(), int(raw.get("datamodule_hyper_parameters", {}).get("image_size", 224))
+    data = raw.get("datamodule_hyper_parameters", {})
+    # what it was made from: ImageNet or random weights, which data (and the record of its files and splits)
+    model.origin = {"pretrained": bool(hparams.get("pretrained")), "source": data.get("source"),
+                    "record": record_in(raw)}
+    return model.eval(), int(data.get("image_size", 224))

@@ -19,7 +19,7 @@ from vangogh_lightning.core.backbone_registry import backbone_names, title_of
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import atomic_save, load_rgb
 from vangogh_lightning.core.markdown import to_markdown
-from vangogh_lightning.data.record import checkpoint_record, refuse_mixed_data
+from vangogh_lightning.data.record import refuse_mixed_data
 from vangogh_lightning.evaluation.evidence import (
     EVIDENCE_INDEX,
     Evidence,
@@ -108,8 +108,7 @@ def build_table_one(task: Any, device: str) -> TableOne:
     names = backbone_names()
     classifiers = {j: load_classifier(task.classifiers[j], key=f"task.classifiers.{j}", expect_backbone=j)
                    for j in names}
-    refuse_mixed_data({f"the {j} judge": checkpoint_record(task.classifiers[j], f"task.classifiers.{j}")
-                       for j in names}, "task.classifiers")
+    refuse_mixed_data({f"the {j} judge": classifiers[j][0].origin["record"] for j in names}, "task.classifiers")
     frame, made_from = inputs.image_sets(task)
     runs = {j: judge_runs.judge_run(j, task.classifiers[j]) for j in names}
     notes = [n for run in runs.values() for n in run.notes]
@@ -137,7 +136,9 @@ def build_table_one(task: Any, device: str) -> TableOne:
     result = TableOne(names, verdicts, every, stats.rate_rows(every, task.confidence, task.interval, names),
                       thresholds, notes=notes, quality=quality, other_thresholds=other,
                       calibration={j: reliability(f["p_van_gogh"], f["label"]) for j, f in own_oof.items()},
-                      warnings=[w for j, q in quality.items() if (w := chance_warning(title_of(j), q))])
+                      warnings=[w for w in (inputs.stand_ins({j: m.origin for j, (m, _) in classifiers.items()},
+                                                             made_from),
+                                            *(chance_warning(title_of(j), q) for j, q in quality.items())) if w])
     if other:
         result.other_rates = stats.rate_rows(at_thresholds(every, other), task.confidence, task.interval, names)
     if task.paired_tests:

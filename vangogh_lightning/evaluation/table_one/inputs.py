@@ -48,6 +48,7 @@ class MadeFrom:
     content: Path | None
     styles: tuple[Path, ...]
     judge: str | None = None
+    pretrained: bool | None = None  # whether the transfer's backbone had ImageNet weights (None: not recorded)
 
     def pair_key(self, image: Path) -> str:
         """Equal for the transfers of one photo with one style (by file name without a record)."""
@@ -64,7 +65,8 @@ def made_from_records(images: list[Path]) -> dict[Path, MadeFrom]:
         record = records.get(image.resolve(), {})
         content = Path(record["content"]).resolve() if record.get("content") else None
         found[image.resolve()] = MadeFrom(content, tuple(Path(s).resolve() for s in record.get("style") or []),
-                                          (record.get("judge") or {}).get("backbone"))
+                                          (record.get("judge") or {}).get("backbone"),
+                                          ((record.get("config") or {}).get("backbone") or {}).get("pretrained"))
     return found
 
 
@@ -88,6 +90,23 @@ def image_sets(task: Any) -> tuple[pd.DataFrame, dict[Path, MadeFrom]]:
                 "kind": kind, "transfer": transfer, "aimed_at": judges if kind == "targeted" else None,
                 "image": [str(p) for p in paths], "pair": [made_from[p.resolve()].pair_key(p) for p in paths]}))
     return pd.concat(frames, ignore_index=True), made_from
+
+
+def stand_ins(origins: dict[str, dict], made_from: dict[Path, MadeFrom]) -> str:
+    """The banner of a table made with random weights or generated data ('' when every part is the real thing)."""
+    parts = []
+    random = [title_of(j) for j, o in origins.items() if not o["pretrained"]]
+    if random:
+        parts.append(f"the {' and '.join(random)} judge{'s' * (len(random) > 1)} started from random weights "
+                     "(model.pretrained=false)")
+    generated = [title_of(j) for j, o in origins.items() if o["source"] == "synthetic"]
+    if generated:
+        parts.append(f"the {' and '.join(generated)} judge{'s' * (len(generated) > 1)} learnt generated images "
+                     "(data=synthetic)")
+    if any(m.pretrained is False for m in made_from.values()):
+        parts.append("transfers were made with random backbones (backbone.pretrained=false)")
+    return f"made with stand-ins: {'; '.join(parts)}. The pipeline is real; these numbers are not the study's" \
+        if parts else ""
 
 
 def count_once(frame: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
