@@ -155,12 +155,13 @@ def test_no_runs_found_is_a_clear_error(tmp_path):
         select_folds(cfg)
 
 
-def test_classify_gives_the_probabilities_of_the_model_in_memory(trained_run, tmp_path, shared_data):
+def test_classify_gives_the_probabilities_of_the_model_in_memory(trained_run, tmp_path, shared_data, capsys):
     ckpt = trained_run / "fold_0" / "checkpoints" / "best.ckpt"
     images = sorted((shared_data / "paintings").glob("*.jpg"))[:4]
     cfg = evaluate_cfg(tmp_path, "classify", f"task.checkpoint={ckpt}",
                        f"task.images=[{','.join(map(str, images))}]", "device=cpu")
     table = classify(cfg)
+    assert f"classifier: alexnet (fold 0, {ckpt})" in capsys.readouterr().out  # which one judged
     model = VanGoghClassifier.load_from_checkpoint(ckpt, pretrained=False, map_location="cpu").eval()
     batch = torch.stack([eval_transform(64)(load_rgb(p, max_side=256)) for p in images])
     expected = model.predict_proba(batch).tolist()

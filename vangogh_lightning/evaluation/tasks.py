@@ -30,6 +30,7 @@ from vangogh_lightning.evaluation.folds.wandb_views import build_dashboard, mark
 from vangogh_lightning.evaluation.plots import draw_fold_curves, plot_roc_pr, save_figure
 from vangogh_lightning.evaluation.scoring import classify_table, roc_pr, score_test_split
 from vangogh_lightning.evaluation.table_one.build import build_table_one, output_files, write_table_one
+from vangogh_lightning.evaluation.table_one.judge_runs import source_checkpoint
 from vangogh_lightning.evaluation.table_one.stats import deception_table
 from vangogh_lightning.models.checkpoints import load_classifier
 
@@ -120,6 +121,9 @@ def classify(cfg: DictConfig) -> pd.DataFrame:
     out, evidence_dir = Path(cfg.out_dir) / "predictions.csv", Path(cfg.out_dir) / "evidence"
     refuse_overwrite([out, *([evidence_dir / EVIDENCE_INDEX] if task.evidence else [])], cfg.overwrite)
     model, size = load_classifier(task.checkpoint, key="task.checkpoint")
+    source = source_checkpoint(Path(task.checkpoint).expanduser())
+    fold = source.parent.parent.name.replace("_", " ") + ", " if source.parent.name == "checkpoints" else ""
+    print(f"classifier: {model.hparams.backbone} ({fold}{source})")
     if task.evidence:
         evidence_layer(model, task.evidence_layer)  # a bad layer name before any work
     paths = expand_images(task.images, what="task.images")

@@ -38,7 +38,8 @@ def main() -> None:
         _run("train.py", "experiment=synthetic_smoke", "data.num_folds=3", f"fold={fold}", "trainer.max_epochs=2",
              "data.synthetic_count=90", override("hydra.run.dir", out / "train" / f"fold{fold}"), *common)
     _run("evaluate.py", "task=select_folds", override("task.runs", out / "train"),
-         override("task.selected_dir", out / "selected"), override("hydra.run.dir", out / "select"))
+         override("task.selected_dir", out / "selected"), "task.latest=null",  # outputs/selected stays
+         override("hydra.run.dir", out / "select"))
     content, style = _demo_images(out / "inputs")
     _run("stylize.py", override("content", content), override("style", style), "backbone=alexnet",
          "backbone.pretrained=false", "size=128", "steps=60", override("hydra.run.dir", out / "stylized"),
