@@ -77,6 +77,7 @@ def test_the_curves_show_each_fold_per_metric_on_whole_epochs(trained_run):
     assert [line.get_label() for line in loss.lines] == ["fold 0 train", "fold 0 val", "fold 1 train", "fold 1 val"]
     assert [line.get_linestyle() for line in loss.lines] == ["--", "-", "--", "-"]  # training dashed
     assert [len(ax.lines) for ax in (auroc, f1)] == [2, 2]
+    assert auroc.get_ylim() == f1.get_ylim() == (-0.02, 1.02) and loss.get_ylim()[0] == 0  # whole scales
     for ax in fig.axes:
         low, high = ax.get_xlim()
         shown = [t for t in ax.get_xticks() if low <= t <= high]

@@ -142,6 +142,7 @@ def test_the_report_page_renders_with_its_images_and_the_runs_numbers(quick_stud
     trained = {b: yaml.safe_load((out / "train" / b / "config_resolved.yaml").read_text()) for b in BACKBONES}
     assert settings["data.image_size"][:2] == [str(trained[b]["data"]["image_size"]) for b in BACKBONES]
     assert settings["data.batch_size"][2] == "4" and settings["trainer.max_epochs"][2] == "13"  # the report's
+    assert settings["model.lr"][2] == "vgg19: 2.2012e-05, alexnet: 1.0369e-05"  # the text's, per backbone
     assert not any("${" in cell for row in settings.values() for cell in row)
     for href in re.findall(r'href="([^"]+)"', dom):
         assert (out / href).exists(), href

@@ -40,6 +40,8 @@ def draw_fold_curves(runs: list[FoldRun], backbone: str) -> Figure:
                 ax.plot(data["epoch"], data[col], style, marker="o", ms=3, color=f"C{i % 10}",
                         label=f"fold {run.fold} {col.split('/')[0]}")
         ax.set(title=f"{backbone}: {title}", xlabel="epoch")
+        # whole scales, so one epoch's points (or folds a hair apart) are not spread over a ±0.05 axis
+        ax.set_ylim(*((-0.02, 1.02) if title != "loss" else (0, None)))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)

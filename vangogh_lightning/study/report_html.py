@@ -130,6 +130,10 @@ def _training_settings(out: Path, backbones: list[str]) -> dict[str, Any] | None
     """Each backbone's resolved training settings beside the report's (``experiment=report_reproduction``
     sets them), and (href, text, W&B run) links to its run folder, checkpoints and W&B runs."""
     report = _flat(yaml.safe_load(REPORT_PRESET.read_text()) or {}) if REPORT_PRESET.is_file() else {}
+    for key in ("model.lr", "model.weight_decay"):  # the report's per backbone: the model group's defaults
+        models = {b: REPORT_PRESET.parents[1] / "model" / f"{b}.yaml" for b in backbones}
+        report.setdefault(key, ", ".join(f"{b}: {yaml.safe_load(p.read_text()).get(key.split('.')[1])}"
+                                         for b, p in models.items() if p.is_file()))
     columns, links = {}, []
     for backbone in backbones:
         run = out / "train" / backbone
