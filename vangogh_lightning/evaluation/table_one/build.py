@@ -186,20 +186,25 @@ def threshold_curves(verdicts: pd.DataFrame, judges: Sequence[str], steps: int =
 
 
 def verdict_grid(verdicts: pd.DataFrame, judges: Sequence[str], path: Path) -> Path:
-    """A grid of thumbnails, each captioned with every judge's probability and verdict (by the judge's
-    initial: 'V 0.71 VG  A 0.32 no'), green where all said Van Gogh."""
-    thumb, columns, caption_h = 160, 5, 34
+    """A grid of thumbnails, each captioned with its set and file, and a line per judge ('VGG19 0.71 Van Gogh'),
+    green where the judge said Van Gogh."""
+    from PIL import ImageFont
+
+    thumb, columns, line = 200, 5, 17
+    caption_h = line * (1 + len(judges)) + 6
+    font = ImageFont.load_default(size=13)
     rows = -(-len(verdicts) // columns)
     sheet = Image.new("RGB", (columns * thumb, rows * (thumb + caption_h)), "white")
     draw = ImageDraw.Draw(sheet)
     for i, row in enumerate(verdicts.to_dict("records")):
-        img = load_rgb(row["image"], max_side=thumb)
+        img = load_rgb(row["image"], max_side=thumb - 8)
         x, y = (i % columns) * thumb, (i // columns) * (thumb + caption_h)
         sheet.paste(img, (x + (thumb - img.width) // 2, y + (thumb - img.height) // 2))
-        draw.text((x + 4, y + thumb + 2), f"{row['transfer']}: {Path(row['image']).name[:18]}", fill="black")
-        draw.text((x + 4, y + thumb + 16),
-                  "  ".join(f"{title_of(j)[0]} {row[f'p_{j}']:.2f} {'VG' if row[j] else 'no'}" for j in judges),
-                  fill="darkgreen" if all(row[j] for j in judges) else "black")
+        draw.text((x + 6, y + thumb + 2), f"{row['transfer']}: {Path(row['image']).name[:22]}", fill="black", font=font)
+        for k, judge in enumerate(judges, start=1):
+            said = bool(row[judge])
+            draw.text((x + 6, y + thumb + 2 + k * line), f"{title_of(judge)} {row[f'p_{judge}']:.2f} "
+                      f"{'Van Gogh' if said else 'not Van Gogh'}", fill="darkgreen" if said else "dimgray", font=font)
     return atomic_save(sheet, path)
 
 
