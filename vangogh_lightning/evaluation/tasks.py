@@ -146,7 +146,7 @@ def deception(cfg: DictConfig) -> pd.DataFrame:
     missing = [f"task.classifiers.{j}" for j in backbone_names() if task.classifiers.get(j) is None]
     missing += [f"task.stylized.{b}" for b, v in task.stylized.items() if v is None]
     if missing:
-        raise UserError(f"{', '.join(missing)} not set; see README 'Evaluate'")
+        raise UserError(f"{', '.join(missing)} not set; see docs/evaluate.md")
     outputs = output_files(Path(cfg.out_dir), task)
     refuse_overwrite(outputs.values(), cfg.overwrite)
     result = build_table_one(task, cfg.device)
