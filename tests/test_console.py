@@ -61,3 +61,24 @@ def test_extras_print_the_resolved_config_and_silence_warnings_when_asked(tmp_pa
     tree = shown.stdout.split("== resolved config ==\n", 1)[1]
     assert "\ndata:\n" in f"\n{tree}" and "  batch_size: 5\n" in tree and "${" not in tree and "hydra:" not in tree
     assert "a library deprecation" not in shown.stderr
+
+
+@pytest.mark.e2e
+def test_a_small_run_says_nothing_a_user_cannot_act_on(tmp_path):
+    """No summary FLOPs (Lightning counts 0 without an example input), no v_num on the bar, no warning that the
+    run has fewer batches than trainer.log_every_n_steps, no W&B 'anonymous setting' warning."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_SILENT", "WANDB_API_KEY")}
+    env.update(HOME=str(tmp_path), NETRC=str(tmp_path / "no-netrc"), WANDB_MODE="offline")
+    proc = subprocess.run([sys.executable, "train.py", "experiment=synthetic_smoke", "data.synthetic_count=24",
+                           "data.num_folds=2", "fold=0", "trainer.max_epochs=1", "model.trainable_classifier_layers=1",
+                           "trainer.log_every_n_steps=50", "trainer.enable_progress_bar=true",
+                           "trainer.enable_model_summary=true", "logger=wandb", f"hydra.run.dir={tmp_path / 'run'}"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "Trainable params" in output and "Trainable params" in (tmp_path / "run" / "train.log").read_text()
+    assert "Epoch 0" in output and "train/loss" in output  # the bar, with its metrics
+    for noise in ("FLOPs", "Flops", "v_num", "log_every_n_steps", "anonymous"):
+        assert noise not in output, noise

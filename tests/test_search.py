@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
 import pandas as pd
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
-from tests.conftest import SMALL_CHECKPOINTS, compose_cfg, run_script
+from tests.conftest import ROOT, SMALL_CHECKPOINTS, compose_cfg, run_script
 from vangogh_lightning.study.pipeline import best_parameters
 
 # Trials train only the head: the search's bookkeeping is under test, not what a trial learns.
@@ -89,6 +93,28 @@ def test_a_sweep_records_its_trials_and_a_rerun_into_its_folder_adds_new_points_
     fresh = optuna.load_study(study_name=summary.study_name,
                               storage=f"sqlite:///{tmp_path / 'again' / 'optuna' / 'vangogh.db'}")
     assert _params(fresh) == _params(study)[:1]
+
+
+@pytest.mark.e2e
+def test_a_sweep_prints_and_writes_the_command_that_trains_its_best_setting_and_logs_plain_text(tmp_path):
+    """best_command.txt beside best_params.yaml: `python train.py ...` on every fold with the best parameters
+    and the sweep's other settings. Optuna's own lines come in Hydra's format, without terminal colour codes."""
+    sweep_dir = tmp_path / "sweep"
+    proc = subprocess.run([sys.executable, "train.py", "-m", "hparams_search=optuna", "search.seed=5", *TINY, "fold=0",
+                           "hydra.sweeper.n_trials=1", f"paths.log_dir={tmp_path}", f"hydra.sweep.dir={sweep_dir}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert "[HYDRA] A new study created in RDB" in output and "\x1b[" not in output
+    (command,) = [line for line in (sweep_dir / "best_command.txt").read_text().splitlines() if line[:1] != "#"]
+    assert f"train it on every fold: {command}" in proc.stdout
+    python, script, *args = shlex.split(command)
+    assert (python, script) == ("python", "train.py") and not [a for a in args if a.startswith(("fold", "hparams"))]
+    trained = compose_cfg("train", args)
+    assert trained.fold is None and trained.model.backbone == "alexnet" and trained.data.num_folds == 2
+    assert trained.model.trainable_classifier_layers == 1 and trained.checkpoints.keep_best is True
+    for key, value in yaml.safe_load((sweep_dir / "best_params.yaml").read_text())["alexnet"]["params"].items():
+        assert OmegaConf.select(trained, key) == pytest.approx(value), key
 
 
 GRID_SEARCH = """\

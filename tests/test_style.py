@@ -486,3 +486,49 @@ def test_an_image_too_thin_to_stylize_gets_advice_that_would_work(source, size, 
     with pytest.raises(UserError) as err:
         check_not_too_thin(Path("x.jpg"), source, size, "vgg19")
     assert advice in str(err.value) and not_advised not in str(err.value), str(err.value)
+
+
+def _noise_image(path: Path, seed: int, size=(48, 40)) -> Path:
+    pixels = np.random.default_rng(seed).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def test_stylize_prints_log_friendly_progress_with_how_long_is_left(tmp_path, capsys):
+    """Outside a terminal (or with the bar off) a line every log_progress.every_s seconds, and one per image, each
+    with how long the scale and the run still take: train.py's LogProgress, not minutes of silence in a log."""
+    photos = [_noise_image(tmp_path / "photos" / f"{name}.png", seed) for seed, name in enumerate("ab")]
+    style = _noise_image(tmp_path / "style.png", 7)
+    stylize(cfg_for(tmp_path, tmp_path / "photos", style, "steps=3", "log_progress.every_s=0"))
+    lines = capsys.readouterr().out.splitlines()
+    first = [line for line in lines if line.startswith("[a.png, image 1 of 2] 64x53 px step ")]
+    assert [line.split(" step ")[1].split(" ")[0] for line in first] == ["1/3", "2/3", "3/3"]
+    assert all(" steps/s | scale left <= " in line and "run left" not in line for line in first)
+    second = [line for line in lines if line.startswith("[b.png, image 2 of 2]")]
+    assert len(second) == 3 and all(" | run left about " in line for line in second)  # after one image finished
+    done = [line for line in lines if " -> " in line]
+    assert [line.split(" -> ")[0] for line in done] == [str(p) for p in photos]
+    assert " | image 1 of 2 in " in done[0] and " | run left about " in done[0]
+    assert " | image 2 of 2 in " in done[1] and "run left" not in done[1]
+
+
+def test_stylize_keeps_hydras_record_with_its_outputs(tmp_path, capsys):
+    """.hydra/ and stylize.log go to out_dir (not ./outputs/<date>/), one record per command, so a re-run into
+    the same folder keeps the first; hydra.run.dir=<folder> alone still puts the outputs there; an out_dir that
+    cannot be a folder is still one line."""
+    from tests.conftest import run_script
+
+    content, style = _noise_image(tmp_path / "a.png", 0), _noise_image(tmp_path / "style.png", 7)
+    out, logs = tmp_path / "out", tmp_path / "logs"
+    args = [f"content={content}", f"style={style}", "backbone.pretrained=false", "size=64", "steps=2",
+            "progress_bar=false", f"paths.log_dir={logs}"]
+    for _ in range(2):
+        assert run_script("stylize.py", *args, f"out_dir={out}", "overwrite=true") == 0
+    assert (out / "a_vgg19.png").is_file() and len(list((out / ".hydra").glob("*/config.yaml"))) == 2
+    assert (out / "stylize.log").is_file() and not logs.exists()
+    assert run_script("stylize.py", *args, f"hydra.run.dir={tmp_path / 'run'}") == 0
+    assert (tmp_path / "run" / "a_vgg19.png").is_file() and (tmp_path / "run" / ".hydra").is_dir()
+    capsys.readouterr()
+    assert run_script("stylize.py", *args, f"out_dir={content}") == 2
+    assert capsys.readouterr().err.startswith(f"error: out_dir={content}: is a file, not a folder")

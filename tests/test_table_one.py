@@ -414,7 +414,8 @@ def test_the_banner_names_every_stand_in_and_is_empty_for_the_real_thing():
 
     real = {"vgg19": {"pretrained": True, "source": "wikiart"}, "alexnet": {"pretrained": True, "source": "wikiart"}}
     assert stand_ins(real, {Path("a.png"): MadeFrom(None, (), None, True), Path("b.png"): MadeFrom(None, ())}) == ""
-    mixed = {"vgg19": {"pretrained": True, "source": "synthetic"}, "alexnet": {"pretrained": False, "source": "wikiart"}}
+    mixed = {"vgg19": {"pretrained": True, "source": "synthetic"},
+             "alexnet": {"pretrained": False, "source": "wikiart"}}
     assert stand_ins(mixed, {Path("a.png"): MadeFrom(None, (), None, False)}) == (
         "made with stand-ins: the AlexNet judge started from random weights (model.pretrained=false); the VGG19 judge "
         "learnt generated images (data=synthetic); transfers were made with random backbones "

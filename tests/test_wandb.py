@@ -152,3 +152,23 @@ def test_the_dashboard_offline_writes_the_workspace_it_would_create(tmp_path, mo
     (job_filter,) = [f for f in json.loads(Path(dashboard(trials)).read_text())["spec"]["section"]["run_sets"][0]
                      ["filters"]["filters"] if f["key"]["name"] == "jobType"]
     assert job_filter["value"] == ["trial", "trial-cv"]
+
+
+def test_evaluate_keeps_hydras_record_with_its_outputs_and_a_rerun_keeps_the_first(tmp_path, monkeypatch, capsys):
+    """evaluate.py's .hydra/ and log go to out_dir (not ./outputs/<date>/), one record per command; --help still
+    answers."""
+    from tests.conftest import run_script
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    out, logs = tmp_path / "eval", tmp_path / "logs"
+    args = ["task=dashboard", f"out_dir={out}", f"paths.log_dir={logs}"]
+    assert run_script("evaluate.py", *args) == 0
+    assert (out / "wandb_dashboard.json").is_file()
+    (first,) = (out / ".hydra").iterdir()
+    assert f"out_dir={out}" in (first / "overrides.yaml").read_text() and (out / "evaluate.log").is_file()
+    assert not logs.exists()  # nothing under paths.log_dir: no run folder of its own
+    assert run_script("evaluate.py", *args) == 0
+    assert len(list((out / ".hydra").iterdir())) == 2 and (first / "config.yaml").is_file()
+    capsys.readouterr()
+    assert run_script("evaluate.py", "--help") == 0 and "evaluate.py: fold selection" in capsys.readouterr().out

@@ -6,6 +6,7 @@ import json
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import torch
@@ -16,12 +17,37 @@ from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.devices import pick_device
 from vangogh_lightning.core.images import atomic_save, load_rgb
 from vangogh_lightning.core.locks import LOCK_FILE, exclusive
+from vangogh_lightning.core.progress import LogProgress, duration
 from vangogh_lightning.models.checkpoints import load_classifier
 from vangogh_lightning.style.engine import Backbone, Stylizer
 from vangogh_lightning.style.image_ops import comparison_sheet, fit_size, preserve_colors, to_image, to_tensor
 from vangogh_lightning.style.losses import JudgeLoss
 from vangogh_lightning.style.plan import ContentItem, batch_size_for, load_contents, resolve_styles, weighted_layers
 from vangogh_lightning.style.records import STYLIZED_RECORD_KIND
+
+
+class StyleProgress(LogProgress):
+    """train.py's log lines for stylize.py, where a fit is one scale of one batch of images: every ``every_s``
+    seconds its step, speed, and how long the scale and (from the images finished) the whole run still take."""
+
+    def __init__(self, images: int, every_s: float = 30.0, when: Literal["auto", "always", "never"] = "auto"):
+        super().__init__(every_s, when)
+        self.images_total, self.images_done, self.what, self.run_start = images, 0, "", time.monotonic()
+
+    def run_left(self) -> str:
+        if not 0 < self.images_done < self.images_total:
+            return ""
+        each = (time.monotonic() - self.run_start) / self.images_done
+        return f" | run left about {duration(each * (self.images_total - self.images_done))}"
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        pass  # a scale's end: the image's own line follows
+
+    def _print(self, trainer: L.Trainer, where: str) -> None:
+        height, width = trainer.lightning_module.image.shape[-2:]
+        steps_per_s = self.images / max(time.monotonic() - self.start, 1e-9)  # (each "batch" is one step)
+        print(f"[{self.what}] {width}x{height} px step {trainer.global_step}/{trainer.max_steps} | {steps_per_s:.2f} "
+              f"steps/s | scale left <= {duration(self.fold_seconds_left(trainer))}{self.run_left()}", flush=True)
 
 
 def backbone_from_config(cfg: DictConfig) -> Backbone:
@@ -82,7 +108,8 @@ def stylize(cfg: DictConfig) -> list[Path]:
         settings = settings_from_config(cfg)
         # The classifier the images are aimed at (judge, loaded weights-only), when judge_weight > 0.
         judge = JudgeLoss(*load_classifier(cfg.judge, key="judge")) if cfg.get("judge") and cfg.judge_weight else None
-        styler = Stylizer(backbone, styles, style_mix, settings, device, judge=judge)
+        progress = StyleProgress(len(items), **(cfg.get("log_progress") or {}))
+        styler = Stylizer(backbone, styles, style_mix, settings, device, callbacks=[progress], judge=judge)
         groups: dict[tuple[int, int], list[ContentItem]] = defaultdict(list)
         for item in items:
             groups[fit_size(item.image.size, cfg.size, cfg.square)].append(item)
@@ -91,17 +118,21 @@ def stylize(cfg: DictConfig) -> list[Path]:
             batch_size = batch_size_for(cfg.batch_size, device, width * height)
             for start in range(0, len(group), batch_size):
                 batch = group[start:start + batch_size]
+                more = f" +{len(batch) - 1}" if len(batch) > 1 else ""
+                progress.what = f"{batch[0].path.name}{more}, image {len(written) + 1} of {len(items)}"
                 t0 = time.perf_counter()
                 result, module, scales = styler.run_batch(batch)
                 seconds = (time.perf_counter() - t0) / len(batch)
                 final = module.evaluate(result)
                 size = tuple(reversed(result.shape[-2:]))
                 reference = module.evaluate(torch.stack([to_tensor(it.image, size) for it in batch]))
+                progress.images_done += len(batch)
                 for i, item in enumerate(batch):
                     pick = {k: v[i] for k, v in final.items()}
                     ref = {k: v[i] for k, v in reference.items()}
                     write_outputs(cfg, item, result[i], pick, ref, styler, style_paths, scales, seconds)
                     written.append(item.outputs["image"])
-                    print(f"{item.path} -> {item.outputs['image']} (total loss {pick['total']:.4g})")
+                    print(f"{item.path} -> {item.outputs['image']} (total loss {pick['total']:.4g}) | image "
+                          f"{len(written)} of {len(items)} in {duration(seconds)}{progress.run_left()}", flush=True)
         print(f"wrote {len(written)} image(s) to {out_dir}")
         return written

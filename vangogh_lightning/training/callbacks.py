@@ -10,8 +10,11 @@ import lightning as L
 import numpy as np
 import torch
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, ModelSummary, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.callbacks.model_summary import log as summary_log
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.imports import _RICH_AVAILABLE
+from lightning.pytorch.utilities.model_summary.model_summary import _format_summary_table
 from omegaconf import DictConfig
 
 from vangogh_lightning.core.atomic import atomic_write
@@ -55,15 +58,53 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_write(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
+class PlainSummary(ModelSummary):
+    """Lightning's model summary through the log (also in the job's log file) without its FLOPs: Lightning counts
+    them only for a model with an ``example_input_array`` and shows 0 otherwise."""
+
+    @staticmethod
+    def summarize(summary_data: list[tuple[str, list[str]]], total_parameters: int, trainable_parameters: int,
+                  model_size: float, total_training_modes: dict[str, int], total_flops: int, **kwargs: Any) -> None:
+        table = _format_summary_table(total_parameters, trainable_parameters, model_size, total_training_modes, 0,
+                                      *[column for column in summary_data if column[0] != "FLOPs"])
+        summary_log.info("\n" + table.rsplit("\n", 1)[0])  # (its last line: the FLOPs total)
+
+
+class ProgressBar(RichProgressBar if _RICH_AVAILABLE else TQDMProgressBar):  # (the one Lightning would choose)
+    """Lightning's progress bar without ``v_num``, the logger's version number: the run folder says which run."""
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        items = super().get_metrics(trainer, pl_module)
+        items.pop("v_num", None)
+        return items
+
+
+class LogInterval(L.Callback):
+    """``trainer.log_every_n_steps`` at most the fit's training batches: Lightning warns at every fit of fewer
+    batches than the interval (and this model logs per epoch only)."""
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage != "fit" or trainer.datamodule is None:
+            return
+        batches = len(trainer.datamodule.train_dataloader()) // trainer.world_size
+        limit = trainer.limit_train_batches
+        batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
+        trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, batches))
+
+
 def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) -> list[L.Callback]:
     """The configured callbacks, without the checkpoint writers whose files nothing keeps or reads
-    (search trials: ``checkpoints.keep_best=false`` drops best.ckpt, ``resume_point=false`` last.ckpt)."""
+    (search trials: ``checkpoints.keep_best=false`` drops best.ckpt, ``resume_point=false`` last.ckpt); Lightning's
+    progress bar and model summary, quieter (the trainer is built with ``enable_model_summary=False``)."""
     dropped = {BEST_CHECKPOINT} if fold_cfg.checkpoints.keep_best is False else set()
     if not fold_cfg.checkpoints.resume_point:
         dropped.add(RESUME_CHECKPOINT)
     callbacks = [instantiate(entry) for name, entry in (fold_cfg.callbacks or {}).items()
                  if entry is not None and name not in dropped]
-    return [*callbacks, RngStateCallback(), *(extra or [])]
+    shown = fold_cfg.trainer
+    library = [ProgressBar()] if shown.get("enable_progress_bar", True) else []
+    library += [PlainSummary()] if shown.get("enable_model_summary", True) else []
+    return [*callbacks, RngStateCallback(), LogInterval(), *library, *(extra or [])]
 
 
 def tracked_best(trainer: L.Trainer, monitor: str) -> tuple[Any, str | None]:

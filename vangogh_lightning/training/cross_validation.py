@@ -33,6 +33,7 @@ from vangogh_lightning.core.console import rank_zero_print
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.hydra_run import in_multirun
 from vangogh_lightning.core.locks import LOCK_FILE, exclusive
+from vangogh_lightning.core.progress import LogProgress, duration
 from vangogh_lightning.core.torch_files import check_checkpoint_file
 from vangogh_lightning.core.wandb_mode import check_wandb_key, uses_wandb
 from vangogh_lightning.data.datamodule import VanGoghDataModule
@@ -41,7 +42,6 @@ from vangogh_lightning.models.backbones import ensure_imagenet_weights
 from vangogh_lightning.models.classifier import NonFiniteError, VanGoghClassifier
 from vangogh_lightning.training.callbacks import AtomicCheckpointIO, fold_callbacks, tracked_best
 from vangogh_lightning.training.loggers import build_loggers, finish_wandb, flat_config, log_group_summary
-from vangogh_lightning.training.progress import LogProgress, duration
 from vangogh_lightning.training.pruning import is_pruned, pruning_callbacks, trial_of_this_job
 from vangogh_lightning.training.run_folder import (
     CV_SUMMARY,
@@ -135,7 +135,8 @@ def build_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, extra_
     # Without a checkpoint callback of ours Lightning would add its own, saving every epoch.
     trainer: L.Trainer = instantiate(fold_cfg.trainer, callbacks=callbacks, logger=loggers or False,
                                      default_root_dir=str(fold_dir), plugins=[AtomicCheckpointIO()],
-                                     enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks))
+                                     enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
+                                     enable_model_summary=False)  # (fold_callbacks' summary instead)
     record_settings(cfg)
     return FoldRun(cfg, fold, fold_dir, datamodule, model, trainer, loggers, progress)
 

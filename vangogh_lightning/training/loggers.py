@@ -45,7 +45,10 @@ def build_loggers(logger_cfg: DictConfig | None, tags: list[str] | None = None, 
                 entry.update(id=run_id, resume="allow")
             entry.update(wandb_overrides or {})
         log.debug("logger %s -> %s", key, entry.get("_target_"))
-        loggers.append(instantiate(entry))
+        logger = instantiate(entry)
+        if isinstance(logger, WandbLogger):  # Lightning passes anonymous=None, and W&B warns that it has no effect
+            logger._wandb_init.pop("anonymous", None)
+        loggers.append(logger)
     return loggers
 
 

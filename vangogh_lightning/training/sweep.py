@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import shlex
 import socket
 import sys
 import time
@@ -18,6 +19,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from vangogh_lightning.config.overrides import quote_value
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.markdown import to_markdown
 from vangogh_lightning.core.secret_urls import storage_password_problem
@@ -140,6 +142,18 @@ def best_per_backbone(table: pd.DataFrame, direction: str) -> dict[str, dict[str
     return best
 
 
+def train_command(backbone: str, params: dict[str, Any], overrides: list[str]) -> str:
+    """``python train.py ...`` training every fold with ``params`` (as study.py does): the search's other
+    overrides kept (its data, epochs), those of the search itself dropped (``hparams_search``, ``search.*``,
+    ``checkpoints.*``, ``fold``)."""
+    model = [f"model={backbone}"] if backbone != "default" else []  # (default: the backbone was not searched)
+    dropped = {"fold", *params, *(["model"] if model else [])}
+    kept = [o for o in overrides if (key := o.split("=", 1)[0].lstrip("+~")) not in dropped
+            and not key.startswith(("hparams_search", "search.", "hydra.", "checkpoints."))]
+    best = [f"{k}={quote_value(v) if isinstance(v, str) else v}" for k, v in params.items()]
+    return shlex.join(["python", "train.py", *model, *kept, *best])
+
+
 class SweepReport(Callback):
     """Before the sweep: refuse a password in the storage URL, create the SQLite folder, settle the
     trials a killed sweep left RUNNING. After it: best params per backbone and the trials table."""
@@ -159,6 +173,10 @@ class SweepReport(Callback):
             log.info("Optuna study '%s' in %s (re-run the command to add trials)", self.study_name, db)
         import optuna
         from sqlalchemy.exc import SQLAlchemyError
+
+        # Optuna's lines through Hydra's handlers (plain text, in the log file too), not its colour-coded own
+        optuna.logging.disable_default_handler()
+        optuna.logging.enable_propagation()
 
         try:
             study = optuna.load_study(study_name=self.study_name, storage=self.storage)
@@ -185,6 +203,12 @@ class SweepReport(Callback):
         atomic_write_text(f"# Study {self.study_name}: {len(table)} trials\n\n" + to_markdown(table, floatfmt=".4g"),
                           sweep_dir / "trials.md")
         atomic_write_text(yaml.safe_dump(best, sort_keys=False), sweep_dir / "best_params.yaml")
+        commands = []
         for backbone, entry in best.items():
-            print(f"best {backbone}: trial {entry['trial']} value {entry['value']:.4f} {entry['params']}")
-        print(f"trials table: {sweep_dir / 'trials.md'}; best parameters: {sweep_dir / 'best_params.yaml'}")
+            command = train_command(backbone, entry["params"], list(config.hydra.overrides.task))
+            print(f"best {backbone}: trial {entry['trial']} value {entry['value']:.4f} {entry['params']}\n"
+                  f"  train it on every fold: {command}")
+            commands.append(f"# best {backbone}: trial {entry['trial']}, value {entry['value']:.4f}\n{command}\n")
+        atomic_write_text("".join(commands), sweep_dir / "best_command.txt")
+        print(f"trials table: {sweep_dir / 'trials.md'}; best parameters: {sweep_dir / 'best_params.yaml'}; "
+              f"training commands: {sweep_dir / 'best_command.txt'}")
