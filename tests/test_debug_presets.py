@@ -73,7 +73,45 @@ def test_profiler_writes_where_the_time_of_a_step_goes(tmp_path):
     assert "run_training_epoch" in report and "SingleDeviceStrategy.training_step" in report
 
 
-def test_the_default_preset_trains_one_short_epoch_and_records_it(tmp_path):
-    train(compose_cfg("train", [*TINY, *SMALL_CHECKPOINTS, "debug=default", "fold=0"], tmp_path))
-    summary = json.loads((tmp_path / "fold_0" / "summary.json").read_text())
-    assert summary["epochs"] == 1 and len(pd.read_csv(tmp_path / "fold_0" / "oof_predictions.csv")) == 2 * 4
+def test_the_default_preset_trains_one_short_epoch_and_records_it_as_a_debug_run(tmp_path):
+    from vangogh_lightning.core.errors import UserError
+    from vangogh_lightning.evaluation.tasks import select_folds
+
+    run = tmp_path / "run"
+    train(compose_cfg("train", [*TINY, *SMALL_CHECKPOINTS, "debug=default", "fold=0"], run))
+    summary = json.loads((run / "fold_0" / "summary.json").read_text())
+    assert summary["epochs"] == 1 and len(pd.read_csv(run / "fold_0" / "oof_predictions.csv")) == 2 * 4
+    assert summary["debug"] == ["trainer.limit_train_batches=2", "trainer.limit_val_batches=2"]
+    assert json.loads((run / "cv_summary.json").read_text())["debug"] == summary["debug"]
+    select = ["task=select_folds", f"task.runs={run}", "task.wandb=false", "task.latest=null"]
+    with pytest.raises(UserError, match=r"^task.runs: .*fold_0 is a debug run \(trainer.limit_train_batches=2, "
+                                        r"trainer.limit_val_batches=2: it saw part of its data\), so its scores are "
+                                        r"not results; pass task.allow_debug=true"):
+        select_folds(compose_cfg("evaluate", select, tmp_path / "refused"))
+    chosen = select_folds(compose_cfg("evaluate", [*select, "task.allow_debug=true"], tmp_path / "asked"))
+    assert chosen["alexnet"].is_file()
+    assert "a debug run (trainer.limit_train_batches=2" in (tmp_path / "asked" / "fold_selection.md").read_text()
+
+
+@pytest.mark.parametrize("argv", [["-m", "debug=fdr"], ["--multirun", "hparams_search=optuna", "debug=fdr"],
+                                  ["-m", "+trainer.fast_dev_run=true"]])
+def test_fdr_under_a_sweep_is_one_line(argv, capsys):
+    from vangogh_lightning.config.entry import check_command_line
+
+    with pytest.raises(SystemExit) as ended:
+        check_command_line(argv)
+    assert ended.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ") and "fast_dev_run records no result" in line and "without -m" in line
+
+
+def test_a_study_of_debug_runs_is_refused_unless_asked_for(tmp_path, shared_data):
+    from vangogh_lightning.core.errors import UserError
+    from vangogh_lightning.study.pipeline import Study
+
+    study = ["scale=quick", f"out_dir={tmp_path}", "train_overrides=['experiment=synthetic_smoke','debug=limit']"]
+    with pytest.raises(UserError, match=r"^train_overrides: debug=limit makes a debug run .* pass allow_debug=true"):
+        Study(compose_cfg("study", study))
+    steps = Study(compose_cfg("study", [*study, "allow_debug=true"])).steps()
+    selection = next(s for s in steps if s.name == "select folds")
+    assert "task.allow_debug=true" in selection.args()

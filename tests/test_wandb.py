@@ -13,6 +13,7 @@ import yaml
 
 from tests.conftest import compose_cfg
 from tests.helpers.wandb_records import run_config, run_info, run_summary
+from vangogh_lightning.evaluation.judges import delong_interval
 from vangogh_lightning.evaluation.tasks import dashboard, select_folds
 
 
@@ -106,6 +107,16 @@ def test_each_summary_holds_the_best_epoch_not_the_last(wandb_cv_run):
         fold_summary = json.loads((fold_dir / "summary.json").read_text())
         assert fold_summary["best/auroc"] == pytest.approx(summary["best/auroc"])
         assert fold_summary["best/epoch"] == summary["best/epoch"]
+        # the out-of-fold AUROC of the best weights with its DeLong interval, in W&B and the fold's summary
+        oof = pd.read_csv(fold_dir / "oof_predictions.csv")
+        auc, low, high = delong_interval(oof["p_van_gogh"], oof["label"])
+        assert (fold_summary["oof/auroc"], fold_summary["oof/auroc_low"], fold_summary["oof/auroc_high"]) == \
+            pytest.approx((auc, low, high))
+        assert (summary["oof/auroc"], summary["oof/auroc_low"], summary["oof/auroc_high"]) == pytest.approx((auc, low,
+                                                                                                            high))
+        assert summary["oof/auroc"] == pytest.approx(summary["best/auroc"], abs=1e-4) and 0 <= summary["oof/ece"] <= 1
+        cv_json = json.loads((fold_dir.parent / "cv_summary.json").read_text())
+        assert cv_json["oof_auroc_interval"][str(fold_summary["fold"])] == pytest.approx([low, high])
 
 
 def test_the_group_gets_the_cross_validation_mean_and_std(wandb_cv_run):

@@ -51,8 +51,14 @@ def check_command_line(argv: list[str] | None = None) -> None:
     the ``@hydra.main`` function."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    args = sys.argv[1:] if argv is None else argv
+    fdr = next((a for a in args if a.lstrip("+~") in ("debug=fdr", "trainer.fast_dev_run=true")), None)
+    if fdr and {"-m", "--multirun"} & set(args):
+        print(f"error: {fdr}: Lightning's fast_dev_run records no result (no score, no summary), so a sweep has "
+              "nothing to compare; run it without -m", file=sys.stderr)
+        sys.exit(2)
     parser = OverridesParser.create()
-    for arg in (sys.argv[1:] if argv is None else argv):
+    for arg in args:
         if arg.startswith("-") or "=" not in arg:
             continue
         try:

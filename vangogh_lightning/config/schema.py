@@ -335,6 +335,7 @@ class SelectFoldsTask(Section):
     latest: Text | None
     link: bool
     wandb: Auto | bool
+    allow_debug: bool
 
 
 class ClassifyTask(Section):
@@ -413,6 +414,7 @@ class StudyConfig(OpenSection):
     judge_weight: PositiveFloat
     rule: SelectionRule
     threshold: Share | Literal["oof"]
+    allow_debug: Annotated[bool, NEUTRAL]
     max_image_pixels: Annotated[PositiveInt, NEUTRAL]
     paths: Annotated[OpenSection, NEUTRAL]
 

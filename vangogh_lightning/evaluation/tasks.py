@@ -43,6 +43,12 @@ def select_folds(cfg: DictConfig) -> dict[str, Path]:
     if task.runs is None:
         raise UserError("task.runs is not set; pass task.runs=outputs/train/multiruns/<date> (or a list)")
     runs, warnings = find_fold_runs(task.runs)
+    for run in (r for r in runs if r.debug):
+        if not task.allow_debug:
+            raise UserError(f"task.runs: {run.fold_dir} is a debug run ({', '.join(run.debug)}: it saw part of its "
+                            "data), so its scores are not results; pass task.allow_debug=true to select from it anyway")
+        warnings.append(f"{run.fold_dir}: a debug run ({', '.join(run.debug)}), selected from as task.allow_debug=true "
+                        "asks")
     refuse_mixed_data(data_records(runs), "task.runs")
     num_folds = {str(r.fold_dir): r.num_folds for r in runs}
     out_dir, selected_dir = Path(cfg.out_dir), Path(task.selected_dir)

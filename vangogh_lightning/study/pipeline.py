@@ -30,7 +30,7 @@ from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import expand_images
 from vangogh_lightning.core.locks import exclusive as hold_folder
 from vangogh_lightning.style.records import finished_records
-from vangogh_lightning.training.run_folder import CV_SUMMARY
+from vangogh_lightning.training.run_folder import CV_SUMMARY, PARTIAL_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: where the scripts are
 
@@ -110,6 +110,11 @@ class Study:
         self.wikiart_dir = Path(cfg.paths.wikiart_dir).expanduser().resolve()
         self.common_overrides = [override("paths.log_dir", self.out / "logs"),
                                  override("paths.wikiart_dir", self.wikiart_dir)]
+        partial = [o for o in (*cfg.train_overrides, *(cfg.search_overrides if cfg.search else []))
+                   if o.split("=", 1)[0].lstrip("+~") in ("debug", *(f"trainer.{k}" for k in PARTIAL_SETTINGS))]
+        if partial and not cfg.allow_debug:
+            raise UserError(f"train_overrides: {partial[0]} makes a debug run (it trains or validates on part of the "
+                            "data), whose numbers are not results; drop it, or pass allow_debug=true for a debug study")
         self.contents = [p.resolve() for p in expand_images(cfg.content, what="content")]
         self.styles = [Path(s).expanduser().resolve() for s in cfg.styles]
         missing = [str(s) for s in self.styles if not s.is_file()]
@@ -154,7 +159,8 @@ class Study:
                 lambda run=run: (run / CV_SUMMARY).is_file()))
         selection = ["task=select_folds", f"task.runs={quote_list(self.train_dir(b) for b in cfg.backbones)}",
                      override("task.selected_dir", self.selected_dir), "task.latest=null", f"task.rule={cfg.rule}",
-                     override("out_dir", self.out / "selection"), "overwrite=true", *self.common_overrides]
+                     override("out_dir", self.out / "selection"), "overwrite=true", *self.common_overrides,
+                     f"task.allow_debug={str(bool(cfg.allow_debug)).lower()}"]
         steps.append(Step("select folds", "evaluate.py", lambda: selection,
                           lambda: all(self._selection_current(b) for b in cfg.backbones)))
         for backbone, style, folder, aim in self.stylized_folders():

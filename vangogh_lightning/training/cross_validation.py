@@ -38,6 +38,7 @@ from vangogh_lightning.core.torch_files import check_checkpoint_file
 from vangogh_lightning.core.wandb_mode import check_wandb_key, uses_wandb
 from vangogh_lightning.data.datamodule import VanGoghDataModule
 from vangogh_lightning.data.record import record_digest
+from vangogh_lightning.evaluation.judges import assess
 from vangogh_lightning.models.backbones import ensure_imagenet_weights
 from vangogh_lightning.models.classifier import NonFiniteError, VanGoghClassifier
 from vangogh_lightning.training.callbacks import AtomicCheckpointIO, fold_callbacks, tracked_best
@@ -53,6 +54,7 @@ from vangogh_lightning.training.run_folder import (
     diverged_error,
     fold_config,
     keep_checkpoints_of_best_trial,
+    partial_settings,
     record_failure,
     resume_path,
     wandb_run_id,
@@ -128,7 +130,8 @@ def build_fold(cfg: DictConfig, datamodule: VanGoghDataModule, fold: int, extra_
     progress = next((c for c in callbacks if isinstance(c, LogProgress)), None)
     if progress is not None:
         progress.fold, (progress.position, progress.count) = fold, position
-    loggers = build_loggers(fold_cfg.logger, tags=[*cfg.tags, f"fold{fold}", cfg.model.backbone],
+    debug = ["debug"] if partial_settings(cfg.trainer) else []
+    loggers = build_loggers(fold_cfg.logger, tags=[*cfg.tags, f"fold{fold}", cfg.model.backbone, *debug],
                             run_id=wandb_run_id(fold_dir) if uses_wandb(cfg.logger) else None)
     for logger in loggers:  # every logger, W&B and TensorBoard alike, gets the whole resolved config
         logger.log_hyperparams(flat_config(fold_cfg))
@@ -206,13 +209,19 @@ def finish_fold(run: FoldRun) -> dict[str, Any]:
             raise record_failure(run.dir, diverged_error(
                 run.fold, cfg, f"non-finite out-of-fold probabilities from {best_path.name}"))
         atomic_write_text(oof.to_csv(index=False), run.dir / OOF_FILE)
+        judged = assess(oof, run.model.hparams.threshold)  # how well the fold's best weights judge
+        bests.update({"oof/auroc": judged.auroc, "oof/auroc_low": judged.low, "oof/auroc_high": judged.high,
+                      "oof/ece": judged.ece})
+        for logger in run.loggers:  # (W&B keeps the last value of each in the run's summary)
+            logger.log_metrics({k: v for k, v in bests.items() if k.startswith("oof/") and math.isfinite(v)})
+            logger.save()
     # best_checkpoint: relative to the fold folder, so a moved run folder still finds it (Lightning stores a
     # resolved path; the run folder may be reached through a symlink).
     relative = Path(os.path.relpath(best_path.resolve(), run.dir.resolve())).as_posix() if best_path else None
     return {"backbone": cfg.model.backbone, "fold": run.fold, "monitor": cfg.monitor.metric, "mode": cfg.monitor.mode,
             "best_score": float(best_score), "best_checkpoint": relative, "epochs": run.trainer.current_epoch,
             "trainable_params": run.model.trainable_params, "tags": list(cfg.tags),
-            "data": record_digest(run.datamodule.record()), **bests}
+            "data": record_digest(run.datamodule.record()), "debug": partial_settings(cfg.trainer), **bests}
 
 
 def cv_statistics(summaries: list[dict[str, Any]]) -> dict[str, float]:
@@ -271,6 +280,8 @@ def _train(cfg: DictConfig) -> float:
     mean = statistics.fmean(scores.values())
     result = {"backbone": cfg.model.backbone, "monitor": cfg.monitor.metric, "per_fold": scores, "mean": mean,
               "std": statistics.pstdev(scores.values()) if len(scores) > 1 else 0.0, "tags": list(cfg.tags),
+              "debug": partial_settings(cfg.trainer),
+              "oof_auroc_interval": {s["fold"]: [s.get("oof/auroc_low"), s.get("oof/auroc_high")] for s in summaries},
               **cv_statistics(summaries)}
     atomic_write_text(json.dumps(result, indent=2), out_dir / CV_SUMMARY)
     if len(summaries) > 1:
@@ -281,7 +292,8 @@ def _train(cfg: DictConfig) -> float:
         keep_checkpoints_of_best_trial(out_dir, mean, cfg.monitor.mode)
     atomic_write_text(OmegaConf.to_yaml(cfg, resolve=True), out_dir / RESOLVED_CONFIG)
     per_fold = ", ".join(f"fold {k}: {v:.4f}" for k, v in scores.items())
-    rank_zero_print(f"{cfg.monitor.metric} {per_fold}; mean {mean:.4f}. Results in {out_dir}")
+    across = f"; mean {mean:.4f}" if len(scores) > 1 else ""  # (one fold has no mean)
+    rank_zero_print(f"{cfg.monitor.metric} {per_fold}{across}. Results in {out_dir}")
     if math.isnan(mean):
         raise UserError(f"{cfg.monitor.metric}: never logged; check monitor.metric against the logged metrics")
     return mean

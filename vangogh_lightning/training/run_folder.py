@@ -27,6 +27,17 @@ RESOLVED_CONFIG = "config_resolved.yaml"
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
 
+# Trainer settings that make a fit see part of its data: a run with any is a debug run, not a result.
+PARTIAL_SETTINGS = ("fast_dev_run", "overfit_batches", "limit_train_batches", "limit_val_batches")
+
+
+def partial_settings(trainer: DictConfig) -> list[str]:
+    """The settings of :data:`PARTIAL_SETTINGS` in use (``["trainer.limit_val_batches=2"]``; [] for a full run)."""
+    def full(value: object) -> bool:  # (1.0 is all batches, 1 is one batch)
+        return value in (None, False, 0) or (isinstance(value, float) and value == 1.0)
+    return [f"trainer.{key}={trainer.get(key)}" for key in PARTIAL_SETTINGS if not full(trainer.get(key))]
+
+
 def fold_config(cfg: DictConfig, fold: int) -> DictConfig:
     """The run's config with ``fold`` set: ``paths.fold_dir`` and every folder built on it follow."""
     fold_cfg = copy.deepcopy(cfg)

@@ -28,6 +28,7 @@ class FoldRun:
     monitor: str = "val/auroc"  # how its best epoch (and best checkpoint) was chosen
     mode: str = "max"
     data: str = ""  # the digest of the data record it was trained on ("": before runs recorded their data)
+    debug: tuple[str, ...] = ()  # the trainer settings that made it see part of its data (a debug run)
 
 
 def read_epoch_metrics(csv_path: Path) -> pd.DataFrame:
@@ -124,7 +125,7 @@ def find_fold_runs(roots: str | Path | list[str | Path]) -> tuple[list[FoldRun],
                                 resolve_checkpoint(fold_dir, summary.get("best_checkpoint")),
                                 read_fold_metrics(fold_dir), *run_identity(fold_dir.parent),
                                 monitor=summary.get("monitor", "val/auroc"), mode=summary.get("mode", "max"),
-                                data=summary.get("data", "")))
+                                data=summary.get("data", ""), debug=tuple(summary.get("debug", ()))))
     if not runs:
         raise UserError(f"runs={[str(r) for r in roots]}: no finished folds found (expected fold_<k>/summary.json "
                         "written by train.py)")
