@@ -73,12 +73,14 @@ def test_profiler_writes_where_the_time_of_a_step_goes(tmp_path):
     assert "run_training_epoch" in report and "SingleDeviceStrategy.training_step" in report
 
 
-def test_the_default_preset_trains_one_short_epoch_and_records_it_as_a_debug_run(tmp_path):
+def test_the_default_preset_trains_one_short_epoch_and_records_it_as_a_debug_run(tmp_path, capsys):
     from vangogh_lightning.core.errors import UserError
     from vangogh_lightning.evaluation.tasks import select_folds
 
     run = tmp_path / "run"
     train(compose_cfg("train", [*TINY, *SMALL_CHECKPOINTS, "debug=default", "fold=0"], run))
+    done = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("val/auroc fold 0: "))
+    assert "mean" not in done  # one fold: no mean to speak of
     summary = json.loads((run / "fold_0" / "summary.json").read_text())
     assert summary["epochs"] == 1 and len(pd.read_csv(run / "fold_0" / "oof_predictions.csv")) == 2 * 4
     assert summary["debug"] == ["trainer.limit_train_batches=2", "trainer.limit_val_batches=2"]
