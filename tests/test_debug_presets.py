@@ -50,8 +50,8 @@ def test_limit_keeps_the_out_of_fold_pass_to_the_validation_limit_and_reports_pr
     assert "fold 0: out-of-fold pass, scoring 8 validation images (of 32: trainer.limit_val_batches=2) with " \
            "best.ckpt, about " in out
     lines = [x for x in out.splitlines() if x.startswith("[fold 0, 1 of 1] ")]
-    done = [x.split(" (")[0] for x in lines if " done" in x]
-    assert done == [f"[fold 0, 1 of 1] epoch {e}/3 done" for e in (1, 2, 3)]
+    done = [x.split(": ")[0] for x in lines if " done" in x]
+    assert done == [f"[fold 0, 1 of 1] epoch {e} ({e + 1} of 3) done" for e in (0, 1, 2)]  # names 0-based, counts not
     assert all(" img/s | fold left <= " in x for x in lines) and any("step 4/4" in x for x in lines)
 
 

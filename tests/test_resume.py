@@ -64,17 +64,49 @@ def test_killed_run_resumes_from_last_checkpoint_to_the_uninterrupted_result(tmp
     assert len(list(fold.glob("csv/version_*/metrics.csv"))) == 2
 
 
+GROUP_STOPS = [("SIGTERM", "training", True), ("SIGTERM", "validation", True), ("SIGINT", "training", False),
+               ("SIGUSR1", "validation", False)]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("signal_name,during,resume", GROUP_STOPS)
+def test_a_signal_to_the_whole_process_group_saves_says_one_line_and_resumes(tmp_path, signal_name, during, resume):
+    # as SLURM's time limit, scancel, timeout and Ctrl-C send it: to the loader workers too
+    run = tmp_path / "run"
+    stop = ["+callbacks.stop._target_=tests.helpers.kill.SignalGroupAt", f"+callbacks.stop.during={during}",
+            f"+callbacks.stop.signal_name={signal_name}"]
+    cmd = [sys.executable, "train.py", *ARGS, "data.num_workers=2", "data.batch_size=4",
+           "checkpoints.resume_point=false", "checkpoints.keep_last=false", f"hydra.run.dir={run}", *stop]
+    stopped = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, start_new_session=True,
+                             preexec_fn=_as_in_a_terminal)
+    assert stopped.returncode == 128 + getattr(signal, signal_name)
+    assert "Traceback" not in stopped.stderr and "killed by signal" not in stopped.stderr
+    last = stopped.stderr.strip().splitlines()[-1]
+    name = "Ctrl-C" if signal_name == "SIGINT" else signal_name
+    assert last.startswith(f"error: stopped by {name} in fold 0 after 0 of 3 epochs; saved where it stopped; resume "
+                           "it with: python train.py ")
+    fold = run / "fold_0"
+    assert (fold / "checkpoints" / "last.ckpt").is_file() and not (fold / "summary.json").exists()  # (no resume
+    if resume:                                                                   # points asked: saved for the stop)
+        command = shlex.split(last.partition("resume it with: ")[2])
+        assert command[-2:] == ["ckpt_path=last", f"hydra.run.dir={run}"]
+        finished = subprocess.run([sys.executable, *command[1:]], cwd=ROOT, capture_output=True, text=True,
+                                  timeout=300)
+        assert finished.returncode == 0, finished.stderr[-2000:]
+        assert json.loads((fold / "summary.json").read_text())["epochs"] == 3
+
+
 @pytest.mark.e2e
 def test_a_sigterm_ends_the_run_with_its_status_and_the_resume_command(tmp_path):
     run = tmp_path / "run"
-    # sent as epoch 0 starts: Lightning finishes that epoch (its checkpoints are written), then stops
+    # sent as epoch 0 starts: the first batch finishes, the state is saved as the resume point, then it stops
     stopped = run_train(run, "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=0",
                         "+callbacks.kill.signal_name=SIGTERM")
     assert stopped.returncode == 143  # 128 + SIGTERM, as a shell reports it; before: 0, without a word
     overrides = [*ARGS, "+callbacks.kill._target_=tests.helpers.kill.KillAtEpochStart", "+callbacks.kill.epoch=0",
                  "+callbacks.kill.signal_name=SIGTERM"]
     assert stopped.stderr.strip().splitlines()[-1] == (
-        "error: fold 0 stopped by SIGTERM after 1 finished epoch(s); resume it with: "
+        "error: stopped by SIGTERM in fold 0 after 1 of 3 epochs; saved where it stopped; resume it with: "
         + shlex.join(["python", "train.py", *overrides, "ckpt_path=last", f"hydra.run.dir={run}"]))
     fold = run / "fold_0"
     assert (fold / "checkpoints" / "last.ckpt").is_file() and not (fold / "summary.json").exists()
@@ -90,7 +122,8 @@ def test_ctrl_c_prints_the_resume_command_and_a_resume_that_changes_results_is_r
     stopped = run_train(run, *KILL, "trainer.max_epochs=2")
     assert stopped.returncode == 130  # 128 + SIGINT; Lightning alone exits 1
     last = stopped.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: fold 0 stopped by Ctrl-C after 1 finished epoch(s); resume it with: python train.py")
+    assert last.startswith("error: stopped by Ctrl-C in fold 0 after 2 of 2 epochs; saved where it stopped; resume "
+                           "it with: python train.py")
     command = shlex.split(last.partition("resume it with: ")[2])
     assert command[-2:] == ["ckpt_path=last", f"hydra.run.dir={run}"]
     started_with = (run / ".hydra" / "overrides.yaml").read_text()

@@ -244,3 +244,22 @@ def test_the_targeted_arm_stylizes_each_backbone_aimed_at_each_judge_and_tables_
     table = steps["deception table"].args()
     targeted = next(a for a in table if a.startswith("task.targeted.vgg19="))
     assert "vgg19_aimed_at_vgg19" in targeted and "vgg19_aimed_at_alexnet" in targeted
+
+
+@pytest.mark.parametrize("signal_name,passed_on", [("SIGTERM", True), ("SIGINT", False)])
+def test_a_stop_signal_to_the_study_waits_for_its_step_and_is_passed_on_unless_the_whole_group_had_it(
+        signal_name, passed_on):
+    import signal
+    import threading
+    import time
+
+    from vangogh_lightning.study.pipeline import run_child
+
+    # the step: stops with 143 when it gets a SIGTERM (as train.py does, after saving), else runs 3 s and exits 0
+    step = ("import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit(143)); "
+            "signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(3)")
+    sent = getattr(signal, signal_name)
+    threading.Timer(1.0, os.kill, (os.getpid(), sent)).start()
+    started = time.monotonic()
+    assert run_child([sys.executable, "-c", step]) == ((143 if passed_on else 0), sent)
+    assert time.monotonic() - started < (2.5 if passed_on else 10)  # (a Ctrl-C reaches the step from the terminal)

@@ -66,8 +66,8 @@ class LogProgress(L.Callback):
         if self.active and now - self.last_line >= self.every_s:
             self.last_line = now
             steps = trainer.num_training_batches  # (inf until Lightning knows it)
-            self._print(trainer, f"epoch {trainer.current_epoch + 1}/{self._max_epochs(trainer)} step "
-                                 f"{batch_idx + 1}/{steps if math.isfinite(steps) else '?'}")
+            shown = steps if math.isfinite(steps) else "?"
+            self._print(trainer, f"{self._epoch(trainer)} step {batch_idx + 1}/{shown}")
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.val_start, self.val_images = time.monotonic(), 0
@@ -93,12 +93,14 @@ class LogProgress(L.Callback):
         shown = ", ".join(f"{k} {float(metrics[k]):.4f}" for k in ("train/loss", "val/loss", "val/auroc")
                           if k in metrics)
         self.last_line = time.monotonic()
-        self._print(trainer, f"epoch {trainer.current_epoch + 1}/{self._max_epochs(trainer)} done"
-                             + (f" ({shown})" if shown else ""))
+        self._print(trainer, f"{self._epoch(trainer)} done" + (f": {shown}" if shown else ""))
 
     @staticmethod
-    def _max_epochs(trainer: L.Trainer) -> str:
-        return str(trainer.max_epochs) if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+    def _epoch(trainer: L.Trainer) -> str:
+        """'epoch 1 (2 of 3)': epochs are named by Lightning's 0-based index (as folds, metrics.csv, best_epoch and
+        W&B name them); the count in brackets."""
+        total = str(trainer.max_epochs) if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        return f"epoch {trainer.current_epoch} ({trainer.current_epoch + 1} of {total})"
 
     def fold_seconds_left(self, trainer: L.Trainer) -> float:
         """At most how long the fit still takes (every epoch up to max_epochs), its out-of-fold pass included."""

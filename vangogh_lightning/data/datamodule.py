@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import logging
 import os
 from collections.abc import Callable
@@ -72,6 +74,29 @@ class IndexedImages(Dataset):
         else:
             image = load_rgb(row["path"], max_side=self.max_side, max_pixels=self.max_pixels)
         return self.transform(image), torch.tensor(float(row["label"]))
+
+
+@functools.cache
+def end_workers_at_exit() -> None:
+    """At exit, end the loader workers still alive at once (they ignore SIGTERM, with which multiprocessing would
+    end them and then wait for them forever)."""
+    import multiprocessing
+
+    atexit.register(lambda: [child.kill() for child in multiprocessing.active_children() if child.daemon])
+
+
+def worker_init(worker_id: int, rank: int) -> None:
+    """A loader worker leaves the stop signals to the main process (a cluster or Ctrl-C signals the whole process
+    group: the main process saves and stops after its batch, and needs its workers until then), and is seeded as
+    Lightning seeds workers (``seed_everything(workers=True)``)."""
+    import signal
+
+    from lightning.fabric.utilities.seed import pl_worker_init_function
+
+    for stop in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+        signal.signal(stop, signal.SIG_IGN)
+    if int(os.environ.get("PL_SEED_WORKERS", 0)):
+        pl_worker_init_function(worker_id, rank=rank)
 
 
 class VanGoghDataModule(L.LightningDataModule):
@@ -253,9 +278,12 @@ class VanGoghDataModule(L.LightningDataModule):
             # Lightning's default DistributedSampler pads with repeats; validate each image once.
             sampler = UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size,
                                                    rank=trainer.global_rank, shuffle=False)
+        if workers:
+            end_workers_at_exit()
         return DataLoader(dataset, batch_size=hp.batch_size, shuffle=train, sampler=sampler,
                           drop_last=train and len(dataset) > hp.batch_size, num_workers=workers, pin_memory=pin,
-                          persistent_workers=hp.persistent_workers and workers > 0)
+                          persistent_workers=hp.persistent_workers and workers > 0,
+                          worker_init_fn=functools.partial(worker_init, rank=trainer.global_rank if trainer else 0))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, train=True)

@@ -94,9 +94,27 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
 
 
-def run_child(command: list[str]) -> int:
-    """Run one step's script and return its exit status; the child never outlives the study."""
-    return subprocess.run(command, cwd=ROOT, preexec_fn=_die_with_parent).returncode
+STOPS = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C", signal.SIGUSR1: "SIGUSR1"}
+
+
+def run_child(command: list[str]) -> tuple[int, int | None]:
+    """Run one step's script: (its exit status, the stop signal the study received meanwhile, if any). The child
+    never outlives the study; a stop signal sent to the study alone is passed on (Ctrl-C reaches the whole group),
+    and the study waits for the child to save and stop."""
+    child = subprocess.Popen(command, cwd=ROOT, preexec_fn=_die_with_parent)
+    received: list[int] = []
+
+    def pass_on(signum: int, frame: Any) -> None:
+        if not received and signum != signal.SIGINT:
+            child.send_signal(signum)
+        received.append(signum)
+
+    previous = {s: signal.signal(s, pass_on) for s in STOPS}
+    try:
+        return child.wait(), (received[0] if received else None)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class Study:
@@ -279,7 +297,11 @@ class Study:
                 args = step.args()
                 say(f"[study] {step.name}: python {step.script} {shlex.join(args)}")
                 t0 = time.perf_counter()
-                code = run_child([sys.executable, str(ROOT / step.script), *args])
+                code, stop = run_child([sys.executable, str(ROOT / step.script), *args])
+                if stop is not None:
+                    say(f"[study] {step.name}: stopped by {STOPS[stop]} after {time.perf_counter() - t0:.0f} s; run "
+                        "the same command again to continue (finished steps are skipped, training resumes)")
+                    raise SystemExit(128 + stop)
                 if code != 0:
                     say(f"[study] {step.name}: failed after {time.perf_counter() - t0:.0f} s (exit status {code})")
                     raise UserError(f"study step '{step.name}' failed (exit status {code}, its message is above); "

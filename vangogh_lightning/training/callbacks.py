@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +94,51 @@ class LogInterval(L.Callback):
         limit = trainer.limit_train_batches
         batches = min(batches, limit) if isinstance(limit, int) else int(batches * limit)
         trainer.log_every_n_steps = max(1, min(trainer.log_every_n_steps, batches))
+
+
+STOP_SIGNALS = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C", signal.SIGUSR1: "SIGUSR1"}
+
+
+class SaveOnStop(L.Callback):
+    """How a fit stops when a cluster or Ctrl-C signals the process group (SIGTERM; SIGINT; SIGUSR1, which SLURM
+    sends ahead of its kill with ``--signal``): the batch in hand finishes, the interrupted epoch is saved as the
+    resume point (``checkpoints/last.ckpt``), then Lightning stops (its own SIGTERM path). A second Ctrl-C stops at
+    once. The loader workers ignore these signals (``data.datamodule.worker_init``)."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None  # the first stop signal
+        self.saved = False
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[SaveOnStop]:
+        """Receive the stop signals while the block runs (Lightning adds its own SIGTERM handler in front)."""
+        previous = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+        for s in STOP_SIGNALS:
+            signal.signal(s, self._receive)
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+    def _receive(self, signum: int, frame: Any) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # a second Ctrl-C: now
+        if self.received is None:
+            self.received = signum
+            if signum != signal.SIGTERM:
+                os.kill(os.getpid(), signal.SIGTERM)  # Lightning's stop, after this batch
+
+    def _save(self, trainer: L.Trainer) -> None:
+        if trainer.received_sigterm and not self.saved and not trainer.sanity_checking:
+            trainer.save_checkpoint(Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt")
+            self.saved = True
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._save(trainer)
+
+    def on_validation_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        self._save(trainer)
 
 
 def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) -> list[L.Callback]:

@@ -41,7 +41,13 @@ from vangogh_lightning.data.record import record_digest
 from vangogh_lightning.evaluation.judges import assess
 from vangogh_lightning.models.backbones import ensure_imagenet_weights
 from vangogh_lightning.models.classifier import NonFiniteError, VanGoghClassifier
-from vangogh_lightning.training.callbacks import AtomicCheckpointIO, fold_callbacks, tracked_best
+from vangogh_lightning.training.callbacks import (
+    STOP_SIGNALS,
+    AtomicCheckpointIO,
+    SaveOnStop,
+    fold_callbacks,
+    tracked_best,
+)
 from vangogh_lightning.training.loggers import build_loggers, finish_wandb, flat_config, log_group_summary
 from vangogh_lightning.training.pruning import is_pruned, pruning_callbacks, trial_of_this_job
 from vangogh_lightning.training.run_folder import (
@@ -151,22 +157,32 @@ def fit_fold(run: FoldRun, resume: str | None) -> None:
     except NonFiniteError as exc:
         raise record_failure(run.dir, diverged_error(run.fold, run.cfg, str(exc))) from None
     except SystemExit as exc:
-        # SIGTERM: Lightning's SIGTERMException, status 0; Ctrl-C: Lightning's sys.exit(1). Neither says
-        # how to go on, and a shell or scheduler expects 128 + the signal's number.
-        sigterm = isinstance(exc, SIGTERMException)
-        if not sigterm and run.trainer.state.status != TrainerStatus.INTERRUPTED:
+        # A stop signal: Lightning's SIGTERMException (status 0); a second Ctrl-C: Lightning's sys.exit(1). Neither
+        # says how to go on, and a shell or scheduler expects 128 + the signal's number.
+        stopper = next((c for c in run.trainer.callbacks if isinstance(c, SaveOnStop)), SaveOnStop())
+        if not isinstance(exc, SIGTERMException) and run.trainer.state.status != TrainerStatus.INTERRUPTED:
             raise
-        then = ("re-run the same command: the study asks new trials" if in_multirun() else
-                f"resume it with: {resume_command(run.dir.parent)}")
-        rank_zero_print(f"error: fold {run.fold} stopped by {'SIGTERM' if sigterm else 'Ctrl-C'} after "
-                        f"{run.trainer.current_epoch} finished epoch(s); {then}", file=sys.stderr, flush=True)
-        raise SystemExit(128 + (signal.SIGTERM if sigterm else signal.SIGINT)) from None
+        signum = stopper.received or (signal.SIGTERM if isinstance(exc, SIGTERMException) else signal.SIGINT)
+        raise stopped(run, signum, stopper.saved) from None
     except Exception as exc:
         if is_pruned(exc) and run.cfg.checkpoints.keep_best is not True:
             shutil.rmtree(run.dir / "checkpoints", ignore_errors=True)  # a pruned trial keeps nothing to resume
         raise
     if run.trainer.interrupted:
         raise UserError(f"fold {run.fold} was interrupted; resume it with: {resume_command(run.dir.parent)}")
+
+
+def stopped(run: FoldRun | None, signum: int, saved: bool, out_dir: Path | None = None) -> SystemExit:
+    """Say in one line how the run stopped and how to go on; the exit status a shell expects (128 + the signal)."""
+    where = ""
+    if run is not None:
+        where = (f" in fold {run.fold} after {run.trainer.current_epoch} of {run.trainer.max_epochs} epochs" +
+                 ("; saved where it stopped" if saved else ""))
+    folder = run.dir.parent if run is not None else out_dir
+    then = ("re-run the same command: the study asks new trials" if in_multirun() else
+            f"resume it with: {resume_command(folder)}")
+    rank_zero_print(f"error: stopped by {STOP_SIGNALS[signum]}{where}; {then}", file=sys.stderr, flush=True)
+    return SystemExit(128 + signum)
 
 
 def out_of_fold_predictions(trainer: L.Trainer, model: VanGoghClassifier, datamodule: VanGoghDataModule,
@@ -269,11 +285,14 @@ def _train(cfg: DictConfig) -> float:
     if in_multirun():
         write_job_record(out_dir)
     trial = trial_of_this_job(cfg) if in_multirun() else None
-    summaries = []
-    for position, k in enumerate(folds):
-        summaries.append(train_fold(cfg, datamodule, k, pruning_callbacks(cfg, trial, position),
-                                    position=(position, len(folds))))
-        release_memory()
+    summaries, stopper = [], SaveOnStop()
+    with stopper.listening():
+        for position, k in enumerate(folds):
+            if stopper.received:  # (between folds, or before the first: nothing in hand to save)
+                raise stopped(None, stopper.received, False, out_dir)
+            summaries.append(train_fold(cfg, datamodule, k, [*pruning_callbacks(cfg, trial, position), stopper],
+                                        position=(position, len(folds))))
+            release_memory()
     if any(s.get("fast_dev_run") for s in summaries):
         return float("nan")  # a code-path check: no scores, no CV summary
     scores = {s["fold"]: s["best_score"] for s in summaries}
