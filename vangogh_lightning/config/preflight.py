@@ -5,12 +5,12 @@ password. (Input files are checked by their fields' types in ``schema``.) Nothin
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from omegaconf import DictConfig
 
 from vangogh_lightning.config.run_record import check_resume, hydra_record_dir
+from vangogh_lightning.core.atomic import write_problem
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.hydra_run import in_multirun
 from vangogh_lightning.core.images import set_max_pixels
@@ -22,11 +22,8 @@ def check_output_dir(path: str | Path, key: str) -> Path:
     path = Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise UserError(f"{key}={path}: is a file, not a folder; choose a folder for the outputs")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=path).close()
-    except OSError as exc:
-        raise UserError(f"{key}={path}: cannot write there ({exc.strerror or exc}); choose a writable folder") from None
+    if (problem := write_problem(path)) is not None:
+        raise UserError(f"{key}={path}: cannot write there ({problem}); choose a writable folder")
     return path
 
 

@@ -43,6 +43,19 @@ def no_space_error(path: Path, atomic: bool = True) -> UserError:
                      f"outputs elsewhere (out_dir, hydra.run.dir, paths.log_dir){kept}")
 
 
+def write_problem(folder: Path) -> str | None:
+    """Why files cannot be written in ``folder`` (made if missing): not a folder, no permission, a full disk; or
+    None. A real write: root ignores mode bits, and a full disk refuses blocks, not names."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder) as probe:
+            probe.write(b"\0" * 4096)
+            probe.flush()
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` to fill a temporary file beside ``path``, then rename it to ``path``; a full
     disk is a :class:`UserError` naming ``path`` (the earlier file at ``path`` stays as it was)."""

@@ -12,7 +12,6 @@ import hashlib
 import json
 import logging
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import numpy as np
 from PIL import Image
 from torchvision.transforms import v2
 
-from vangogh_lightning.core.atomic import atomic_write, atomic_write_text
+from vangogh_lightning.core.atomic import atomic_write, atomic_write_text, write_problem
 from vangogh_lightning.core.images import load_rgb
 
 log = logging.getLogger(__name__)
@@ -101,14 +100,7 @@ class InputCache:
 
     def problem(self) -> str | None:
         """Why entries cannot be written under the folder (a file, not writable, a full disk), or None."""
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            probe = self.folder / f".probe-{uuid.uuid4().hex}"
-            probe.write_bytes(b"\0" * 4096)
-            probe.unlink()
-        except OSError as exc:
-            return exc.strerror or str(exc)
-        return None
+        return write_problem(self.folder)
 
     def entry(self, path: str | Path) -> Path:
         """Where the entry of ``path`` (as it is now on disk) lives."""

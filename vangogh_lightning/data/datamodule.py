@@ -295,6 +295,6 @@ class VanGoghDataModule(L.LightningDataModule):
         """One line about the current fold's split."""
         train, val = self.split(self.fold)
         held = f"; {len(self._test_index)} held out for testing" if self._test_index is not None else ""
-        return (f"fold {self.fold}/{self.hparams.num_folds - 1}{held}: {len(train)} train "
+        return (f"fold {self.fold} (of folds 0-{self.hparams.num_folds - 1}){held}: {len(train)} train "
                 f"({int(train['label'].sum())} positive), {len(val)} val ({int(val['label'].sum())} positive)")
 
