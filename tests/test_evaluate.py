@@ -74,10 +74,13 @@ def test_the_curves_show_each_fold_per_metric_on_whole_epochs(trained_run):
     fig = draw_fold_curves(runs, "alexnet")
     loss, auroc, f1 = fig.axes
     assert [ax.get_title() for ax in fig.axes] == ["alexnet: loss", "alexnet: AUROC", "alexnet: F1"]
-    assert [line.get_label() for line in loss.lines] == ["fold 0 train", "fold 0 val", "fold 1 train", "fold 1 val"]
-    assert [line.get_linestyle() for line in loss.lines] == ["--", "-", "--", "-"]  # training dashed
+    assert [line.get_label() for line in loss.lines] == ["fold 0 training", "fold 0 validation", "fold 1 training",
+                                                         "fold 1 validation"]
+    assert [(line.get_linestyle(), line.get_marker()) for line in loss.lines] == [("--", "x"), ("-", "o")] * 2
     assert [len(ax.lines) for ax in (auroc, f1)] == [2, 2]
     assert auroc.get_ylim() == f1.get_ylim() == (-0.02, 1.02) and loss.get_ylim()[0] == 0  # whole scales
+    last = max(int(r.epochs["epoch"].max()) for r in runs)
+    assert all(ax.get_xlim() == (-0.5, last + 0.5) for ax in fig.axes)  # (one epoch: not a ±0.05 axis)
     for ax in fig.axes:
         low, high = ax.get_xlim()
         shown = [t for t in ax.get_xticks() if low <= t <= high]

@@ -12,7 +12,6 @@ import pandas as pd
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from vangogh_lightning.core.atomic import atomic_write  # noqa: E402
 from vangogh_lightning.core.backbone_registry import title_of  # noqa: E402
@@ -30,19 +29,22 @@ def save_figure(fig: Figure, path: Path) -> Path:
 
 
 def draw_fold_curves(runs: list[FoldRun], backbone: str) -> Figure:
-    """A figure with a panel per metric and a line per fold (dashed: training), epochs on whole numbers."""
+    """A figure with a panel per metric and a line per fold (training dashed with crosses, validation solid with
+    dots), on whole scales: epochs on whole numbers, AUROC and F1 from 0 to 1, the loss from 0."""
     fig, axes = plt.subplots(1, len(PANELS), figsize=(5 * len(PANELS), 4))
+    last_epoch = max((int(r.epochs["epoch"].max()) for r in runs if len(r.epochs)), default=0)
     for ax, (title, columns) in zip(axes, PANELS):
+        highest = 0.0
         for i, run in enumerate(sorted(runs, key=lambda r: r.fold)):
             for col in (c for c in columns if c in run.epochs):
                 data = run.epochs.dropna(subset=[col])
-                style = "--" if col.startswith("train/") else "-"
-                ax.plot(data["epoch"], data[col], style, marker="o", ms=3, color=f"C{i % 10}",
-                        label=f"fold {run.fold} {col.split('/')[0]}")
-        ax.set(title=f"{backbone}: {title}", xlabel="epoch")
-        # whole scales, so one epoch's points (or folds a hair apart) are not spread over a ±0.05 axis
-        ax.set_ylim(*((-0.02, 1.02) if title != "loss" else (0, None)))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+                training = col.startswith("train/")
+                ax.plot(data["epoch"], data[col], "--" if training else "-", marker="x" if training else "o", ms=4,
+                        color=f"C{i % 10}", label=f"fold {run.fold} {'training' if training else 'validation'}")
+                highest = max(highest, float(data[col].max()) if len(data) else 0.0)
+        ax.set(title=f"{backbone}: {title}", xlabel="epoch", xlim=(-0.5, last_epoch + 0.5),
+               ylim=(-0.02, 1.02) if title != "loss" else (0, max(highest, 1e-3) * 1.15))
+        ax.set_xticks(range(0, last_epoch + 1, -(-(last_epoch + 1) // 10)))  # whole epochs, ten ticks at most
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     return fig

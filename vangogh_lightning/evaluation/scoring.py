@@ -111,8 +111,8 @@ def roc_pr(probabilities: Any, labels: Any) -> dict[str, tuple[list[float], list
     import torch
     from torchmetrics.functional.classification import binary_precision_recall_curve, binary_roc
 
-    p = torch.as_tensor(np.asarray(probabilities, dtype=np.float64))
-    y = torch.as_tensor(np.asarray(labels, dtype=np.int64))
+    p = torch.tensor(np.asarray(probabilities, dtype=np.float64))  # (a copy: pandas' arrays may be read-only)
+    y = torch.tensor(np.asarray(labels, dtype=np.int64))
     fpr, tpr, _ = binary_roc(p, y)
     precision, recall, _ = binary_precision_recall_curve(p, y)
     return {"roc": (fpr.tolist(), tpr.tolist()), "pr": (recall.tolist(), precision.tolist())}
