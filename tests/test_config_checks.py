@@ -59,6 +59,8 @@ def test_every_train_preset_passes(overrides, tmp_path):
     ("train", "+data.batchsize=8", "data.batchsize: not a key of data; its keys are _target_, source, image_root, "),
     ("stylize", "size=abc", "size=abc: must be a valid integer"),
     ("stylize", "size=8", "size=8: must be greater than or equal to 16"),
+    ("stylize", "log_progress.every_s=-1", "log_progress.every_s=-1: must be greater than or equal to 0"),
+    ("stylize", "log_progress.when=sometimes", "log_progress.when=sometimes: must be 'auto', 'always' or 'never'"),
     ("stylize", "precision=fp8", "precision=fp8: must be '32-true', "),
     ("stylize", "device=gpu0", "device=gpu0: must match pattern '^(auto|cpu|cuda|mps|cuda:\\d+)$'"),
     ("stylize", "multiscale=maybe", "multiscale=maybe: must be 'auto' or a valid boolean"),

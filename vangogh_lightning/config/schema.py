@@ -296,6 +296,11 @@ class StyleSettings(BaseModel):
     judge_weight: NonNegativeFloat
 
 
+class LogProgressConfig(Section):
+    every_s: NonNegativeFloat
+    when: Literal["auto", "always", "never"]
+
+
 class StylizeConfig(StyleSettings):
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -314,6 +319,7 @@ class StylizeConfig(StyleSettings):
     backbone: BackboneConfig
     paths: OpenSection
     judge: Classifier | None
+    log_progress: LogProgressConfig
 
     @model_validator(mode="after")
     def _the_style_and_the_judge_exist(self) -> StylizeConfig:
