@@ -75,6 +75,15 @@ def test_gram_matrix_is_normalised_by_positions_so_size_does_not_change_it():
     assert style_loss(gram_matrix(f), gram_matrix(f)).item() == 0
 
 
+def test_the_gram_matrix_has_autograds_gradient_with_one_product():
+    features = torch.randn(2, 5, 4, 3, requires_grad=True)
+    weight = torch.randn(2, 5, 5)  # not symmetric: the general case
+    (mine,) = torch.autograd.grad((gram_matrix(features) * weight).sum(), features)
+    flat = features.reshape(2, 5, 12)
+    (plain,) = torch.autograd.grad((flat @ flat.transpose(1, 2) / 12 * weight).sum(), features)
+    assert torch.allclose(mine, plain, atol=1e-6)
+
+
 def test_the_report_normalisation_is_the_reports_figure_3_code():
     from vangogh_lightning.style.losses import StyleTransferLoss
 
@@ -171,7 +180,9 @@ def test_output_keeps_the_content_aspect_ratio_and_writes_json_and_sheet(tmp_pat
     assert abs(out[0] / out[1] - src[0] / src[1]) < 0.05
     record = result_json(tmp_path, "tubingen", "vgg19")
     assert record["config"]["backbone"]["name"] == "vgg19"
-    assert (tmp_path / "out" / "tubingen_vgg19_sheet.png").is_file()
+    sheet = Image.open(tmp_path / "out" / "tubingen_vgg19_sheet.png").convert("L")
+    band = np.asarray(sheet)[-22:]  # the captions under the three images: content, style, result (vgg19)
+    assert sheet.height > 256 and (band < 128).any() and (band < 128).mean() < 0.2
     # what evaluate.py's deception table will count in this folder: the result, not the sheet
     from vangogh_lightning.evaluation.table_one.inputs import stylized_images
 
@@ -500,10 +511,10 @@ def test_stylize_prints_log_friendly_progress_with_how_long_is_left(tmp_path, ca
     with how long the scale and the run still take: train.py's LogProgress, not minutes of silence in a log."""
     photos = [_noise_image(tmp_path / "photos" / f"{name}.png", seed) for seed, name in enumerate("ab")]
     style = _noise_image(tmp_path / "style.png", 7)
-    stylize(cfg_for(tmp_path, tmp_path / "photos", style, "steps=3", "log_progress.every_s=0"))
+    stylize(cfg_for(tmp_path, tmp_path / "photos", style, "steps=45", "log_progress.every_s=0"))  # 20 a line
     lines = capsys.readouterr().out.splitlines()
     first = [line for line in lines if line.startswith("[a.png, image 1 of 2] 64x53 px step ")]
-    assert [line.split(" step ")[1].split(" ")[0] for line in first] == ["1/3", "2/3", "3/3"]
+    assert [line.split(" step ")[1].split(" ")[0] for line in first] == ["20/45", "40/45", "45/45"]
     assert all(" steps/s | scale left <= " in line and "run left" not in line for line in first)
     second = [line for line in lines if line.startswith("[b.png, image 2 of 2]")]
     assert len(second) == 3 and all(" | run left about " in line for line in second)  # after one image finished
@@ -532,3 +543,54 @@ def test_stylize_keeps_hydras_record_with_its_outputs(tmp_path, capsys):
     capsys.readouterr()
     assert run_script("stylize.py", *args, f"out_dir={content}") == 2
     assert capsys.readouterr().err.startswith(f"error: out_dir={content}: is a file, not a folder")
+
+
+def _fit_tiny(steps: int, per_step: int, lr: float = 1.0):
+    """A 64 px AlexNet transfer of random images, ``per_step`` L-BFGS iterations per Lightning step; returns the
+    module and, per Lightning step, the losses of the evaluations it made."""
+    import lightning as L
+
+    from vangogh_lightning.style.module import StyleTransfer
+
+    torch.manual_seed(0)
+    extractor = FeatureExtractor("alexnet", ["conv4", "conv1", "conv2", "conv3"], pretrained=False)
+    content, style = torch.rand(2, 1, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        grams = {n: gram_matrix(extractor(style)[n]) for n in ("conv1", "conv2", "conv3")}
+    module = StyleTransfer(extractor, content, grams, {"conv4": 1.0}, {"conv1": 1.0, "conv2": 1.0, "conv3": 1.0},
+                           content, steps, style_weight=10.0, tv_weight=1.0, lr=lr, iterations_per_step=per_step)
+    losses: list[list[float]] = []
+
+    class Record(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            losses.append([])
+
+        def on_before_backward(self, trainer, pl_module, loss):
+            losses[-1].append(loss.item())
+
+    L.Trainer(max_epochs=1, max_steps=module.fit_steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+              enable_progress_bar=False, enable_model_summary=False, callbacks=[Record()]).fit(module)
+    return module, losses
+
+
+def test_a_lightning_step_runs_the_configured_lbfgs_iterations_and_steps_counts_iterations():
+    """steps=23 at 10 iterations per Lightning step: 3 Lightning steps of 10, 10 and 3 evaluations, 23 L-BFGS
+    iterations in all, and the very path of one iteration per step (the tutorial's max_iter, nothing else)."""
+    grouped, losses = _fit_tiny(23, per_step=10)
+    assert grouped.fit_steps == 3 and [len(step) for step in losses] == [10, 10, 3]
+    state = grouped.trainer.optimizers[0].state[grouped.image]
+    assert state["n_iter"] == state["func_evals"] == 23
+    single, single_losses = _fit_tiny(23, per_step=1)
+    assert single.fit_steps == 23 and sum(single_losses, []) == sum(losses, [])
+    assert torch.equal(single.result(), grouped.result())
+
+
+def test_the_best_iterate_guard_keeps_the_lowest_loss_seen_inside_a_lightning_step():
+    """lr=3 blows L-BFGS up after its second evaluation, in the middle of the first Lightning step: the result is
+    that image (the lowest loss evaluated), not the last iterate."""
+    module, losses = _fit_tiny(30, per_step=10, lr=3.0)
+    seen = sum(losses, [])
+    assert seen.index(min(seen)) < 9 and seen[-1] > 10 * min(seen)  # the premise: a blow-up after an early best
+    result = module.result()
+    assert module.evaluate(result)["total"][0] == pytest.approx(min(seen), rel=1e-5)
+    assert module.evaluate(module.image)["total"][0] > 10 * min(seen)

@@ -37,13 +37,18 @@ def preserve_colors(result: Image.Image, content: Image.Image) -> Image.Image:
     return Image.merge("YCbCr", (y, cb, cr)).convert("RGB")
 
 
-def comparison_sheet(images: list[Image.Image], height: int = 256, gap: int = 8) -> Image.Image:
-    """Images side by side at a common height (content | style | result)."""
+def comparison_sheet(images: list[Image.Image], captions: list[str] | None = None, height: int = 256,
+                     gap: int = 8) -> Image.Image:
+    """Images side by side at a common height (content | style | result), each with its caption under it."""
+    from PIL import ImageDraw, ImageFont
+
     scaled = [im.resize((max(1, round(im.width * height / im.height)), height)) for im in images]
-    sheet = Image.new("RGB", (sum(im.width for im in scaled) + gap * (len(scaled) - 1), height), "white")
-    x = 0
-    for im in scaled:
+    band = 22 if captions else 0
+    sheet = Image.new("RGB", (sum(im.width for im in scaled) + gap * (len(scaled) - 1), height + band), "white")
+    draw, font, x = ImageDraw.Draw(sheet), ImageFont.load_default(size=14), 0
+    for im, caption in zip(scaled, captions or [""] * len(scaled)):
         sheet.paste(im, (x, 0))
+        draw.text((x + 4, height + 3), caption, fill="black", font=font)
         x += im.width + gap
     return sheet
 

@@ -61,9 +61,9 @@ class FeatureExtractor(nn.Module):
             raise UserError(f"unknown {backbone} layer(s) {', '.join(unknown)}; valid names: {valid}")
         depth = max(names.index(name) for name in wanted) + 1
         modules = []
-        for module in list(features)[:depth]:
-            if isinstance(module, nn.ReLU):
-                module = nn.ReLU(inplace=False)  # in-place would overwrite the stored conv output
+        for i, module in enumerate(list(features)[:depth]):
+            if isinstance(module, nn.ReLU):  # in place (no copy) unless it would overwrite a stored conv output
+                module = nn.ReLU(inplace=names[i - 1] not in wanted)
             elif isinstance(module, nn.MaxPool2d) and pooling == "avg":
                 module = nn.AvgPool2d(module.kernel_size, module.stride, module.padding)
             elif isinstance(module, nn.Conv2d) and conv_padding != "zeros":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import lightning as L
 import torch
 from torch import nn
@@ -10,6 +12,10 @@ from torch.utils.data import DataLoader
 from vangogh_lightning.config.schema import LossNormalisation, Optimizer
 from vangogh_lightning.style.layers import FeatureExtractor
 from vangogh_lightning.style.losses import StyleTransferLoss
+
+# L-BFGS iterations per Lightning step (the PyTorch tutorial's max_iter=20): Lightning's per-step work is paid
+# once per 20 evaluations; ``steps`` still counts iterations (docs/stylize.md).
+LBFGS_ITERATIONS_PER_STEP = 20
 
 
 class StyleTransfer(L.LightningModule):
@@ -34,13 +40,16 @@ class StyleTransfer(L.LightningModule):
         loss_normalisation: LossNormalisation = "relative",
         judge: nn.Module | None = None,
         judge_weight: float = 0.0,
+        iterations_per_step: int | None = None,
     ):
         super().__init__()
         self.extractor = extractor
         self.image = nn.Parameter(init.detach().clone().contiguous().clamp_(0, 1))
         self.optimizer_name = optimizer
         self.lr = lr if lr is not None else (1.0 if optimizer == "lbfgs" else 0.02)
-        self.steps = steps
+        self.steps = steps  # L-BFGS iterations (Adam: steps), grouped into fit_steps Lightning steps
+        self.per_step = (iterations_per_step or LBFGS_ITERATIONS_PER_STEP) if optimizer == "lbfgs" else 1
+        self.fit_steps = math.ceil(steps / self.per_step)
         self.lbfgs_history = lbfgs_history
         with torch.no_grad():
             feats = extractor(content)
@@ -54,7 +63,18 @@ class StyleTransfer(L.LightningModule):
         """Per-image weighted content, style and TV losses and their sum."""
         return self.loss(self.extractor(image), image)
 
+    def done(self, batch_idx: int) -> int:
+        """Iterations done once Lightning step ``batch_idx`` has ended."""
+        return min(self.steps, (batch_idx + 1) * self.per_step)
+
+    def on_train_batch_start(self, batch, batch_idx: int) -> None:
+        if self.optimizer_name == "lbfgs":  # the last Lightning step does what is left of ``steps``
+            self.optimizers().optimizer.param_groups[0]["max_iter"] = self.done(batch_idx) - batch_idx * self.per_step
+
     def training_step(self, batch, batch_idx: int) -> torch.Tensor:
+        # Called once per L-BFGS evaluation (the closure), so the clamp and the best-iterate guard see every iterate.
+        with torch.no_grad():
+            self.image.clamp_(0, 1)
         parts = self.losses(self.image)
         self._keep_best(parts["total"])
         if self.trainer.progress_bar_callback is not None:
@@ -86,7 +106,7 @@ class StyleTransfer(L.LightningModule):
     @torch.no_grad()
     def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
         self.image.clamp_(0, 1)
-        if batch_idx == self.steps - 1 and self.trainer.progress_bar_callback is not None:
+        if batch_idx == self.fit_steps - 1 and self.trainer.progress_bar_callback is not None:
             # After the last step the bar would still show the losses before it; one more forward pass
             # shows those of the image that is kept (the best iterate): the numbers the JSON record saves.
             parts = self.losses(self.image)
@@ -96,13 +116,13 @@ class StyleTransfer(L.LightningModule):
             self._show(parts)
 
     def train_dataloader(self) -> DataLoader:
-        # One dummy item per optimisation step: all the work happens on self.image.
-        return DataLoader(range(self.steps), batch_size=None)
+        # One dummy item per Lightning step: all the work happens on self.image.
+        return DataLoader(range(self.fit_steps), batch_size=None)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         if self.optimizer_name == "lbfgs":
-            # One iteration per step, no tolerance exits, no line search (strong-Wolfe stalls with max_iter=1).
-            return torch.optim.LBFGS([self.image], lr=self.lr, max_iter=1, history_size=self.lbfgs_history,
+            # No tolerance exits, no line search (as the tutorial's; strong-Wolfe stalled in earlier probes).
+            return torch.optim.LBFGS([self.image], lr=self.lr, max_iter=self.per_step, history_size=self.lbfgs_history,
                                      tolerance_grad=0.0, tolerance_change=0.0)
         return torch.optim.Adam([self.image], lr=self.lr)
 

@@ -44,9 +44,11 @@ class StyleProgress(LogProgress):
         pass  # a scale's end: the image's own line follows
 
     def _print(self, trainer: L.Trainer, where: str) -> None:
-        height, width = trainer.lightning_module.image.shape[-2:]
-        steps_per_s = self.images / max(time.monotonic() - self.start, 1e-9)  # (each "batch" is one step)
-        print(f"[{self.what}] {width}x{height} px step {trainer.global_step}/{trainer.max_steps} | {steps_per_s:.2f} "
+        module = trainer.lightning_module  # its steps: L-BFGS iterations, several per Lightning step
+        height, width = module.image.shape[-2:]
+        done = module.done(trainer.global_step - 1)
+        steps_per_s = done / max(time.monotonic() - self.start, 1e-9)
+        print(f"[{self.what}] {width}x{height} px step {done}/{module.steps} | {steps_per_s:.2f} "
               f"steps/s | scale left <= {duration(self.fold_seconds_left(trainer))}{self.run_left()}", flush=True)
 
 
@@ -71,7 +73,9 @@ def write_outputs(cfg: DictConfig, item: ContentItem, result: torch.Tensor, loss
     if cfg.preserve_colors:
         image = preserve_colors(image, item.image)
     atomic_save(image, item.outputs["image"])
-    atomic_save(comparison_sheet([item.image, styler.styles[0], image]), item.outputs["sheet"])
+    styles = style_paths[0].name[:28] + (f" +{len(style_paths) - 1}" if len(style_paths) > 1 else "")
+    captions = [f"content: {item.path.name[:28]}", f"style: {styles}", f"result: {styler.backbone.name}"]
+    atomic_save(comparison_sheet([item.image, styler.styles[0], image], captions), item.outputs["sheet"])
     record = {
         "kind": STYLIZED_RECORD_KIND,  # how evaluate.py tells results from sheets and snapshots
         "image": item.outputs["image"].name,
