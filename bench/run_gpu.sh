@@ -2,7 +2,7 @@
 # Every benchmark of bench/README.md on one GPU, in one go (about 12 minutes on an H100).
 #   bash bench/run_gpu.sh [DATA_DIR]        DATA_DIR: the shared data folder (paintings/, photos/)
 # Figures land in bench/out/*.json; this log ends with a one-line summary of each.
-# PARTS="stylize train_vgg19" runs some of: smoke stylize train_alexnet train_vgg19 batch cli.
+# PARTS="stylize train_vgg19" runs some of: smoke stylize train_alexnet train_vgg19 feature_cache batch cli.
 # QUICK=1 DEVICE=cpu runs the same steps at toy sizes (checks the script, not the GPU).
 set -u
 DATA=${1:-../shared/data}
@@ -65,6 +65,12 @@ train() {  # fine-tuning images/s of one backbone: report-style loop vs. the pro
   run $PY "${tb[@]}" --reuse-baseline --precision bf16-mixed --channels-last --compile
 }
 
+feature_cache() {  # data.feature_cache off / cold / warm, both backbones, the trainer's GPU precision
+  precision=$([ "$DEVICE" = cuda ] && echo bf16-mixed || echo 32-true)
+  LIMIT=450 run $PY bench/feature_cache_bench.py --device "$DEVICE" --precision "$precision" --images "$IMAGES" \
+    --side "$SIDE" --size "$CROP" --folds 3
+}
+
 smoke() {  # the real entry point: one fold of generated data with trainer=gpu (bf16-mixed)
   accel=$([ "$DEVICE" = cuda ] && echo gpu || echo cpu)
   echo "== train.py experiment=synthetic_smoke trainer=$accel"
@@ -72,7 +78,7 @@ smoke() {  # the real entry point: one fold of generated data with trainer=gpu (
     hydra.run.dir="$WORK/train" || echo "FAILED: train.py trainer=$accel"
 }
 
-for part in ${PARTS:-smoke stylize train_alexnet train_vgg19 batch cli}; do
+for part in ${PARTS:-smoke stylize train_alexnet train_vgg19 feature_cache batch cli}; do
   case $part in
     train_*) train "${part#train_}" ;;
     *) $part ;;
@@ -89,6 +95,10 @@ for p in sorted(pathlib.Path("bench/out").glob("*.json")):
               "w%s" % r["product"].get("workers_resolved", r["product"]["workers"]), "compile" if r["product"]["compile"] else "",
               "product %.0f img/s" % r["product"]["images_per_second"],
               "baseline %.0f img/s" % r["baseline"]["images_per_second"], "x%.2f" % r["speedup"])
+    elif r["benchmark"] == "feature_cache":
+        for b, v in r["backbones"].items():
+            print(p.name, "feature cache", b, r["precision"], "warm/off", v["warm_over_off"],
+                  "ceiling", v["ceiling"]["train_ratio"], v["ceiling"]["val_ratio"])
     elif "batch" in r:
         print(p.name, "batch", r["batch"], "x%.2f" % r["throughput_ratio"], "s/img one", r["seconds_one_image"])
     else:

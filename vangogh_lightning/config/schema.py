@@ -126,6 +126,9 @@ class DataConfig(Section):
     max_image_pixels: Annotated[PositiveInt, NEUTRAL]
     validation_cache: Annotated[bool | Text, NEUTRAL]
     input_cache: bool | Text
+    feature_cache: bool | Text
+    feature_cache_views: PositiveInt | None
+    feature_cache_seed: int
     synthetic_count: Annotated[int, Field(ge=4)]
     synthetic_positive_share: Share
     synthetic_render_size: Annotated[int, Field(ge=16, le=4096)]

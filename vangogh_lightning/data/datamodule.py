@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader, Dataset
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from vangogh_lightning.config.schema import Source, Split, choices
 from vangogh_lightning.core.errors import UserError
@@ -65,15 +66,38 @@ class IndexedImages(Dataset):
     def __len__(self) -> int:
         return len(self.frame)
 
-    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def image(self, idx: int) -> Image.Image:
+        """The decoded (or generated) image of row ``idx``, before any transform."""
         row = self.frame.iloc[idx]
         if row["path"] is None:
-            image = render_synthetic(int(row["seed"]), int(row["label"]), self.render_size)
-        elif self.cache is not None:
-            image = self.cache.load(row["path"])
-        else:
-            image = load_rgb(row["path"], max_side=self.max_side, max_pixels=self.max_pixels)
-        return self.transform(image), torch.tensor(float(row["label"]))
+            return render_synthetic(int(row["seed"]), int(row["label"]), self.render_size)
+        if self.cache is not None:
+            return self.cache.load(row["path"])
+        return load_rgb(row["path"], max_side=self.max_side, max_pixels=self.max_pixels)
+
+    def view(self, idx: int, seed: int | None) -> torch.Tensor:
+        """Row ``idx`` transformed, its random choices drawn from ``seed`` (None: the process's random stream)."""
+        if seed is None:
+            return self.transform(self.image(idx))
+        with torch.random.fork_rng(devices=[]):  # (CPU only: the transforms draw from it; CUDA's stream is untouched)
+            torch.random.default_generator.manual_seed(seed)
+            return self.transform(self.image(idx))
+
+    def __getitem__(self, idx: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.view(idx, None), torch.tensor(float(self.frame.iloc[idx]["label"]))
+
+
+class ImageViews(Dataset):
+    """Views of ``images``, one per (row, seed) of ``items`` (seed None: the deterministic transform's)."""
+
+    def __init__(self, images: IndexedImages, items: list[tuple[int, int | None]]):
+        self.images, self.items = images, items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, k: int) -> torch.Tensor:
+        return self.images.view(*self.items[k])
 
 
 @functools.cache
@@ -132,6 +156,9 @@ class VanGoghDataModule(L.LightningDataModule):
         validation_cache: bool | str | None = True,
         test_fraction: float = 0.0,
         input_cache: bool | str = True,
+        feature_cache: bool | str = True,
+        feature_cache_views: int | None = None,
+        feature_cache_seed: int = 42,
     ):
         super().__init__()
         if source not in choices(Source):  # the index builder below dispatches on it
@@ -145,8 +172,9 @@ class VanGoghDataModule(L.LightningDataModule):
         self._test_index: pd.DataFrame | None = None  # rows held out from every fold (data.test_fraction)
         self._cache: InputCache | None = None
         self._cache_refused = False
-        self.train_set: IndexedImages | None = None
-        self.val_set: IndexedImages | None = None
+        self.train_set: Dataset | None = None
+        self.val_set: Dataset | None = None
+        self.train_sampler: Sampler | None = None  # (data.feature_cache's, drawing each epoch's views)
 
     @property
     def fold(self) -> int:
@@ -268,11 +296,22 @@ class VanGoghDataModule(L.LightningDataModule):
             print(self._cache.describe())
         self.train_set = self._images(train, train_transform(hp.image_size))
         self.val_set = self._images(val, eval_transform(hp.image_size))
+        self.train_sampler = None
 
-    def _loader(self, dataset: IndexedImages, train: bool) -> DataLoader:
+    def serve_features(self, train: Dataset, val: Dataset, train_sampler: Sampler) -> None:
+        """Serve ``train`` (in the order and views ``train_sampler`` draws) and ``val`` until the next setup."""
+        self.train_set, self.val_set, self.train_sampler = train, val, train_sampler
+
+    def decoding(self) -> dict[str, Any]:
+        """The settings that decide the pixels an image file decodes to (for the keys of later caches)."""
+        cache = self._cache
+        return {"max_decode_side": self.hparams.max_decode_side,
+                "input_cache_short_side": cache.short_side if cache is not None else None}
+
+    def _loader(self, dataset: Dataset, train: bool) -> DataLoader:
         hp = self.hparams
         pin = torch.cuda.is_available() if hp.pin_memory is None else hp.pin_memory
-        trainer, sampler = self.trainer, None
+        trainer, sampler = self.trainer, self.train_sampler if train else None
         workers = resolve_num_workers(hp.num_workers, trainer.num_devices if trainer is not None else 1)
         if not train and trainer is not None and trainer.world_size > 1:
             # Lightning's default DistributedSampler pads with repeats; validate each image once.
@@ -280,7 +319,7 @@ class VanGoghDataModule(L.LightningDataModule):
                                                    rank=trainer.global_rank, shuffle=False)
         if workers:
             end_workers_at_exit()
-        return DataLoader(dataset, batch_size=hp.batch_size, shuffle=train, sampler=sampler,
+        return DataLoader(dataset, batch_size=hp.batch_size, shuffle=train and sampler is None, sampler=sampler,
                           drop_last=train and len(dataset) > hp.batch_size, num_workers=workers, pin_memory=pin,
                           persistent_workers=hp.persistent_workers and workers > 0,
                           worker_init_fn=functools.partial(worker_init, rank=trainer.global_rank if trainer else 0))

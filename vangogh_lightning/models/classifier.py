@@ -81,12 +81,19 @@ class VanGoghClassifier(L.LightningModule):
         self.best = nn.ModuleDict({name: MinMetric() if mode == "min" else MaxMetric()
                                    for name, mode in self.modes.items()})
         self.best_epoch: int | None = None
+        # How many leading ``features`` modules the batches have already been through: 0 for images; the frozen
+        # prefix's depth while data.feature_cache serves their stored output (training.feature_cache).
+        self.input_depth = 0
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Logits, shape (batch,)."""
+        """Logits, shape (batch,), of images (or, with ``input_depth``, of the frozen prefix's features)."""
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.net(images).squeeze(-1)
+        if not self.input_depth:
+            return self.net(images).squeeze(-1)
+        net = self.net  # torchvision's AlexNet/VGG forward, from the first module that trains
+        x = net.avgpool(net.features[self.input_depth:](images.to(self.dtype)))
+        return net.classifier(torch.flatten(x, 1)).squeeze(-1)
 
     @torch.no_grad()
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:

@@ -22,6 +22,7 @@ from lightning.pytorch.utilities.model_summary.model_summary import _format_summ
 from omegaconf import DictConfig
 
 from vangogh_lightning.core.atomic import atomic_write
+from vangogh_lightning.training.feature_cache import FrozenFeatureCache
 
 # The callback entries (conf/callbacks/default.yaml) whose files a `checkpoints.*` setting drops.
 BEST_CHECKPOINT, RESUME_CHECKPOINT = "model_checkpoint", "last_checkpoint"
@@ -153,7 +154,7 @@ def fold_callbacks(fold_cfg: DictConfig, extra: list[L.Callback] | None = None) 
     shown = fold_cfg.trainer
     library = [ProgressBar()] if shown.get("enable_progress_bar", True) else []
     library += [PlainSummary()] if shown.get("enable_model_summary", True) else []
-    return [*callbacks, RngStateCallback(), LogInterval(), *library, *(extra or [])]
+    return [*callbacks, RngStateCallback(), LogInterval(), FrozenFeatureCache(), *library, *(extra or [])]
 
 
 def tracked_best(trainer: L.Trainer, monitor: str) -> tuple[Any, str | None]:

@@ -1,0 +1,142 @@
+"""data.feature_cache: the frozen prefix runs once per image and view, and the classifier sees what it would
+have computed itself (to fp16 storage's precision)."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import pytest
+import torch
+
+from vangogh_lightning.core.errors import UserError
+from vangogh_lightning.data.datamodule import VanGoghDataModule
+from vangogh_lightning.data.feature_cache import CachedFeatures, view_seed
+from vangogh_lightning.models.classifier import VanGoghClassifier
+from vangogh_lightning.training.feature_cache import FrozenFeatureCache
+
+SIZE = 64  # AlexNet's smallest input is 63 px
+# fp16 keeps 11 significant bits: each stored value is within 2^-11 of itself, relatively
+FP16_RELATIVE = 2.0**-11
+
+
+def data(cache: Path | bool, **kw) -> VanGoghDataModule:
+    settings = dict(source="synthetic", synthetic_count=24, synthetic_render_size=SIZE, num_folds=2, image_size=SIZE,
+                    batch_size=4, num_workers=0, input_cache=False, feature_cache=str(cache) if cache else False)
+    return VanGoghDataModule(**{**settings, **kw})
+
+
+def fit(cache: Path | bool, epochs: int = 2, trainable: int = 6, seed: int = 0, lr: float = 1e-4,
+        limit: int | float = 1.0, **kw) -> tuple[VanGoghDataModule, VanGoghClassifier]:
+    L.seed_everything(seed)
+    dm = data(cache, **kw)
+    model = VanGoghClassifier("alexnet", pretrained=False, trainable_feature_modules=trainable, lr=lr)
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        limit_train_batches=limit, callbacks=[FrozenFeatureCache()])
+    trainer.fit(model, datamodule=dm)
+    return dm, model
+
+
+def plain_split(**kw) -> VanGoghDataModule:
+    dm = data(False, **kw)
+    dm.setup("fit")
+    return dm
+
+
+def entries(folder: Path) -> int:
+    return len(list(folder.glob("*/*/*.npy")))
+
+
+def test_validation_reads_stored_features_and_scores_as_the_whole_network_does(tmp_path):
+    dm, model = fit(tmp_path / "features")
+    assert model.input_depth == 8 and isinstance(dm.val_set, CachedFeatures)  # AlexNet: conv1..relu3 frozen
+    model.eval()
+    with torch.no_grad():
+        cached = model(torch.stack([dm.val_set[i][0] for i in range(len(dm.val_set))]))
+        stored = torch.stack([dm.val_set[i][0] for i in range(len(dm.val_set))]).float()
+        images = torch.stack([x for x, _ in plain_split().val_set])
+        computed = model.net.features[:8](images)
+        model.input_depth = 0
+        whole = model(images)
+    assert stored.dtype == torch.float32 and dm.val_set[0][0].dtype == torch.float16
+    assert torch.allclose(stored, computed, rtol=FP16_RELATIVE, atol=1e-6)
+    # what fp16 storage leaves of the probabilities, at fp32 (measured: ~1e-6 here; 2e-4 is the bound tested)
+    assert (torch.sigmoid(cached) - torch.sigmoid(whole)).abs().max() < 2e-4
+
+
+def test_a_stored_training_view_is_the_training_transform_under_its_seed_through_the_frozen_prefix(tmp_path):
+    dm, model = fit(tmp_path / "features", epochs=2)
+    plain = plain_split()
+    rows = plain.train_set.frame
+    for i in (0, 5):
+        for view in (0, 1):
+            image = plain.train_set.view(i, view_seed(rows.iloc[i], view, dm.hparams.feature_cache_seed))
+            with torch.no_grad():
+                expected = model.net.features[:8](image[None])[0]
+            stored = dm.train_set[(i, view)][0].float()
+            assert torch.allclose(stored, expected, rtol=FP16_RELATIVE, atol=1e-6)
+    assert not torch.equal(dm.train_set[(0, 0)][0], dm.train_set[(0, 1)][0])  # two draws of the augmentation
+
+
+def test_epoch_e_reads_view_e_mod_views_and_a_run_stores_only_those(tmp_path, monkeypatch):
+    drawn = []
+    prepare = FrozenFeatureCache._prepare
+    monkeypatch.setattr(FrozenFeatureCache, "_prepare", lambda self, images, view: (drawn.append(view),
+                                                                                     prepare(self, images, view)))
+    dm, _ = fit(tmp_path / "features", epochs=3, feature_cache_views=2)
+    assert drawn == [0, 1, 0]
+    assert entries(tmp_path / "features") == 2 * len(dm.train_set) + len(dm.val_set)
+
+
+def test_a_limited_epoch_stores_only_the_images_it_reads(tmp_path):
+    dm, _ = fit(tmp_path / "features", epochs=1, limit=1)  # one batch of 4
+    assert entries(tmp_path / "features") == 4 + len(dm.val_set)
+
+
+def test_a_warm_cache_computes_nothing_and_trains_the_same_weights_as_the_cold_one(tmp_path, capsys):
+    _, cold = fit(tmp_path / "features")
+    assert "computed in" in capsys.readouterr().out
+    _, warm = fit(tmp_path / "features")
+    out = capsys.readouterr().out
+    assert "computed in" not in out and f"feature cache: {tmp_path / 'features'}" in out
+    for (name, a), b in zip(cold.state_dict().items(), warm.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_another_freeze_depth_or_other_frozen_weights_store_apart(tmp_path):
+    folder = tmp_path / "features"
+    fit(folder, epochs=1)
+    fit(folder, epochs=1, trainable=4)  # conv5 only: a deeper cut
+    fit(folder, epochs=1, seed=1)  # other random weights in the frozen layers
+    assert len(list(folder.glob("*/about.json"))) == 3
+
+
+def test_all_features_training_bypasses_the_cache(tmp_path):
+    dm, model = fit(tmp_path / "features", epochs=1, trainable=13)
+    assert model.input_depth == 0 and not isinstance(dm.val_set, CachedFeatures)
+    assert not (tmp_path / "features").exists()
+
+
+def test_a_folder_that_cannot_be_written_is_a_note_and_the_run_goes_on_uncached(tmp_path, capsys):
+    blocker = tmp_path / "features"
+    blocker.write_text("a file, not a folder")
+    _, model = fit(blocker, epochs=1)
+    assert model.input_depth == 0
+    assert "cannot be written" in capsys.readouterr().out
+
+
+def test_an_entry_cut_short_is_computed_again_and_a_foreign_one_is_one_line_naming_it(tmp_path):
+    dm, _ = fit(tmp_path / "features", epochs=1)
+    entry = dm.val_set.paths[0][0]
+    good = entry.read_bytes()
+    entry.write_bytes(good[:100])
+    fit(tmp_path / "features", epochs=1)
+    # computed alone, not in a batch of 4: oneDNN's sums depend on the batch, so the fp16 value may be one unit
+    # of its last place away
+    assert np.allclose(np.load(entry), np.load(io.BytesIO(good)), rtol=2 * FP16_RELATIVE, atol=1e-6)
+    entry.write_bytes(b"x" * len(good))  # the right size, not an array
+    with pytest.raises(UserError, match=rf"data.feature_cache: {entry} cannot be read .*delete it and run again"):
+        fit(tmp_path / "features", epochs=1)
