@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +30,16 @@ class FoldRun:
     mode: str = "max"
     data: str = ""  # the digest of the data record it was trained on ("": before runs recorded their data)
     debug: tuple[str, ...] = ()  # the trainer settings that made it see part of its data (a debug run)
+    # the 95 % DeLong interval of its out-of-fold AUROC, as training recorded it (None: a run older than that)
+    oof_interval: tuple[float, float] | None = None
+
+
+def recorded_interval(summary: dict) -> tuple[float, float] | None:
+    """The out-of-fold AUROC interval a fold's summary records (a fold without both classes records none:
+    NaN), or None for a summary older than that record."""
+    if "oof/auroc" not in summary:
+        return None
+    return (float(summary.get("oof/auroc_low", math.nan)), float(summary.get("oof/auroc_high", math.nan)))
 
 
 def read_epoch_metrics(csv_path: Path) -> pd.DataFrame:
@@ -125,7 +136,8 @@ def find_fold_runs(roots: str | Path | list[str | Path]) -> tuple[list[FoldRun],
                                 resolve_checkpoint(fold_dir, summary.get("best_checkpoint")),
                                 read_fold_metrics(fold_dir), *run_identity(fold_dir.parent),
                                 monitor=summary.get("monitor", "val/auroc"), mode=summary.get("mode", "max"),
-                                data=summary.get("data", ""), debug=tuple(summary.get("debug", ()))))
+                                data=summary.get("data", ""), debug=tuple(summary.get("debug", ())),
+                                oof_interval=recorded_interval(summary)))
     if not runs:
         raise UserError(f"runs={[str(r) for r in roots]}: no finished folds found (expected fold_<k>/summary.json "
                         "written by train.py)")

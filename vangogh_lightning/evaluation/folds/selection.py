@@ -30,8 +30,7 @@ def best_epochs(runs: list[FoldRun]) -> pd.DataFrame:
         if val.empty:
             raise UserError(f"{run.fold_dir}: metrics.csv has no {metric} values")
         best = val.loc[val[metric].idxmax() if mode == "max" else val[metric].idxmin()]
-        oof = out_of_fold(run)
-        _, low, high = delong_interval(oof["p_van_gogh"], oof["label"]) if oof is not None else (math.nan,) * 3
+        low, high = run.oof_interval or interval_from_file(run)
         rows.append({"backbone": run.backbone, "fold": run.fold, "best_epoch": int(best["epoch"]),
                      **{m.removeprefix("val/"): float(best[m]) if m in best else float("nan") for m in METRICS},
                      "auroc_low": low, "auroc_high": high,
@@ -44,6 +43,12 @@ def out_of_fold(run: FoldRun) -> pd.DataFrame | None:
     """The fold's out-of-fold predictions (its validation images scored by its best weights), if it kept them."""
     path = run.fold_dir / OOF_FILE
     return pd.read_csv(path) if path.is_file() else None
+
+
+def interval_from_file(run: FoldRun) -> tuple[float, float]:
+    """The out-of-fold AUROC interval of a run older than its summary's record, from its predictions file."""
+    oof = out_of_fold(run)
+    return delong_interval(oof["p_van_gogh"], oof["label"])[1:] if oof is not None else (math.nan, math.nan)
 
 
 def chance_note(run: FoldRun, backbone: str) -> str:
