@@ -29,14 +29,17 @@ def data(cache: Path | bool, **kw) -> VanGoghDataModule:
 
 
 def fit(cache: Path | bool, epochs: int = 2, trainable: int = 6, seed: int = 0, lr: float = 1e-4,
-        limit: int | float = 1.0, **kw) -> tuple[VanGoghDataModule, VanGoghClassifier]:
+        limit: int | float = 1.0, resume: Path | None = None, save: Path | None = None,
+        **kw) -> tuple[VanGoghDataModule, VanGoghClassifier]:
     L.seed_everything(seed)
     dm = data(cache, **kw)
     model = VanGoghClassifier("alexnet", pretrained=False, trainable_feature_modules=trainable, lr=lr)
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                         limit_train_batches=limit, callbacks=[FrozenFeatureCache()])
-    trainer.fit(model, datamodule=dm)
+    trainer.fit(model, datamodule=dm, ckpt_path=resume)
+    if save is not None:
+        trainer.save_checkpoint(save)
     return dm, model
 
 
@@ -89,6 +92,16 @@ def test_epoch_e_reads_view_e_mod_views_and_a_run_stores_only_those(tmp_path, mo
     dm, _ = fit(tmp_path / "features", epochs=3, feature_cache_views=2)
     assert drawn == [0, 1, 0]
     assert entries(tmp_path / "features") == 2 * len(dm.train_set) + len(dm.val_set)
+
+
+def test_a_resumed_fit_reads_the_views_of_its_own_epochs(tmp_path, monkeypatch):
+    fit(tmp_path / "features", epochs=1, feature_cache_views=3, save=tmp_path / "epoch0.ckpt")
+    drawn = []
+    prepare = FrozenFeatureCache._prepare
+    monkeypatch.setattr(FrozenFeatureCache, "_prepare", lambda self, images, view: (drawn.append(view),
+                                                                                     prepare(self, images, view)))
+    fit(tmp_path / "features", epochs=3, feature_cache_views=3, resume=tmp_path / "epoch0.ckpt")
+    assert drawn == [1, 2]
 
 
 def test_a_limited_epoch_stores_only_the_images_it_reads(tmp_path):

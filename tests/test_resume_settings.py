@@ -14,7 +14,8 @@ STARTED = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.ima
 # one or more keys of each group that changes what a fold learns or how it is scored
 RESULT_CHANGING = {
     "data": ["data.image_size=96", "data.batch_size=4", "data.split_seed=1", "data.num_folds=3",
-             "data.synthetic_count=48", "data.split=kfold"],
+             "data.synthetic_count=48", "data.split=kfold", "data.feature_cache=false",
+             "data.feature_cache_views=3", "data.feature_cache_seed=1"],
     "model": ["model=vgg19", "model.lr=0.01", "model.trainable_feature_modules=2", "model.weight_decay=0.1",
               "model.threshold=0.3"],
     "trainer": ["trainer.max_epochs=5", "trainer.precision=bf16-mixed", "+trainer.limit_train_batches=2",
@@ -53,6 +54,20 @@ def test_a_change_that_leaves_results_alone_is_allowed_and_recorded(run_dir, cha
     check_resume(compose_cfg("train", [*STARTED, change], run_dir))
     record = json.loads((run_dir / "run_settings.json").read_text())
     assert len(record["resumes"]) == 1
+
+
+def test_a_run_from_before_the_feature_cache_resumes_without_it_and_a_refusal_says_so(run_dir):
+    import json
+
+    path = run_dir / "run_settings.json"
+    record = json.loads(path.read_text())
+    for key in ("feature_cache", "feature_cache_views", "feature_cache_seed"):
+        del record["settings"]["data"][key]
+    path.write_text(json.dumps(record))
+    with pytest.raises(UserError, match=r"data.feature_cache=\(absent\) when started, True now; resume with the run's "
+                                        r"own settings \(python train.py .*data.feature_cache=false ckpt_path=last"):
+        check_resume(compose_cfg("train", STARTED, run_dir))
+    check_resume(compose_cfg("train", [*STARTED, "data.feature_cache=false"], run_dir))
 
 
 def test_a_new_run_folder_has_nothing_to_compare(tmp_path):

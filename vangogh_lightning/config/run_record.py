@@ -23,6 +23,25 @@ from vangogh_lightning.core.errors import UserError
 
 SETTINGS_FILE = "run_settings.json"
 ABSENT = "(absent)"
+ANY = object()
+# Keys added after runs began recording their settings, each with the value that does what runs from before it
+# did: a run started without the key resumes with that value (ANY: the key means nothing then), and a refused
+# resume's command sets it.
+AS_BEFORE: dict[str, Any] = {"data.feature_cache": False, "data.feature_cache_views": ANY,
+                             "data.feature_cache_seed": ANY}
+
+
+def as_before_overrides(started: dict[str, Any]) -> list[str]:
+    """The overrides that give a run recorded without some of :data:`AS_BEFORE`'s keys their old behaviour."""
+    def absent(key: str) -> bool:
+        section = started
+        for part in key.split("."):
+            if not isinstance(section, dict) or part not in section:
+                return True
+            section = section[part]
+        return False
+
+    return [f"{key}={json.dumps(value)}" for key, value in AS_BEFORE.items() if value is not ANY and absent(key)]
 
 
 def settings_tree(cfg: DictConfig) -> dict[str, Any]:
@@ -40,6 +59,8 @@ def result_changes(started: Any, now: Any, prefix: str = "") -> list[tuple[str, 
         return [change for key in [*started, *(k for k in now if k not in started)]
                 for change in result_changes(started.get(key, ABSENT), now.get(key, ABSENT),
                                              f"{prefix}.{key}" if prefix else key)]
+    if started is ABSENT and prefix in AS_BEFORE and AS_BEFORE[prefix] in (ANY, now):
+        return []
     return [] if started == now else [(prefix, started, now)]
 
 
@@ -90,10 +111,10 @@ def check_resume(cfg: DictConfig) -> None:
         shown = "; ".join(f"{key}={_shown(started)} when started, {_shown(now)} now"
                           for key, started, now in changes[:6])
         more = f" (and {len(changes) - 6} more)" if len(changes) > 6 else ""
+        own = [*record.get("overrides", []), *as_before_overrides(record["settings"])]
         raise UserError(
             f"hydra.run.dir={run_dir}: this command would change the run's results: {shown}{more}; resume with "
-            f"the run's own settings ({resume_command(run_dir, record.get('overrides', []))}) or choose a new "
-            "hydra.run.dir")
+            f"the run's own settings ({resume_command(run_dir, own)}) or choose a new hydra.run.dir")
     record.setdefault("resumes", []).append({"time": time.strftime("%Y-%m-%d %H:%M:%S"),
                                              "overrides": command_overrides()})
     atomic_write_text(json.dumps(record, indent=2), path)

@@ -78,6 +78,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def atomic_save_array(array, path: str | Path) -> Path:
+    """Write a numpy ``array`` as an ``.npy`` file atomically (no pickled objects)."""
+    import numpy as np
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as handle:  # (a file name would get ".npy" appended)
+            np.save(handle, array, allow_pickle=False)
+
+    return atomic_write(path, save)
+
+
 def atomic_write_text(text: str, path: str | Path) -> Path:
     """Write a UTF-8 text file atomically."""
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

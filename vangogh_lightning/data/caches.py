@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 from torchvision.transforms import v2
 
-from vangogh_lightning.core.atomic import atomic_write, atomic_write_text, write_problem
+from vangogh_lightning.core.atomic import atomic_save_array, atomic_write_text, write_problem
 from vangogh_lightning.core.images import load_rgb
 
 log = logging.getLogger(__name__)
@@ -126,14 +126,7 @@ class InputCache:
         image = load_rgb(path, max_side=self.max_side, max_pixels=self.max_pixels)
         if min(image.size) > self.short_side:
             image = self.resize(image)
-        array = np.asarray(image, dtype=np.uint8)
-
-        def save(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
-
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(entry, save)
+        atomic_save_array(np.asarray(image, dtype=np.uint8), entry)
         return image
 
     def usage(self) -> tuple[int, int]:

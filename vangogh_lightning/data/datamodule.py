@@ -292,7 +292,7 @@ class VanGoghDataModule(L.LightningDataModule):
         hp = self.hparams
         train, val = self.split(self.fold)
         self._cache = self.input_cache()
-        if self._cache is not None:
+        if self._cache is not None and stage in (None, "fit"):  # (not again when the fit's trainer predicts)
             print(self._cache.describe())
         self.train_set = self._images(train, train_transform(hp.image_size))
         self.val_set = self._images(val, eval_transform(hp.image_size))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset, Sampler
 
-from vangogh_lightning.core.atomic import atomic_write, atomic_write_text, write_problem
+from vangogh_lightning.core.atomic import atomic_save_array, atomic_write_text, write_problem
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data.caches import file_stamp
 
@@ -103,15 +103,7 @@ class FeatureStore:
     def write(self, path: Path, features: torch.Tensor) -> None:
         """Store one entry (fp16, or fp32 where a value is beyond fp16's range) atomically."""
         array = features.detach().float().cpu().numpy()
-        if np.abs(array).max(initial=0) < FP16_MAX:
-            array = array.astype(np.float16)
-
-        def save(tmp: Path) -> None:
-            with open(tmp, "wb") as handle:
-                np.save(handle, array, allow_pickle=False)
-
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, save)
+        atomic_save_array(array.astype(np.float16) if np.abs(array).max(initial=0) < FP16_MAX else array, path)
 
     def describe_once(self) -> None:
         """Write ``about.json`` (what this folder's entries were computed with) if it is not there."""
