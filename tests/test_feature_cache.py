@@ -29,17 +29,16 @@ def data(cache: Path | bool, **kw) -> VanGoghDataModule:
 
 
 def fit(cache: Path | bool, epochs: int = 2, trainable: int = 6, seed: int = 0, lr: float = 1e-4,
-        limit: int | float = 1.0, resume: Path | None = None, save: Path | None = None,
+        limit: int | float = 1.0, resume: Path | None = None, callbacks: tuple = (), validate: bool = True,
         **kw) -> tuple[VanGoghDataModule, VanGoghClassifier]:
     L.seed_everything(seed)
     dm = data(cache, **kw)
     model = VanGoghClassifier("alexnet", pretrained=False, trainable_feature_modules=trainable, lr=lr)
-    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=False,
+    trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=bool(callbacks),
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        limit_train_batches=limit, callbacks=[FrozenFeatureCache()])
+                        limit_train_batches=limit, limit_val_batches=1.0 if validate else 0,
+                        callbacks=[FrozenFeatureCache(), *callbacks])
     trainer.fit(model, datamodule=dm, ckpt_path=resume)
-    if save is not None:
-        trainer.save_checkpoint(save)
     return dm, model
 
 
@@ -64,7 +63,7 @@ def test_validation_reads_stored_features_and_scores_as_the_whole_network_does(t
         computed = model.net.features[:8](images)
         model.input_depth = 0
         whole = model(images)
-    assert stored.dtype == torch.float32 and dm.val_set[0][0].dtype == torch.float16
+    assert dm.val_set[0][0].dtype == torch.float16  # (stored so; the classifier computes in its own dtype)
     assert torch.allclose(stored, computed, rtol=FP16_RELATIVE, atol=1e-6)
     # what fp16 storage leaves of the probabilities, at fp32 (measured: ~1e-6 here; 2e-4 is the bound tested)
     assert (torch.sigmoid(cached) - torch.sigmoid(whole)).abs().max() < 2e-4
@@ -95,12 +94,19 @@ def test_epoch_e_reads_view_e_mod_views_and_a_run_stores_only_those(tmp_path, mo
 
 
 def test_a_resumed_fit_reads_the_views_of_its_own_epochs(tmp_path, monkeypatch):
-    fit(tmp_path / "features", epochs=1, feature_cache_views=3, save=tmp_path / "epoch0.ckpt")
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    # as the product saves last.ckpt: at the end of each training epoch; after an epoch without validation
+    # (trainer.check_val_every_n_epoch), with loader workers, Lightning draws the resumed epoch's order before it
+    # moves current_epoch on
+    last = ModelCheckpoint(dirpath=tmp_path, filename="last", monitor=None, save_on_train_epoch_end=True)
+    fit(tmp_path / "features", epochs=1, feature_cache_views=3, num_workers=2, callbacks=(last,), validate=False)
     drawn = []
     prepare = FrozenFeatureCache._prepare
     monkeypatch.setattr(FrozenFeatureCache, "_prepare", lambda self, images, view: (drawn.append(view),
                                                                                      prepare(self, images, view)))
-    fit(tmp_path / "features", epochs=3, feature_cache_views=3, resume=tmp_path / "epoch0.ckpt")
+    fit(tmp_path / "features", epochs=3, feature_cache_views=3, num_workers=2, resume=tmp_path / "last.ckpt",
+        validate=False)
     assert drawn == [1, 2]
 
 
@@ -124,7 +130,8 @@ def test_another_freeze_depth_or_other_frozen_weights_store_apart(tmp_path):
     fit(folder, epochs=1)
     fit(folder, epochs=1, trainable=4)  # conv5 only: a deeper cut
     fit(folder, epochs=1, seed=1)  # other random weights in the frozen layers
-    assert len(list(folder.glob("*/about.json"))) == 3
+    fit(folder, epochs=1, image_size=72, synthetic_render_size=72)  # another size: other transforms too
+    assert len(list(folder.glob("*/about.json"))) == 4
 
 
 def test_all_features_training_bypasses_the_cache(tmp_path):

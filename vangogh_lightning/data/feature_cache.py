@@ -27,7 +27,7 @@ from vangogh_lightning.core.atomic import atomic_save_array, atomic_write_text, 
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.data.caches import file_stamp
 
-VERSION = 1
+VERSION = 1  # raise it when code behind a stored tensor changes (a transform's or a generator's code: not in its repr)
 VALIDATION_VIEW = -1  # the deterministic view: validation, the out-of-fold pass
 FP16_MAX = float(np.finfo(np.float16).max)
 

@@ -41,9 +41,13 @@ class FrozenFeatureCache(L.Callback):
         depth = prefix_depth(features)
         if not hp.feature_cache or depth == 0:
             return
-        if trainer.world_size > 1:  # (each process would fill the whole cache; not measured, so not offered)
-            rank_zero_print("note: data.feature_cache is off with several processes (DDP); the frozen layers run "
-                            "every epoch; set data.feature_cache=false to silence this", flush=True)
+        # Several processes would each fill the whole cache (not measured, so not offered); overfit_batches swaps
+        # every sampler for a sequential one, which would read view 0 only.
+        why = ("several processes (DDP)" if trainer.world_size > 1 else
+               f"trainer.overfit_batches={trainer.overfit_batches}" if trainer.overfit_batches else None)
+        if why:
+            rank_zero_print(f"note: data.feature_cache is off with {why}; the frozen layers run every epoch; set "
+                            "data.feature_cache=false to silence this", flush=True)
             return
         views = hp.feature_cache_views or trainer.max_epochs
         if views is None or views < 1:
@@ -51,9 +55,10 @@ class FrozenFeatureCache(L.Callback):
                             "no number of views; set data.feature_cache_views=<views per training image>")
         self.trainer, self.prefix, self.views = trainer, features[:depth], views
         self.device, self.seed = pl_module.device, hp.feature_cache_seed
+        self.dtype = next(self.prefix.parameters()).dtype  # (a "-true" precision: the images must match the weights)
         self.train_images, self.val_images = datamodule.train_set, datamodule.val_set
         with torch.no_grad(), trainer.precision_plugin.forward_context():
-            probe = torch.zeros(1, 3, hp.image_size, hp.image_size, device=self.device)
+            probe = torch.zeros(1, 3, hp.image_size, hp.image_size, device=self.device, dtype=self.dtype)
             shape = tuple(self.prefix(probe).shape[1:])
         folder = cache_home() / "features" if hp.feature_cache is True else Path(hp.feature_cache)
         self.store = store = FeatureStore(folder, {
@@ -71,8 +76,12 @@ class FrozenFeatureCache(L.Callback):
         val_paths = [[store.entry(image_identity(row), VALIDATION_VIEW, None)] for _, row in val_rows.iterrows()]
         self.train_paths = [[store.entry(image_identity(row), v, view_seed(row, v, self.seed)) for v in range(views)]
                             for _, row in train_rows.iterrows()]
-        self._compute(self.val_images, [(i, None, p[0]) for i, p in enumerate(val_paths)], "validation")
-        sampler = EpochViews(len(train_rows), views, epoch=lambda: trainer.current_epoch, reads=self._reads,
+        read = self._reads(len(val_paths), trainer.limit_val_batches)
+        self._compute(self.val_images, [(i, None, p[0]) for i, p in enumerate(val_paths[:read])], "validation")
+        # The epoch the order is drawn for: Lightning draws a resumed epoch's order (with loader workers) before it
+        # moves current_epoch past the epoch its checkpoint ended; processed counts that epoch already.
+        sampler = EpochViews(len(train_rows), views, epoch=lambda: trainer.fit_loop.epoch_progress.current.processed,
+                             reads=lambda: self._reads(len(self.train_paths), trainer.limit_train_batches),
                              prepare=self._prepare)
         datamodule.serve_features(CachedFeatures(self.train_paths, train_rows["label"], shape),
                                   CachedFeatures(val_paths, val_rows["label"], shape), sampler)
@@ -83,9 +92,8 @@ class FrozenFeatureCache(L.Callback):
                         f"{views} views per training image (epoch e reads view e mod {views}); "
                         "data.feature_cache=false runs them every epoch", flush=True)
 
-    def _reads(self) -> int:
-        """How many images of its order a training epoch reads (all, unless the trainer limits its batches)."""
-        count, limit = len(self.train_paths), self.trainer.limit_train_batches
+    def _reads(self, count: int, limit: int | float) -> int:
+        """How many of ``count`` images in order a pass reads (all, unless the trainer limits its batches)."""
         batch = self.trainer.datamodule.hparams.batch_size
         if isinstance(limit, int):
             return min(count, limit * batch)
@@ -110,7 +118,7 @@ class FrozenFeatureCache(L.Callback):
         paths = iter(path for _, _, path in missing)
         with torch.no_grad(), self.trainer.precision_plugin.forward_context():
             for batch in loader:
-                for features in self.prefix(batch.to(self.device)):
+                for features in self.prefix(batch.to(self.device, self.dtype)):
                     self.store.write(next(paths), features)
         rank_zero_print(f"feature cache: {what} images: {len(missing)} of {len(todo)} computed in "
                         f"{time.perf_counter() - start:.1f} s", flush=True)
