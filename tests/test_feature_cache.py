@@ -30,6 +30,7 @@ def data(cache: Path | bool, **kw) -> VanGoghDataModule:
 
 def fit(cache: Path | bool, epochs: int = 2, trainable: int = 6, seed: int = 0, lr: float = 1e-4,
         limit: int | float = 1.0, resume: Path | None = None, callbacks: tuple = (), validate: bool = True,
+        trainer_settings: dict | None = None,
         **kw) -> tuple[VanGoghDataModule, VanGoghClassifier]:
     L.seed_everything(seed)
     dm = data(cache, **kw)
@@ -37,7 +38,7 @@ def fit(cache: Path | bool, epochs: int = 2, trainable: int = 6, seed: int = 0, 
     trainer = L.Trainer(max_epochs=epochs, accelerator="cpu", logger=False, enable_checkpointing=bool(callbacks),
                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
                         limit_train_batches=limit, limit_val_batches=1.0 if validate else 0,
-                        callbacks=[FrozenFeatureCache(), *callbacks])
+                        callbacks=[FrozenFeatureCache(), *callbacks], **(trainer_settings or {}))
     trainer.fit(model, datamodule=dm, ckpt_path=resume)
     return dm, model
 
@@ -160,3 +161,15 @@ def test_an_entry_cut_short_is_computed_again_and_a_foreign_one_is_one_line_nami
     entry.write_bytes(b"x" * len(good))  # the right size, not an array
     with pytest.raises(UserError, match=rf"data.feature_cache: {entry} cannot be read .*delete it and run again"):
         fit(tmp_path / "features", epochs=1)
+
+
+def test_a_true_precision_fills_the_cache_in_the_weights_dtype(tmp_path):
+    dm, model = fit(tmp_path / "features", epochs=1, trainer_settings={"precision": "64-true"})
+    assert model.input_depth == 8 and model.dtype == torch.float64
+    assert model(dm.val_set[0][0][None]).dtype == torch.float64
+
+
+def test_overfit_batches_runs_uncached_with_a_note(tmp_path, capsys):
+    _, model = fit(tmp_path / "features", epochs=1, trainer_settings={"overfit_batches": 1})
+    assert model.input_depth == 0
+    assert "data.feature_cache is off with trainer.overfit_batches=1" in capsys.readouterr().out
