@@ -38,6 +38,24 @@ def file_stamp(path: Path) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
 
+def file_identity(path: str | Path) -> str:
+    """``<resolved path>|<file stamp>``: a file as it is on disk now, for a cache key."""
+    path = Path(path).resolve()
+    return f"{path}|{file_stamp(path)}"
+
+
+def entry_path(folder: Path, key_text: str) -> Path:
+    """Where a cache under ``folder`` keeps the ``.npy`` entry keyed by ``key_text`` (``<xx>/<sha1>.npy``)."""
+    key = hashlib.sha1(key_text.encode(), usedforsecurity=False).hexdigest()
+    return folder / key[:2] / f"{key}.npy"
+
+
+def npy_usage(folder: Path) -> tuple[int, int]:
+    """(entries, bytes) of the ``<xx>/<key>.npy`` entries under ``folder`` now."""
+    sizes = [p.stat().st_size for p in folder.glob("*/*.npy")]
+    return len(sizes), sum(sizes)
+
+
 def default_cache_file(image_root: str | Path) -> Path:
     """``<cache home>/validation-<hash of the image root>.json``."""
     key = hashlib.sha1(str(Path(image_root).resolve()).encode(), usedforsecurity=False).hexdigest()[:16]
@@ -104,10 +122,7 @@ class InputCache:
 
     def entry(self, path: str | Path) -> Path:
         """Where the entry of ``path`` (as it is now on disk) lives."""
-        path = Path(path).resolve()
-        text = f"{VERSION}|{path}|{file_stamp(path)}|{self.short_side}|{self.max_side}"
-        key = hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
-        return self.folder / key[:2] / f"{key}.npy"
+        return entry_path(self.folder, f"{VERSION}|{file_identity(path)}|{self.short_side}|{self.max_side}")
 
     def _good(self, array: np.ndarray) -> bool:
         return (array.dtype == np.uint8 and array.ndim == 3 and array.shape[2] == 3
@@ -131,8 +146,7 @@ class InputCache:
 
     def usage(self) -> tuple[int, int]:
         """(entries, bytes) the cache folder holds now."""
-        entries = [p.stat().st_size for p in self.folder.glob("*/*.npy")]
-        return len(entries), sum(entries)
+        return npy_usage(self.folder)
 
     def describe(self) -> str:
         """One line: where the cache is and what it holds."""

@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, RandomSampler, Sampler
 
 from vangogh_lightning.core.atomic import atomic_save_array, atomic_write_text, write_problem
 from vangogh_lightning.core.errors import UserError
-from vangogh_lightning.data.caches import file_stamp
+from vangogh_lightning.data.caches import entry_path, file_identity, npy_usage
 
 VERSION = 1  # raise it when code behind a stored tensor changes (a transform's or a generator's code: not in its repr)
 VALIDATION_VIEW = -1  # the deterministic view: validation, the out-of-fold pass
@@ -53,8 +53,7 @@ def image_identity(row: pd.Series) -> str:
     """What an image is, as far as its pixels go: a file's resolved path and stamp, or a generated image's seed."""
     if row["path"] is None:
         return f"synthetic|{int(row['seed'])}|{int(row['label'])}"
-    path = Path(row["path"]).resolve()
-    return f"{path}|{file_stamp(path)}"
+    return file_identity(row["path"])
 
 
 def view_seed(row: pd.Series, view: int, seed: int) -> int:
@@ -97,8 +96,7 @@ class FeatureStore:
 
     def entry(self, identity: str, view: int, seed: int | None) -> Path:
         """Where the features of one image's view live."""
-        key = hashlib.sha1(f"{identity}|{view}|{seed}".encode(), usedforsecurity=False).hexdigest()
-        return self.folder / key[:2] / f"{key}.npy"
+        return entry_path(self.folder, f"{identity}|{view}|{seed}")
 
     def write(self, path: Path, features: torch.Tensor) -> None:
         """Store one entry (fp16, or fp32 where a value is beyond fp16's range) atomically."""
@@ -113,8 +111,7 @@ class FeatureStore:
 
     def usage(self) -> tuple[int, int]:
         """(entries, bytes) this prefix's folder holds now."""
-        sizes = [p.stat().st_size for p in self.folder.glob("*/*.npy")]
-        return len(sizes), sum(sizes)
+        return npy_usage(self.folder)
 
 
 class CachedFeatures(Dataset):
@@ -142,7 +139,7 @@ class CachedFeatures(Dataset):
 
 
 class EpochViews(Sampler):
-    """A random order of the images (as ``RandomSampler``), each with the view its epoch reads (epoch mod
+    """A random order of the images (``RandomSampler``'s), each with the view its epoch reads (epoch mod
     views). Drawing an epoch's order first has ``prepare`` store the entries that epoch will read: the first
     ``reads()`` of the order (fewer than all when the trainer limits its batches)."""
 
@@ -154,8 +151,7 @@ class EpochViews(Sampler):
         return self.count
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        seed = int(torch.empty((), dtype=torch.int64).random_().item())
-        order = torch.randperm(self.count, generator=torch.Generator().manual_seed(seed)).tolist()
+        order = list(RandomSampler(range(self.count)))
         view = self.epoch() % self.views
         self.prepare(order[:self.reads()], view)
         return iter([(i, view) for i in order])

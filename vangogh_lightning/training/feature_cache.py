@@ -74,8 +74,9 @@ class FrozenFeatureCache(L.Callback):
         store.describe_once()
         val_rows, train_rows = self.val_images.frame, self.train_images.frame
         val_paths = [[store.entry(image_identity(row), VALIDATION_VIEW, None)] for _, row in val_rows.iterrows()]
-        self.train_paths = [[store.entry(image_identity(row), v, view_seed(row, v, self.seed)) for v in range(views)]
-                            for _, row in train_rows.iterrows()]
+        self.train_seeds = [[view_seed(row, v, self.seed) for v in range(views)] for _, row in train_rows.iterrows()]
+        self.train_paths = [[store.entry(image_identity(row), v, seed) for v, seed in enumerate(seeds)]
+                            for (_, row), seeds in zip(train_rows.iterrows(), self.train_seeds)]
         read = self._reads(len(val_paths), trainer.limit_val_batches)
         self._compute(self.val_images, [(i, None, p[0]) for i, p in enumerate(val_paths[:read])], "validation")
         # The epoch the order is drawn for: Lightning draws a resumed epoch's order (with loader workers) before it
@@ -101,8 +102,7 @@ class FrozenFeatureCache(L.Callback):
 
     def _prepare(self, images: list[int], view: int) -> None:
         """Store ``view`` of the training ``images`` where it is missing."""
-        rows = self.train_images.frame
-        todo = [(i, view_seed(rows.iloc[i], view, self.seed), self.train_paths[i][view]) for i in images]
+        todo = [(i, self.train_seeds[i][view], self.train_paths[i][view]) for i in images]
         self._compute(self.train_images, todo, f"view {view} of the training")
 
     def _compute(self, images: IndexedImages, todo: list[tuple[int, int | None, Path]], what: str) -> None:
