@@ -104,25 +104,48 @@ TRAINED_RUN = [*TINY_TRAIN, "data.num_folds=2", "data.batch_size=8", "model.pos_
                "tags=[baseline,frozen]", "checkpoints.resume_point=false", *TENSORBOARD]
 
 
-@pytest.fixture(scope="session")
-def trained_run(tmp_path_factory) -> Path:
-    """Both folds of a tiny AlexNet run (``TRAINED_RUN``), trained once for the whole suite: the xdist
-    workers share it through a file lock. Tests read it; one that changes it works on a copy."""
-    from vangogh_lightning.training.cross_validation import train
-
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build) -> Path:
+    """``build(folder)`` (it makes the folder) once for the whole suite: the xdist workers share the folder
+    through a file lock (a copy per worker would double the suite's disk: these hold checkpoints of ~1 GB)."""
     base = tmp_path_factory.getbasetemp()
     root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    out = root / "trained_run"
-    with FileLock(str(root / "trained_run.lock")):
-        if not (out / "cv_summary.json").is_file():
-            home = root / "trained_run_home"
-            home.mkdir(exist_ok=True)
-            with pytest.MonkeyPatch.context() as mp:  # offline W&B, without the user's key or netrc
-                mp.delenv("WANDB_API_KEY", raising=False)
-                mp.setenv("NETRC", str(home / "no-netrc"))
-                mp.setenv("HOME", str(home))
-                train(compose_cfg("train", TRAINED_RUN, out))
+    out, done = root / name, root / f"{name}.done"
+    with FileLock(str(root / f"{name}.lock")):
+        if not done.is_file():
+            shutil.rmtree(out, ignore_errors=True)  # a build that failed in the other worker
+            build(out)
+            done.touch()
     return out
+
+
+def copy_linking_checkpoints(src: Path, dst: Path, **copytree_kwargs) -> Path:
+    """A copy of a run folder whose ``.ckpt`` files are hard links, not copies: the suite's disk. A test
+    that rewrites a checkpoint of the copy must unlink it first (it would change the original)."""
+    def copy(source: str, target: str) -> None:
+        if source.endswith(".ckpt"):
+            os.link(source, target)
+        else:
+            shutil.copy2(source, target)
+
+    return Path(shutil.copytree(src, dst, copy_function=copy, **copytree_kwargs))
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory) -> Path:
+    """Both folds of a tiny AlexNet run (``TRAINED_RUN``), trained once for the whole suite. Tests read
+    it; one that changes it works on a copy."""
+    def build(out: Path) -> None:
+        from vangogh_lightning.training.cross_validation import train
+
+        home = out.parent / "trained_run_home"
+        home.mkdir(exist_ok=True)
+        with pytest.MonkeyPatch.context() as mp:  # offline W&B, without the user's key or netrc
+            mp.delenv("WANDB_API_KEY", raising=False)
+            mp.setenv("NETRC", str(home / "no-netrc"))
+            mp.setenv("HOME", str(home))
+            train(compose_cfg("train", TRAINED_RUN, out))
+
+    return built_once(tmp_path_factory, "trained_run", build)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the mark into the node id

@@ -16,7 +16,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import ROOT, SMALL_CHECKPOINTS, TINY_TRAIN, compose_cfg, run_script
+from tests.conftest import ROOT, SMALL_CHECKPOINTS, TINY_TRAIN, compose_cfg, copy_linking_checkpoints, run_script
 from vangogh_lightning.core.atomic import FILE_MODE
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.evaluation.table_one.inputs import stylized_images
@@ -155,7 +155,7 @@ def test_a_moved_run_resumes_from_its_own_last_checkpoint(tmp_path):
 # --- fold selection reads what training wrote --------------------------------------------------
 def _fake_trial(sweep: Path, job: str, overrides: list[str], src: Path) -> Path:
     """A sweep job folder holding a copy of a trained run, with Hydra's record of its overrides."""
-    shutil.copytree(src, sweep / job, ignore=shutil.ignore_patterns(".hydra"))
+    copy_linking_checkpoints(src, sweep / job, ignore=shutil.ignore_patterns(".hydra"))
     (sweep / job / ".hydra").mkdir()
     (sweep / job / ".hydra" / "overrides.yaml").write_text("\n".join(f"- {o}" for o in overrides) + "\n")
     (sweep / job / ".hydra" / "config.yaml").write_text("data:\n  num_folds: 3\n")

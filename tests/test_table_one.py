@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from scipy import stats
 
-from tests.conftest import compose_cfg
+from tests.conftest import built_once, compose_cfg, copy_linking_checkpoints
 from vangogh_lightning.evaluation.table_one.build import threshold_curves
 from vangogh_lightning.evaluation.table_one.inputs import OOF_OTHERS, OOF_VAN_GOGH, PHOTOS, STYLES
 from vangogh_lightning.evaluation.table_one.judge_runs import fold_rates, fold_spread, judge_run
@@ -196,10 +196,15 @@ def _classifier(path: Path, backbone: str, seed: int) -> Path:
 
 
 @pytest.fixture(scope="session")  # (module scope is torn down when its worker runs another module in between)
-def study_like(tmp_path_factory, ) -> Path:
+def study_like(tmp_path_factory) -> Path:
     """Runs of both backbones (AlexNet: 2 folds, VGG-19: 1), their selections and out-of-fold files, and
-    stylize.py-style folders of both transfers of the same 3 photos with one style painting."""
-    root = tmp_path_factory.mktemp("study_like")
+    stylize.py-style folders of both transfers of the same 3 photos with one style painting; one for the
+    suite (~1 GB of random checkpoints)."""
+    return built_once(tmp_path_factory, "study_like", _build_study_like)
+
+
+def _build_study_like(root: Path) -> None:
+    root.mkdir()
     rng = np.random.default_rng(1)
     photos = root / "photos"
     photos.mkdir()
@@ -234,7 +239,6 @@ def study_like(tmp_path_factory, ) -> Path:
                 if judge:  # as stylize.py judge=<alexnet.ckpt> records it
                     record["judge"] = {"backbone": judge, "weight": 1000.0}
                 image.with_suffix(".json").write_text(json.dumps(record))
-    return root
 
 
 def _deception_cfg(root: Path, out: Path, *extra: str):
@@ -341,12 +345,10 @@ def _oof(folder: Path, van_gogh: list[float], others: list[float]) -> None:
 
 
 def test_a_judge_that_never_says_van_gogh_is_flagged_and_threshold_oof_judges_at_each_ones_own(study_like, tmp_path):
-    import shutil
-
     from vangogh_lightning.core.errors import UserError
 
     root = tmp_path / "study"
-    shutil.copytree(study_like, root)
+    copy_linking_checkpoints(study_like, root)
     for backbone in ("vgg19", "alexnet"):
         (root / "selected" / f"{backbone}.json").write_text(json.dumps(
             {"source": str(root / "train" / backbone / "fold_0" / "checkpoints" / "best.ckpt")}))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from tests.conftest import compose_cfg
+from tests.conftest import compose_cfg, copy_linking_checkpoints
 from tests.helpers.wandb_records import run_config, run_info, run_summary
 from vangogh_lightning.evaluation.judges import delong_interval
 from vangogh_lightning.evaluation.tasks import dashboard, select_folds
@@ -136,7 +135,7 @@ def test_the_group_gets_the_cross_validation_mean_and_std(wandb_cv_run):
 def test_fold_selection_tags_the_selected_fold_run(wandb_cv_run, tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
-    wandb_cv_run = Path(shutil.copytree(wandb_cv_run, tmp_path / "run"))  # the shared run stays untagged
+    wandb_cv_run = copy_linking_checkpoints(wandb_cv_run, tmp_path / "run")  # the shared run stays untagged
     cfg = compose_cfg("evaluate", ["task=select_folds", f"task.runs={wandb_cv_run}",
                                    f"task.selected_dir={tmp_path / 'selected'}"], tmp_path / "eval")
     select_folds(cfg)
