@@ -4,6 +4,7 @@ have computed itself (to fp16 storage's precision)."""
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import lightning as L
@@ -147,6 +148,21 @@ def test_a_folder_that_cannot_be_written_is_a_note_and_the_run_goes_on_uncached(
     _, model = fit(blocker, epochs=1)
     assert model.input_depth == 0
     assert "cannot be written" in capsys.readouterr().out
+
+
+def test_a_fit_whose_entries_would_not_fit_on_the_disk_is_refused_before_it_writes_one(tmp_path, monkeypatch):
+    disk_usage = shutil.disk_usage
+    entry = 2 * 384 * 3 * 3 + 128  # AlexNet's conv3 output at 64 px, fp16, and the .npy header
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=36 * entry - 1))
+    with pytest.raises(UserError, match=r"^data.feature_cache: .* needs 0\.3 MB more \(36 entries: 12 training "
+                                        r"images x 2 views and the validation images\), 0\.3 MB are free there; "):
+        fit(tmp_path / "features")
+    assert entries(tmp_path / "features") == 0
+    monkeypatch.undo()
+    fit(tmp_path / "features", epochs=1)  # stores validation and view 0: the next fit needs only view 1
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=12 * entry))
+    fit(tmp_path / "features")
+    assert entries(tmp_path / "features") == 36
 
 
 def test_an_entry_cut_short_is_computed_again_and_a_foreign_one_is_one_line_naming_it(tmp_path):

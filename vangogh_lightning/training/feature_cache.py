@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import shutil
 import time
 from pathlib import Path
 
@@ -78,6 +79,7 @@ class FrozenFeatureCache(L.Callback):
         self.train_paths = [[store.entry(image_identity(row), v, seed) for v, seed in enumerate(seeds)]
                             for (_, row), seeds in zip(train_rows.iterrows(), self.train_seeds)]
         read = self._reads(len(val_paths), trainer.limit_val_batches)
+        self._check_room(val_paths[:read], views, self._reads(len(self.train_paths), trainer.limit_train_batches))
         self._compute(self.val_images, [(i, None, p[0]) for i, p in enumerate(val_paths[:read])], "validation")
         # The epoch the order is drawn for: Lightning draws a resumed epoch's order (with loader workers) before it
         # moves current_epoch past the epoch its checkpoint ended; processed counts that epoch already.
@@ -92,6 +94,20 @@ class FrozenFeatureCache(L.Callback):
                         f"of {len(features)} feature modules are frozen and run once per image and view; "
                         f"{views} views per training image (epoch e reads view e mod {views}); "
                         "data.feature_cache=false runs them every epoch", flush=True)
+
+    def _check_room(self, val_paths: list[list[Path]], views: int, train_reads: int) -> None:
+        """Refuse at the start, before any entry is written, a fit whose missing entries (every view drawn, as a
+        fit that does not stop early draws them) would not fit on the cache's disk: it would stop midway."""
+        store = self.store
+        missing = sum(not store.stored(paths[0]) for paths in val_paths)
+        for view in range(views):
+            missing += min(train_reads, sum(not store.stored(paths[view]) for paths in self.train_paths))
+        need, free = missing * min(store.sizes), shutil.disk_usage(store.folder).free
+        if need > free:
+            raise UserError(f"data.feature_cache: {store.folder} needs {need / 1e6:,.1f} MB more ({missing} entries: "
+                            f"{len(self.train_paths)} training images x {views} views and the validation images), "
+                            f"{free / 1e6:,.1f} MB are free there; free some space, or set data.feature_cache=<a "
+                            "folder with room>, a smaller data.feature_cache_views, or data.feature_cache=false")
 
     def _reads(self, count: int, limit: int | float) -> int:
         """How many of ``count`` images in order a pass reads (all, unless the trainer limits its batches)."""
