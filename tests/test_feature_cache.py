@@ -103,10 +103,14 @@ def test_a_resumed_fit_reads_the_views_of_its_own_epochs(tmp_path, monkeypatch):
     # moves current_epoch on
     last = ModelCheckpoint(dirpath=tmp_path, filename="last", monitor=None, save_on_train_epoch_end=True)
     fit(tmp_path / "features", epochs=1, feature_cache_views=3, num_workers=2, callbacks=(last,), validate=False)
+    shutil.rmtree(tmp_path / "features")  # (deleted, or another machine's folder)
     drawn = []
     prepare = FrozenFeatureCache._prepare
     monkeypatch.setattr(FrozenFeatureCache, "_prepare", lambda self, images, view: (drawn.append(view),
                                                                                      prepare(self, images, view)))
+    # room for the 24 entries of the views it draws (each at most 8 kB and a new 4 kB subfolder), not for 36
+    disk_usage = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=300_000))
     fit(tmp_path / "features", epochs=3, feature_cache_views=3, num_workers=2, resume=tmp_path / "last.ckpt",
         validate=False)
     assert drawn == [1, 2]
@@ -150,17 +154,18 @@ def test_a_folder_that_cannot_be_written_is_a_note_and_the_run_goes_on_uncached(
     assert "cannot be written" in capsys.readouterr().out
 
 
-def test_a_fit_whose_entries_would_not_fit_on_the_disk_is_refused_before_it_writes_one(tmp_path, monkeypatch):
+def test_a_fit_whose_entries_would_not_fit_on_the_disk_is_refused_before_it_trains(tmp_path, monkeypatch):
     disk_usage = shutil.disk_usage
-    entry = 2 * 384 * 3 * 3 + 128  # AlexNet's conv3 output at 64 px, fp16, and the .npy header
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=36 * entry - 1))
-    with pytest.raises(UserError, match=r"^data.feature_cache: .* needs 0\.3 MB more \(36 entries: 12 training "
-                                        r"images x 2 views and the validation images\), 0\.3 MB are free there; "):
-        fit(tmp_path / "features")
-    assert entries(tmp_path / "features") == 0
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=10**5))
+    # 12 training images x the 2 views of 2 epochs (not the 10 views it could draw), each 6,912 bytes of fp16 and
+    # a header, taking whole blocks of the disk (at least 24 x 7,040 B in all)
+    with pytest.raises(UserError, match=r"^data.feature_cache: .* needs 0\.\d MB more \(24 entries: 12 training "
+                                        r"images x 2 views this fit draws\), 0\.1 MB are free there; "):
+        fit(tmp_path / "features", feature_cache_views=10)
+    assert entries(tmp_path / "features") == 12  # the validation images', which the sanity check reads
     monkeypatch.undo()
-    fit(tmp_path / "features", epochs=1)  # stores validation and view 0: the next fit needs only view 1
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=12 * entry))
+    fit(tmp_path / "features", epochs=1)  # stores view 0: the next fit needs only view 1 (at most 12 x 12 kB)
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=2 * 10**5))
     fit(tmp_path / "features")
     assert entries(tmp_path / "features") == 36
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import shutil
 import time
 from pathlib import Path
@@ -79,11 +80,9 @@ class FrozenFeatureCache(L.Callback):
         self.train_paths = [[store.entry(image_identity(row), v, seed) for v, seed in enumerate(seeds)]
                             for (_, row), seeds in zip(train_rows.iterrows(), self.train_seeds)]
         read = self._reads(len(val_paths), trainer.limit_val_batches)
-        self._check_room(val_paths[:read], views, self._reads(len(self.train_paths), trainer.limit_train_batches))
+        self.room_checked = False
         self._compute(self.val_images, [(i, None, p[0]) for i, p in enumerate(val_paths[:read])], "validation")
-        # The epoch the order is drawn for: Lightning draws a resumed epoch's order (with loader workers) before it
-        # moves current_epoch past the epoch its checkpoint ended; processed counts that epoch already.
-        sampler = EpochViews(len(train_rows), views, epoch=lambda: trainer.fit_loop.epoch_progress.current.processed,
+        sampler = EpochViews(len(train_rows), views, epoch=self._epoch,
                              reads=lambda: self._reads(len(self.train_paths), trainer.limit_train_batches),
                              prepare=self._prepare)
         datamodule.serve_features(CachedFeatures(self.train_paths, train_rows["label"], shape),
@@ -95,17 +94,28 @@ class FrozenFeatureCache(L.Callback):
                         f"{views} views per training image (epoch e reads view e mod {views}); "
                         "data.feature_cache=false runs them every epoch", flush=True)
 
-    def _check_room(self, val_paths: list[list[Path]], views: int, train_reads: int) -> None:
-        """Refuse at the start, before any entry is written, a fit whose missing entries (every view drawn, as a
-        fit that does not stop early draws them) would not fit on the cache's disk: it would stop midway."""
-        store = self.store
-        missing = sum(not store.stored(paths[0]) for paths in val_paths)
-        for view in range(views):
-            missing += min(train_reads, sum(not store.stored(paths[view]) for paths in self.train_paths))
-        need, free = missing * min(store.sizes), shutil.disk_usage(store.folder).free
+    def _epoch(self) -> int:
+        """The epoch an order is drawn for: Lightning draws a resumed epoch's order (with loader workers) before it
+        moves current_epoch past the epoch its checkpoint ended; processed counts that epoch already."""
+        return self.trainer.fit_loop.epoch_progress.current.processed
+
+    def _check_room(self, reads: int) -> None:
+        """Refuse, when a fit draws its first epoch's order and before it trains, a fit whose missing training
+        entries (the views its remaining epochs draw, if it does not stop early) would not fit on the cache's disk:
+        it would stop midway. (Not at fit start: a resumed fit's epoch is restored after on_fit_start.)"""
+        store, last, views = self.store, self.trainer.max_epochs, self.views
+        epochs = range(self._epoch(), last if last is not None and last >= 0 else self._epoch() + views)
+        drawn = sorted({epoch % views for epoch in epochs})
+        missing = []
+        for view in drawn:
+            missing += [paths[view] for paths in self.train_paths if not store.stored(paths[view])][:reads]
+        block = os.statvfs(store.folder).f_frsize  # what a file takes is whole blocks; a new subfolder one more
+        need = (len(missing) * math.ceil(min(store.sizes) / block)
+                + len({path.parent for path in missing if not path.parent.is_dir()})) * block
+        free = shutil.disk_usage(store.folder).free
         if need > free:
-            raise UserError(f"data.feature_cache: {store.folder} needs {need / 1e6:,.1f} MB more ({missing} entries: "
-                            f"{len(self.train_paths)} training images x {views} views and the validation images), "
+            raise UserError(f"data.feature_cache: {store.folder} needs {need / 1e6:,.1f} MB more ({len(missing)} "
+                            f"entries: {len(self.train_paths)} training images x {len(drawn)} views this fit draws), "
                             f"{free / 1e6:,.1f} MB are free there; free some space, or set data.feature_cache=<a "
                             "folder with room>, a smaller data.feature_cache_views, or data.feature_cache=false")
 
@@ -118,6 +128,9 @@ class FrozenFeatureCache(L.Callback):
 
     def _prepare(self, images: list[int], view: int) -> None:
         """Store ``view`` of the training ``images`` where it is missing."""
+        if not self.room_checked:
+            self.room_checked = True
+            self._check_room(len(images))
         todo = [(i, self.train_seeds[i][view], self.train_paths[i][view]) for i in images]
         self._compute(self.train_images, todo, f"view {view} of the training")
 
