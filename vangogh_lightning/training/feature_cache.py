@@ -111,7 +111,7 @@ class FrozenFeatureCache(L.Callback):
             missing += [paths[view] for paths in self.train_paths if not store.stored(paths[view])][:reads]
         block = os.statvfs(store.folder).f_frsize  # what a file takes is whole blocks; a new subfolder one more
         need = (len(missing) * math.ceil(min(store.sizes) / block)
-                + len({path.parent for path in missing if not path.parent.is_dir()})) * block
+                + sum(not folder.is_dir() for folder in {path.parent for path in missing})) * block
         free = shutil.disk_usage(store.folder).free
         if need > free:
             raise UserError(f"data.feature_cache: {store.folder} needs {need / 1e6:,.1f} MB more ({len(missing)} "
