@@ -84,6 +84,7 @@ class VanGoghClassifier(L.LightningModule):
         # How many leading ``features`` modules the batches have already been through: 0 for images; the frozen
         # prefix's depth while data.feature_cache serves their stored output (training.feature_cache).
         self.input_depth = 0
+        self._compiled_rest = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits, shape (batch,), of images (or, with ``input_depth``, of the frozen prefix's features)."""
@@ -91,9 +92,14 @@ class VanGoghClassifier(L.LightningModule):
             images = images.contiguous(memory_format=torch.channels_last)
         if not self.input_depth:
             return self.net(images).squeeze(-1)
-        net = self.net  # torchvision's AlexNet/VGG forward, from the first module that trains
-        x = net.avgpool(net.features[self.input_depth:](images.to(self.dtype)))
-        return net.classifier(torch.flatten(x, 1)).squeeze(-1)
+        if self.hparams.compile and self._compiled_rest is None:  # (net.compile() covers calls of the whole net)
+            self._compiled_rest = torch.compile(self._rest)
+        return (self._compiled_rest or self._rest)(images.to(self.dtype)).squeeze(-1)
+
+    def _rest(self, features: torch.Tensor) -> torch.Tensor:
+        """torchvision's AlexNet/VGG forward, from the first module that trains (``input_depth``)."""
+        net = self.net
+        return net.classifier(torch.flatten(net.avgpool(net.features[self.input_depth:](features)), 1))
 
     @torch.no_grad()
     def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
