@@ -6,7 +6,7 @@ import pytest
 
 from tests.conftest import compose_cfg
 from vangogh_lightning.config.run_record import check_resume, record_settings
-from vangogh_lightning.config.schema import result_neutral
+from vangogh_lightning.config.schema import WHETHER_ON, result_neutral, results_mark
 from vangogh_lightning.core.errors import UserError
 
 STARTED = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.image_size=64"]
@@ -14,7 +14,7 @@ STARTED = ["experiment=synthetic_smoke", "fold=0", "data.num_folds=2", "data.ima
 # one or more keys of each group that changes what a fold learns or how it is scored
 RESULT_CHANGING = {
     "data": ["data.image_size=96", "data.batch_size=4", "data.split_seed=1", "data.num_folds=3",
-             "data.synthetic_count=48", "data.split=kfold", "data.feature_cache=false",
+             "data.synthetic_count=48", "data.split=kfold", "data.feature_cache=false", "data.input_cache=false",
              "data.feature_cache_views=3", "data.feature_cache_seed=1"],
     "model": ["model=vgg19", "model.lr=0.01", "model.trainable_feature_modules=2", "model.weight_decay=0.1",
               "model.threshold=0.3"],
@@ -26,7 +26,8 @@ RESULT_CHANGING = {
 }
 ALLOWED = ["data.num_workers=2", "trainer.enable_progress_bar=true", "trainer.log_every_n_steps=5",
            "logger=tensorboard", "fold=1", "checkpoints.keep_last=true", "ckpt_path=last",
-           "+callbacks.extra._target_=x.Y", "data.validation_cache=false", "tags=[again]", "extras.print_config=false"]
+           "+callbacks.extra._target_=x.Y", "data.validation_cache=false", "tags=[again]", "extras.print_config=false",
+           "data.feature_cache=/elsewhere/features", "data.input_cache=/elsewhere/inputs"]  # (moved, still on)
 
 
 @pytest.fixture
@@ -84,3 +85,6 @@ def test_whether_a_key_changes_results_is_one_marker_on_its_field():
                                         "trainer.limit_train_batches", "seed"]))
     study = [k for k in ["out_dir", "backbones", "threshold", "paths.log_dir"] if not result_neutral(k, "study")]
     assert study == ["backbones", "threshold"]
+    # a cache: whether it is on changes results, which folder it is in does not
+    assert [results_mark(k) for k in ("data.feature_cache", "data.input_cache", "data.validation_cache")] == [
+        WHETHER_ON, WHETHER_ON, False]

@@ -17,7 +17,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from vangogh_lightning.config.schema import result_neutral
+from vangogh_lightning.config.schema import WHETHER_ON, result_neutral, results_mark
 from vangogh_lightning.core.atomic import atomic_write_text
 from vangogh_lightning.core.errors import UserError
 
@@ -61,6 +61,8 @@ def result_changes(started: Any, now: Any, prefix: str = "") -> list[tuple[str, 
                                              f"{prefix}.{key}" if prefix else key)]
     if started is ABSENT and prefix in AS_BEFORE and AS_BEFORE[prefix] in (ANY, now):
         return []
+    if started is not ABSENT and results_mark(prefix) == WHETHER_ON and bool(started) == bool(now):
+        return []  # a cache moved to another folder (or back to the default one)
     return [] if started == now else [(prefix, started, now)]
 
 

@@ -4,8 +4,8 @@ The defaults live in ``conf/`` alone (no field here has one, but for keys only s
 :func:`check_config` validates a composed config, input files included, before any work (no torch import);
 a bad value becomes one line naming the key: ``data.batch_size=0: must be greater than 0``. Open sections
 (``trainer``, ``paths``, ``callbacks``, ``logger``) pass unknown keys on. A field that cannot change results
-carries ``affects_results: False`` (:func:`result_neutral`). The choice types (:data:`Source`, ...) are the
-one place their values are written."""
+carries ``affects_results: False`` (:func:`result_neutral`), a cache's ``"whether on"`` (its folder cannot).
+The choice types (:data:`Source`, ...) are the one place their values are written."""
 
 from __future__ import annotations
 
@@ -55,6 +55,9 @@ Device = Annotated[str, StringConstraints(pattern=r"^(auto|cpu|cuda|mps|cuda:\d+
 Auto = Literal["auto"]
 Target = Annotated[str, Field(alias="_target_")]
 NEUTRAL = Field(json_schema_extra={"affects_results": False})  # the key cannot change results
+WHETHER_ON = "whether on"
+# a cache: only whether it is on can change results (true and a folder of one's own give the same)
+ON_OFF = Field(json_schema_extra={"affects_results": WHETHER_ON})
 
 # A field check's message names the checked key by FIELD; the one-line error puts the dotted key there.
 FIELD = "\0"  # (no path or override holds a NUL)
@@ -125,8 +128,8 @@ class DataConfig(Section):
     max_decode_side: Annotated[int, Field(ge=32)] | None
     max_image_pixels: Annotated[PositiveInt, NEUTRAL]
     validation_cache: Annotated[bool | Text, NEUTRAL]
-    input_cache: bool | Text
-    feature_cache: bool | Text
+    input_cache: Annotated[bool | Text, ON_OFF]
+    feature_cache: Annotated[bool | Text, ON_OFF]
     feature_cache_views: PositiveInt | None
     feature_cache_seed: int
     synthetic_count: Annotated[int, Field(ge=4)]
@@ -439,23 +442,29 @@ def _models(annotation: Any) -> list[type[BaseModel]]:
 
 
 def result_neutral(key: str, script: str = "train") -> bool:
-    """True when the dotted ``key`` (``data.num_workers``) cannot change ``script``'s results.
+    """True when the dotted ``key`` (``data.num_workers``) cannot change ``script``'s results."""
+    return results_mark(key, script) is False
 
-    A field marked ``affects_results: False`` covers itself and every key below it; an open section so
-    marked covers its unknown keys. Hydra's own keys (``hydra.*``) never reach the task."""
+
+def results_mark(key: str, script: str = "train") -> bool | str:
+    """Whether the dotted ``key`` can change ``script``'s results: its field's ``affects_results`` mark
+    (``False``, or :data:`WHETHER_ON` for a cache), ``True`` where none is set.
+
+    A field so marked covers itself and every key below it; an open section so marked covers its unknown
+    keys. Hydra's own keys (``hydra.*``) never reach the task."""
     if key.split(".")[0] == "hydra":
-        return True
+        return False
     model = SCHEMAS[script]
     for part in key.split("."):
         field = next((f for name, f in model.model_fields.items() if part in (name, f.alias)), None)
         marks = field.json_schema_extra if field else model.model_config.get("json_schema_extra")
         if isinstance(marks, dict) and "affects_results" in marks:
-            return not marks["affects_results"]
+            return marks["affects_results"]
         inner = _models(field.annotation) if field else []
         if len(inner) != 1:
-            return False
+            return True
         model = inner[0]
-    return False
+    return True
 
 
 # ----- from a pydantic error to one line -------------------------------------------------------
