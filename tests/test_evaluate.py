@@ -15,7 +15,7 @@ from tests.conftest import compose_cfg
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.core.images import load_rgb
 from vangogh_lightning.data.transforms import eval_transform
-from vangogh_lightning.evaluation.folds.runs import find_fold_runs
+from vangogh_lightning.evaluation.folds.runs import find_fold_runs, run_identity
 from vangogh_lightning.evaluation.folds.selection import best_epochs, chance_note, select_fold
 from vangogh_lightning.evaluation.judges import delong_interval
 from vangogh_lightning.evaluation.plots import draw_fold_curves
@@ -107,6 +107,22 @@ def test_fold_selection_refuses_folds_trained_on_different_data_naming_the_diffe
                                         rf"split {was}, now {record['split'][0]}\)"):
         select_folds(cfg)
     assert not (tmp_path / "selected").exists()
+
+
+def test_folds_trained_with_a_cache_in_another_folder_are_one_model_but_not_without_it(tmp_path):
+    def identity(*overrides: str) -> str:
+        run = tmp_path / str(len(list(tmp_path.iterdir())))
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+        return run_identity(run)[0]
+
+    plain = identity("model.lr=0.001", "fold=0")
+    assert identity("model.lr=0.001", "fold=1", "data.num_workers=4") == plain
+    assert identity("model.lr=0.001", "data.feature_cache=/scratch/a") == identity("model.lr=0.001",
+                                                                                  "data.feature_cache=true")
+    assert identity("model.lr=0.001", "data.feature_cache=false") != identity("model.lr=0.001",
+                                                                             "data.feature_cache=/scratch/a")
+    assert identity("model.lr=0.01") != plain
 
 
 def test_fold_selection_refuses_to_replace_a_selected_checkpoint(trained_run, tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from vangogh_lightning.config.schema import result_neutral
+from vangogh_lightning.config.schema import WHETHER_ON, results_mark
 from vangogh_lightning.core.errors import UserError
 from vangogh_lightning.training.run_folder import FAILED, SUMMARY
 
@@ -87,10 +87,19 @@ def run_identity(run_dir: Path) -> tuple[str, int | None]:
     or for every run without Hydra's record; its number of folds)."""
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) or [] if overrides_file.is_file() else []
-    kept = sorted(o for o in overrides if not result_neutral(o.lstrip("+~").split("=", 1)[0]))
+    kept = sorted(filter(None, map(_result_override, overrides)))
     config_file = run_dir / ".hydra" / "config.yaml"
     config = (yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
     return " ".join(kept), config.get("data", {}).get("num_folds")
+
+
+def _result_override(override: str) -> str | None:
+    """``override`` as far as it can change results: None for a neutral key, a cache's folder as ``on``."""
+    key, _, value = override.lstrip("+~").partition("=")
+    mark = results_mark(key)
+    if mark == WHETHER_ON:
+        return f"{key}={'off' if value.strip().lower() in ('false', 'null', '') else 'on'}"
+    return override if mark else None
 
 
 def resolve_checkpoint(fold_dir: Path, recorded: str | None) -> Path | None:
