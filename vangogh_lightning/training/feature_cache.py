@@ -80,8 +80,8 @@ class FrozenFeatureCache(L.Callback):
         self.train_paths = [[store.entry(image_identity(row), v, seed) for v, seed in enumerate(seeds)]
                             for (_, row), seeds in zip(train_rows.iterrows(), self.train_seeds)]
         read = self._reads(len(val_paths), trainer.limit_val_batches)
-        self.room_checked = False
         self._compute(self.val_images, [(i, None, p[0]) for i, p in enumerate(val_paths[:read])], "validation")
+        self.room_checked = False  # (when the first epoch of this fit draws its order)
         sampler = EpochViews(len(train_rows), views, epoch=self._epoch,
                              reads=lambda: self._reads(len(self.train_paths), trainer.limit_train_batches),
                              prepare=self._prepare)
