@@ -110,18 +110,20 @@ def test_fold_selection_refuses_folds_trained_on_different_data_naming_the_diffe
 
 
 def test_folds_trained_with_a_cache_in_another_folder_are_one_model_but_not_without_it(tmp_path):
-    def identity(*overrides: str) -> str:
+    def identity(*overrides: str, feature_cache: bool | str = True) -> str:
         run = tmp_path / str(len(list(tmp_path.iterdir())))
         (run / ".hydra").mkdir(parents=True)
         (run / ".hydra" / "overrides.yaml").write_text("".join(f"- {o}\n" for o in overrides))
+        (run / ".hydra" / "config.yaml").write_text(
+            f"data:\n  num_folds: 5\n  input_cache: true\n  feature_cache: {feature_cache}\n")
         return run_identity(run)[0]
 
     plain = identity("model.lr=0.001", "fold=0")
-    assert identity("model.lr=0.001", "fold=1", "data.num_workers=4") == plain
-    assert identity("model.lr=0.001", "data.feature_cache=/scratch/a") == identity("model.lr=0.001",
-                                                                                  "data.feature_cache=true")
-    assert identity("model.lr=0.001", "data.feature_cache=false") != identity("model.lr=0.001",
-                                                                             "data.feature_cache=/scratch/a")
+    assert identity("model.lr=0.001", "fold=1", "data.num_workers=4") == plain == "model.lr=0.001"
+    moved = identity("model.lr=0.001", "data.feature_cache=/scratch/a", feature_cache="/scratch/a")
+    assert moved == plain
+    off = identity("model.lr=0.001", "data.feature_cache=false", feature_cache=False)
+    assert off == "model.lr=0.001 data.feature_cache=false" != plain
     assert identity("model.lr=0.01") != plain
 
 

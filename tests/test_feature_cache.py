@@ -4,6 +4,8 @@ have computed itself (to fp16 storage's precision)."""
 from __future__ import annotations
 
 import io
+import math
+import os
 import shutil
 from pathlib import Path
 
@@ -48,6 +50,12 @@ def plain_split(**kw) -> VanGoghDataModule:
     dm = data(False, **kw)
     dm.setup("fit")
     return dm
+
+
+def disk_blocks(folder: Path) -> tuple[int, int]:
+    """(bytes on disk of an AlexNet entry at 64 px: conv3's 384 x 3 x 3 in fp16 and a header; of a subfolder)."""
+    block = os.statvfs(folder).f_frsize
+    return math.ceil((2 * 384 * 3 * 3 + 128) / block) * block, block
 
 
 def entries(folder: Path) -> int:
@@ -108,9 +116,9 @@ def test_a_resumed_fit_reads_the_views_of_its_own_epochs(tmp_path, monkeypatch):
     prepare = FrozenFeatureCache._prepare
     monkeypatch.setattr(FrozenFeatureCache, "_prepare", lambda self, images, view: (drawn.append(view),
                                                                                      prepare(self, images, view)))
-    # room for the 24 entries of the views it draws (each at most 8 kB and a new 4 kB subfolder), not for 36
-    disk_usage = shutil.disk_usage
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=300_000))
+    # room for the 24 entries of the views it draws (each in a new subfolder, at the most), not for 36
+    disk_usage, room = shutil.disk_usage, 24 * sum(disk_blocks(tmp_path))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=room))
     fit(tmp_path / "features", epochs=3, feature_cache_views=3, num_workers=2, resume=tmp_path / "last.ckpt",
         validate=False)
     assert drawn == [1, 2]
@@ -155,17 +163,17 @@ def test_a_folder_that_cannot_be_written_is_a_note_and_the_run_goes_on_uncached(
 
 
 def test_a_fit_whose_entries_would_not_fit_on_the_disk_is_refused_before_it_trains(tmp_path, monkeypatch):
-    disk_usage = shutil.disk_usage
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=10**5))
-    # 12 training images x the 2 views of 2 epochs (not the 10 views it could draw), each 6,912 bytes of fp16 and
-    # a header, taking whole blocks of the disk (at least 24 x 7,040 B in all)
-    with pytest.raises(UserError, match=r"^data.feature_cache: .* needs 0\.\d MB more \(24 entries: 12 training "
-                                        r"images x 2 views this fit draws\), 0\.1 MB are free there; "):
+    # room for 12 entries, each in a new subfolder; 12 training images x the 2 views of 2 epochs (not the 10 views
+    # it could draw) need more
+    disk_usage, room = shutil.disk_usage, 12 * sum(disk_blocks(tmp_path))
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=room))
+    with pytest.raises(UserError, match=r"^data.feature_cache: .* needs [\d.]+ MB more \(24 entries: 12 training "
+                                        r"images x 2 views this fit draws\), [\d.]+ MB are free there; "):
         fit(tmp_path / "features", feature_cache_views=10)
-    assert entries(tmp_path / "features") == 12  # the validation images', which the sanity check reads
+    assert entries(tmp_path / "features") == 12  # the validation images', stored at the fit's start
     monkeypatch.undo()
-    fit(tmp_path / "features", epochs=1)  # stores view 0: the next fit needs only view 1 (at most 12 x 12 kB)
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=2 * 10**5))
+    fit(tmp_path / "features", epochs=1)  # stores view 0: the next fit needs only view 1, for which there is room
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: disk_usage(path)._replace(free=room))
     fit(tmp_path / "features")
     assert entries(tmp_path / "features") == 36
 

@@ -61,7 +61,7 @@ def result_changes(started: Any, now: Any, prefix: str = "") -> list[tuple[str, 
                                              f"{prefix}.{key}" if prefix else key)]
     if started is ABSENT and prefix in AS_BEFORE and AS_BEFORE[prefix] in (ANY, now):
         return []
-    if started is not ABSENT and results_mark(prefix) == WHETHER_ON and bool(started) == bool(now):
+    if ABSENT not in (started, now) and results_mark(prefix) == WHETHER_ON and bool(started) == bool(now):
         return []  # a cache moved to another folder (or back to the default one)
     return [] if started == now else [(prefix, started, now)]
 

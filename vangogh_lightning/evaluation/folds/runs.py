@@ -83,23 +83,18 @@ def non_finite_entry(fold_dir: Path) -> str | None:
 
 
 def run_identity(run_dir: Path) -> tuple[str, int | None]:
-    """(the run's command-line overrides apart from fold/resume/paths: the same for the folds of one model,
-    or for every run without Hydra's record; its number of folds)."""
+    """(the run's command-line overrides apart from fold/resume/paths, and the caches it ran without: the same
+    for the folds of one model, or for every run without Hydra's record; its number of folds). A cache's folder
+    is not part of it (:data:`~vangogh_lightning.config.schema.WHETHER_ON`)."""
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) or [] if overrides_file.is_file() else []
-    kept = sorted(filter(None, map(_result_override, overrides)))
+    kept = sorted(o for o in overrides if results_mark(o.lstrip("+~").split("=", 1)[0]) is True)
     config_file = run_dir / ".hydra" / "config.yaml"
     config = (yaml.safe_load(config_file.read_text()) or {}) if config_file.is_file() else {}
-    return " ".join(kept), config.get("data", {}).get("num_folds")
-
-
-def _result_override(override: str) -> str | None:
-    """``override`` as far as it can change results: None for a neutral key, a cache's folder as ``on``."""
-    key, _, value = override.lstrip("+~").partition("=")
-    mark = results_mark(key)
-    if mark == WHETHER_ON:
-        return f"{key}={'off' if value.strip().lower() in ('false', 'null', '') else 'on'}"
-    return override if mark else None
+    data = config.get("data") or {}
+    kept += [f"data.{key}=false" for key, value in data.items()
+             if not value and results_mark(f"data.{key}") == WHETHER_ON]
+    return " ".join(kept), data.get("num_folds")
 
 
 def resolve_checkpoint(fold_dir: Path, recorded: str | None) -> Path | None:
