@@ -40,35 +40,41 @@ from vangogh_lightning.training.feature_cache import FrozenFeatureCache  # noqa:
 REPORT = {"paintings": 6307, "folds": 5, "epochs": 13, "trials": 10}
 
 
+class Gaps(list):
+    """Seconds between successive :meth:`tick` calls since :meth:`start`: from one batch's end to the next's."""
+
+    def start(self) -> None:
+        self.last = None
+
+    def tick(self) -> None:
+        now = time.perf_counter()
+        if self.last is not None:
+            self.append(now - self.last)
+        self.last = now
+
+
 class Phases(L.Callback):
-    """Seconds of each epoch's training part and of its validation."""
+    """Seconds of each epoch's training part and of its validation, and the gaps between their batches."""
 
     def __init__(self):
         self.train: list[float] = []
         self.val: list[float] = []
-        self.steps: list[float] = []  # from one training batch's end to the next's, within an epoch
-        self.val_steps: list[float] = []  # the same for validation batches
+        self.steps, self.val_steps = Gaps(), Gaps()  # within an epoch's training / validation
 
     def on_train_epoch_start(self, trainer, module):
-        self.t0 = self.last = time.perf_counter()
-        self.first = True
+        self.t0 = time.perf_counter()
+        self.steps.start()
 
     def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
-        now = time.perf_counter()
-        if not self.first:
-            self.steps.append(now - self.last)
-        self.first, self.last = False, now
+        self.steps.tick()
 
     def on_validation_start(self, trainer, module):
         self.train.append(time.perf_counter() - self.t0)
-        self.v0 = self.v_last = time.perf_counter()
-        self.v_first = True
+        self.v0 = time.perf_counter()
+        self.val_steps.start()
 
     def on_validation_batch_end(self, trainer, module, outputs, batch, batch_idx, dataloader_idx=0):
-        now = time.perf_counter()
-        if not self.v_first:
-            self.val_steps.append(now - self.v_last)
-        self.v_first, self.v_last = False, now
+        self.val_steps.tick()
 
     def on_validation_end(self, trainer, module):
         self.val.append(time.perf_counter() - self.v0)
@@ -96,8 +102,8 @@ def run(root: Path, csv: Path, backbone: str, cache: Path | bool, args) -> dict:
               "epoch_images_per_s": round(n_train / (phases.train[-1] + phases.val[-1]), 2),
               # a step's images over its median time: what a 315-step epoch of the report's scale runs at (the
               # first step of an epoch costs more: the first Adam step, and after validation; measured 1-3 s)
-              "steady_train_images_per_s": round(16 / statistics.median(phases.steps), 2),
-              "steady_val_images_per_s": round(16 / statistics.median(phases.val_steps), 2)}
+              "steady_train_images_per_s": round(dm.hparams.batch_size / statistics.median(phases.steps), 2),
+              "steady_val_images_per_s": round(dm.hparams.batch_size / statistics.median(phases.val_steps), 2)}
     if isinstance(dm.val_set, CachedFeatures):
         model.eval().cpu().float()
         with torch.no_grad():
